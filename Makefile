@@ -1,0 +1,103 @@
+# gridgov build.  `make run` starts the suite, `make test` runs every test.
+# SAN=1 builds into build-san/ with AddressSanitizer and UndefinedBehaviorSanitizer.
+
+SAN ?=
+ifeq ($(SAN),1)
+BUILD ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT := -O1 -g
+else
+BUILD ?= build
+SANFLAGS :=
+OPT := -O2 -g
+endif
+
+CC ?= cc
+PKGS := libzmq jansson libcurl libmicrohttpd libpq libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+          -Wformat=2 -Wno-format-nonliteral $(OPT) $(SANFLAGS) -MMD -MP \
+          -I. -Icommon $(PKG_CFLAGS) -DGRIDGOV_VERSION='"$(VERSION)"'
+LDFLAGS += $(SANFLAGS)
+LDLIBS += $(PKG_LIBS) -lpthread -lm
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+LIBCOMMON := $(BUILD)/libgridgov.a
+
+INTAKE_SRC := $(filter-out services/intake/main.c,$(wildcard services/intake/*.c))
+INTAKE_OBJ := $(INTAKE_SRC:%.c=$(BUILD)/obj/%.o)
+LIBINTAKE := $(BUILD)/libintake.a
+
+BINS := $(BUILD)/bin/gridgov-intake $(BUILD)/bin/gridgovctl
+TEST_SRC := $(wildcard tests/unit/test_*.c tests/e2e/test_*.c)
+TESTLIB_SRC := $(wildcard tests/lib/*.c)
+TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+
+.PHONY: all tests run test test-san unit bench clean deps check-deps lint
+all: check-deps $(BINS)
+
+check-deps:
+	@pkg-config --exists $(PKGS) cmocka || { echo "missing build dependencies: run 'make deps' (or deploy/install-deps.sh)"; exit 1; }
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(LIBINTAKE): $(INTAKE_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/bin/gridgov-intake: $(BUILD)/obj/services/intake/main.o $(LIBINTAKE) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/gridgovctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/gridgovctl/*.c)) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iservices/intake -Itests/lib $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBCOMMON) $(LDLIBS) -lcmocka
+
+# The test runner starts its own PostgreSQL (unless GRIDGOV_DB is set) and prints
+# a closing "N passed, N failed" line.
+test:
+	deploy/install-deps.sh
+	$(MAKE) all tests
+	BUILD=$(BUILD) tests/run.sh
+
+tests: $(TEST_BINS)
+
+test-san:
+	$(MAKE) SAN=1 test
+
+unit: all $(TEST_BINS)
+	BUILD=$(BUILD) tests/run.sh unit
+
+run:
+	deploy/install-deps.sh
+	$(MAKE) all
+	BUILD=$(BUILD) deploy/run.sh
+
+bench: all
+	BUILD=$(BUILD) bench/run.sh
+
+deps:
+	deploy/install-deps.sh
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr \
+	  -I common -I services/intake common services tools
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,308 @@
+#include "consumer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "db.h"
+#include "log.h"
+
+#define SWEEP_BATCH "500"
+#define MAX_PUBLISHERS 16
+
+struct consumer {
+    char *name;
+    char *prefix;
+    int sweep_ms;
+    consumer_fn fn;
+    void *arg;
+    db_t *db;
+    char *conninfo;
+    void *ctx;
+    void *sub;
+    int64_t next_sweep_ms;
+    bool gap; /* a live sequence gap was seen: sweep now */
+    struct {
+        char id[40];
+        unsigned long long seq;
+    } pubs[MAX_PUBLISHERS];
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s ? s : "");
+    if (!p)
+        log_oom();
+    return p;
+}
+
+consumer_t *consumer_new(const consumer_opts_t *o, char *err, size_t errsz)
+{
+    consumer_t *self = calloc(1, sizeof *self);
+    if (!self)
+        log_oom();
+    self->name = xstrdup(o->name);
+    self->prefix = xstrdup(o->type_prefix);
+    self->conninfo = xstrdup(o->conninfo);
+    self->sweep_ms = o->sweep_ms > 0 ? o->sweep_ms : 1000;
+    self->fn = o->fn;
+    self->arg = o->arg;
+    self->db = db_connect(o->conninfo, o->name, err, errsz);
+    if (!self->db)
+        goto fail;
+    self->ctx = zmq_ctx_new();
+    self->sub = zmq_socket(self->ctx, ZMQ_SUB);
+    int linger = 0, hwm = 100000;
+    zmq_setsockopt(self->sub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(self->sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(self->sub, ZMQ_SUBSCRIBE, self->prefix, strlen(self->prefix));
+    char *eps = xstrdup(o->endpoints), *save = NULL;
+    for (char *ep = strtok_r(eps, ",", &save); ep; ep = strtok_r(NULL, ",", &save)) {
+        while (*ep == ' ')
+            ep++;
+        if (*ep && zmq_connect(self->sub, ep) != 0) {
+            snprintf(err, errsz, "cannot subscribe to %s: %s", ep, zmq_strerror(errno));
+            free(eps);
+            goto fail;
+        }
+    }
+    free(eps);
+    self->gap = true; /* sweep at once: catch up with what was missed while down */
+    return self;
+fail:
+    consumer_destroy(&self);
+    return NULL;
+}
+
+void consumer_destroy(consumer_t **pself)
+{
+    if (!pself || !*pself)
+        return;
+    consumer_t *self = *pself;
+    if (self->sub)
+        zmq_close(self->sub);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    db_destroy(&self->db);
+    free(self->name);
+    free(self->prefix);
+    free(self->conninfo);
+    free(self);
+    *pself = NULL;
+}
+
+static bool type_matches(const consumer_t *self, const char *type)
+{
+    return strncmp(type, self->prefix, strlen(self->prefix)) == 0;
+}
+
+/* One event, one transaction: inbox row + effect (+ cursor when it came from the sweep).
+ * Returns 1 when the effect ran, 0 for a duplicate or another type, -1 on failure. */
+static int process(consumer_t *self, const char *raw, const char *xid, const char *seq)
+{
+    char err[512];
+    json_error_t jerr;
+    json_t *env = json_loads(raw, 0, &jerr);
+    const char *id = env ? json_string_value(json_object_get(env, "id")) : NULL;
+    const char *type = env ? json_string_value(json_object_get(env, "type")) : NULL;
+    if (!id || !type) {
+        log_warn("consumer %s: dropping a malformed envelope", self->name);
+        json_decref(env);
+        return 0;
+    }
+    PGconn *c = db_conn(self->db, err, sizeof err);
+    if (!c) {
+        log_warn("consumer %s: %s", self->name, err);
+        json_decref(env);
+        return -1;
+    }
+    int ran = 0;
+    PGresult *r = db_pq_exec(c, "BEGIN", 0, NULL, err, sizeof err, NULL);
+    if (!r)
+        goto fail;
+    PQclear(r);
+    if (type_matches(self, type)) {
+        const char *p[] = {self->name, id};
+        r = db_pq_exec(c,
+                       "INSERT INTO bus.inbox (consumer, event_id) VALUES ($1, $2::uuid) "
+                       "ON CONFLICT DO NOTHING",
+                       2, p, err, sizeof err, NULL);
+        if (!r)
+            goto fail;
+        bool fresh = strcmp(PQcmdTuples(r), "1") == 0;
+        PQclear(r);
+        if (fresh) {
+            if (!self->fn(c, env, raw, self->arg, err, sizeof err))
+                goto fail;
+            ran = 1;
+        }
+    }
+    if (xid) {
+        const char *p[] = {self->name, xid, seq};
+        r = db_pq_exec(c,
+                       "INSERT INTO bus.cursor (consumer, xid, seq) VALUES ($1, $2::xid8, $3::bigint) "
+                       "ON CONFLICT (consumer) DO UPDATE SET xid = EXCLUDED.xid, seq = EXCLUDED.seq, "
+                       "updated_at = now()",
+                       3, p, err, sizeof err, NULL);
+        if (!r)
+            goto fail;
+        PQclear(r);
+    }
+    r = db_pq_exec(c, "COMMIT", 0, NULL, err, sizeof err, NULL);
+    if (!r)
+        goto fail_nocleanup;
+    PQclear(r);
+    json_decref(env);
+    return ran;
+fail:
+    PQclear(PQexec(c, "ROLLBACK"));
+fail_nocleanup:
+    log_warn("consumer %s: event %s (%s) not processed: %s", self->name, id, type, err);
+    json_decref(env);
+    return -1;
+}
+
+static const char SWEEP_SQL[] =
+    "SELECT e.xid::text, e.seq, e.envelope::text FROM bus.envelope e "
+    "WHERE (e.xid, e.seq) > (COALESCE((SELECT xid FROM bus.cursor WHERE consumer = $1), '0'::xid8),"
+    "                        COALESCE((SELECT seq FROM bus.cursor WHERE consumer = $1), 0))"
+    "  AND e.xid < pg_snapshot_xmin(pg_current_snapshot()) "
+    "ORDER BY e.xid, e.seq LIMIT " SWEEP_BATCH;
+
+int consumer_catch_up(consumer_t *self)
+{
+    int total = 0;
+    for (;;) {
+        char err[512];
+        const char *p[] = {self->name};
+        PGresult *r = db_exec(self->db, SWEEP_SQL, 1, p, err, sizeof err, NULL);
+        if (!r) {
+            log_warn("consumer %s: sweep failed: %s", self->name, err);
+            return -1;
+        }
+        int n = PQntuples(r);
+        for (int i = 0; i < n; i++) {
+            int ran = process(self, PQgetvalue(r, i, 2), PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+            if (ran < 0) {
+                PQclear(r);
+                return -1;
+            }
+            total += ran;
+        }
+        PQclear(r);
+        if (n < atoi(SWEEP_BATCH))
+            break;
+    }
+    self->next_sweep_ms = mono_ms() + self->sweep_ms;
+    self->gap = false;
+    return total;
+}
+
+bool consumer_rewind(consumer_t *self, char *err, size_t errsz)
+{
+    const char *p[] = {self->name};
+    return db_run(self->db, "DELETE FROM bus.cursor WHERE consumer = $1", 1, p, err, errsz);
+}
+
+/* Tracks each publisher's sequence; a jump means PUB dropped something. */
+static void check_sequence(consumer_t *self, const char *hdr, size_t n)
+{
+    json_error_t jerr;
+    json_t *h = json_loadb(hdr, n, 0, &jerr);
+    const char *pub = h ? json_string_value(json_object_get(h, "publisher")) : NULL;
+    json_int_t seq = h ? json_integer_value(json_object_get(h, "seq")) : 0;
+    if (!pub || seq <= 0) {
+        json_decref(h);
+        return;
+    }
+    int slot = -1, free_slot = -1;
+    for (int i = 0; i < MAX_PUBLISHERS; i++) {
+        if (!strcmp(self->pubs[i].id, pub))
+            slot = i;
+        else if (!self->pubs[i].id[0] && free_slot < 0)
+            free_slot = i;
+    }
+    if (slot < 0) {
+        /* a publisher we have not heard: its earlier events may have been missed */
+        slot = free_slot >= 0 ? free_slot : (int)(seq % MAX_PUBLISHERS);
+        snprintf(self->pubs[slot].id, sizeof self->pubs[slot].id, "%s", pub);
+        if (seq > 1)
+            self->gap = true;
+    } else if ((unsigned long long)seq != self->pubs[slot].seq + 1) {
+        self->gap = true;
+    }
+    self->pubs[slot].seq = (unsigned long long)seq;
+    json_decref(h);
+}
+
+int consumer_poll(consumer_t *self, int timeout_ms)
+{
+    int ran = 0;
+    int64_t now = mono_ms();
+    if (self->gap || now >= self->next_sweep_ms) {
+        int n = consumer_catch_up(self);
+        if (n < 0)
+            return -1;
+        ran += n;
+        now = mono_ms();
+    }
+    int64_t until_sweep = self->next_sweep_ms - now;
+    int wait = timeout_ms < until_sweep ? timeout_ms : (int)(until_sweep > 0 ? until_sweep : 0);
+    zmq_pollitem_t item = {self->sub, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, wait) <= 0)
+        return ran;
+    /* Drain what is queued now, processing each live event at once. */
+    for (int k = 0; k < 1000; k++) {
+        zmq_msg_t parts[3];
+        int got = 0, more = 1;
+        while (more && got < 3) {
+            zmq_msg_init(&parts[got]);
+            if (zmq_msg_recv(&parts[got], self->sub, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&parts[got]);
+                break;
+            }
+            more = zmq_msg_more(&parts[got]);
+            got++;
+        }
+        while (more) { /* discard extra frames of a malformed message */
+            zmq_msg_t x;
+            zmq_msg_init(&x);
+            if (zmq_msg_recv(&x, self->sub, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&x);
+                break;
+            }
+            more = zmq_msg_more(&x);
+            zmq_msg_close(&x);
+        }
+        if (got == 3) {
+            check_sequence(self, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]));
+            size_t n = zmq_msg_size(&parts[2]);
+            char *raw = malloc(n + 1);
+            if (!raw)
+                log_oom();
+            memcpy(raw, zmq_msg_data(&parts[2]), n);
+            raw[n] = '\0';
+            int r = process(self, raw, NULL, NULL);
+            free(raw);
+            if (r < 0)
+                self->gap = true; /* the sweep will bring it back */
+            else
+                ran += r;
+        }
+        for (int i = 0; i < got; i++)
+            zmq_msg_close(&parts[i]);
+        if (got == 0)
+            break;
+    }
+    return ran;
+}

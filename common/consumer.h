@@ -1,0 +1,59 @@
+/* consumer: the receiving side of the bus, with exactly-once effects over at-least-once delivery.
+ *
+ * A consumer has a durable name. For each event it runs, in ONE transaction:
+ *   INSERT INTO bus.inbox (consumer, event_id) ... ON CONFLICT DO NOTHING
+ *   -- and only when that inserted a row: the handler's effect
+ * so a replayed event changes nothing. Events arrive two ways:
+ *   - live, over ZeroMQ SUB from the producers' relays (low latency, may be lost);
+ *   - by a sweep of bus.outbox past the consumer's cursor (bus.cursor), on start, on a sequence
+ *     gap, and every sweep_ms. The cursor is (xid, seq) and the sweep reads only below the
+ *     oldest running transaction (pg_snapshot_xmin), because seq values are not assigned in
+ *     commit order: reading by seq alone would skip events that commit late.
+ * A handler that fails rolls its event back; the sweep stops there and retries it next time
+ * (events are processed in commit order, a failing one holds up those behind it).
+ *
+ * Ownership: consumer_new() returns an object that owns its connection and sockets;
+ * consumer_destroy() frees it and NULLs the pointer. The handler is borrowed. */
+#ifndef GRIDGOV_CONSUMER_H
+#define GRIDGOV_CONSUMER_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Called inside the consumer's transaction on conn; must not COMMIT or ROLLBACK itself.
+ * envelope is the parsed event (borrowed); raw the envelope JSON text. Return false (reason in err)
+ * to roll the event back. */
+typedef bool (*consumer_fn)(PGconn *conn, const json_t *envelope, const char *raw, void *arg, char *err,
+                            size_t errsz);
+
+typedef struct {
+    const char *name;        /* durable consumer name, e.g. "router" */
+    const char *conninfo;
+    const char *endpoints;   /* comma-separated PUB endpoints to subscribe to; may be "" */
+    const char *type_prefix; /* only events whose type starts with this ("" = all) */
+    int sweep_ms;            /* periodic sweep; 0 = 1000 */
+    consumer_fn fn;
+    void *arg;
+} consumer_opts_t;
+
+typedef struct consumer consumer_t;
+
+consumer_t *consumer_new(const consumer_opts_t *opts, char *err, size_t errsz);
+void consumer_destroy(consumer_t **self);
+
+/* Waits up to timeout_ms for live events or the sweep timer and processes what came.
+ * Returns the number of events whose effect ran, or -1 when PostgreSQL could not be reached
+ * (the caller just polls again; nothing is lost). */
+int consumer_poll(consumer_t *self, int timeout_ms);
+
+/* Sweeps bus.outbox past the cursor until nothing visible is left.
+ * Returns the number of effects run, or -1 on a database error. */
+int consumer_catch_up(consumer_t *self);
+
+/* Drops this consumer's cursor so the next sweep starts from the beginning of the outbox
+ * (already processed events are still skipped through the inbox). */
+bool consumer_rewind(consumer_t *self, char *err, size_t errsz) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,103 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+
+static const char *g_service = "gridgov";
+static log_level_t g_min = LOG_INFO;
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_init(const char *service, log_level_t min_level)
+{
+    g_service = service;
+    g_min = min_level;
+}
+
+bool log_level_parse(const char *s, log_level_t *out)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, level_names[i]) == 0) {
+            *out = (log_level_t)i;
+            return true;
+        }
+    return false;
+}
+
+/* JSON-escape into b; bytes >= 0x80 pass through (messages are UTF-8). */
+static void put_json_string(buf_t *b, const char *s)
+{
+    buf_putc(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': buf_puts(b, "\\\""); break;
+        case '\\': buf_puts(b, "\\\\"); break;
+        case '\n': buf_puts(b, "\\n"); break;
+        case '\r': buf_puts(b, "\\r"); break;
+        case '\t': buf_puts(b, "\\t"); break;
+        default:
+            if (*p < 0x20)
+                buf_printf(b, "\\u%04x", *p);
+            else
+                buf_putc(b, (char)*p);
+        }
+    }
+    buf_putc(b, '"');
+}
+
+void log_write(log_level_t level, const char *fmt, ...)
+{
+    if (level < g_min)
+        return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+
+    struct timeval tv;
+    gettimeofday(&tv, NULL); /* wall time for the log line, not domain time */
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    char ts[64];
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+
+    buf_t b = BUF_INIT;
+    buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"svc\":", ts, level_names[level]);
+    put_json_string(&b, g_service);
+    buf_puts(&b, ",\"msg\":");
+    put_json_string(&b, msg);
+    buf_puts(&b, "}\n");
+    ssize_t w = write(STDERR_FILENO, b.data, b.len);
+    (void)w;
+    buf_free(&b);
+}
+
+void log_oom(void)
+{
+    static const char m[] = "{\"level\":\"error\",\"msg\":\"out of memory\"}\n";
+    ssize_t w = write(STDERR_FILENO, m, sizeof m - 1);
+    (void)w;
+    abort();
+}
+
+char *log_mask_phone(const char *phone, char *out, size_t outsz)
+{
+    size_t n = phone ? strlen(phone) : 0;
+    bool digits = n >= 7 && n < 32;
+    for (size_t i = 0; digits && i < n; i++)
+        if (phone[i] < '0' || phone[i] > '9')
+            digits = false;
+    if (!digits)
+        snprintf(out, outsz, "****");
+    else
+        snprintf(out, outsz, "%.3s****%s", phone, phone + n - 4);
+    return out;
+}

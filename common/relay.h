@@ -1,0 +1,30 @@
+/* relay: publishes a producer's committed events from bus.outbox over ZeroMQ PUB.
+ *
+ * PostgreSQL is the record, ZeroMQ the nerve: a producer commits its change and the event
+ * (bus.emit) in one transaction, then rings the relay's doorbell. The relay thread claims
+ * unpublished rows of its source (FOR UPDATE SKIP LOCKED, so several instances can share the
+ * work), marks them published and sends each one as
+ *   [type] [{"publisher":"<instance uuid>","seq":N}] [envelope JSON]
+ * with N counting up from 1 per relay instance, so a subscriber sees gaps. A publish that ZeroMQ
+ * drops costs only latency: consumers sweep bus.outbox themselves (consumer.h).
+ * A timer sweep (sweep_ms) covers a doorbell that was never rung (a crash after commit).
+ *
+ * Ownership: relay_start() returns a relay that owns its thread, connection and socket;
+ * relay_stop() joins and frees it and NULLs the pointer. */
+#ifndef GRIDGOV_RELAY_H
+#define GRIDGOV_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct relay relay_t;
+
+relay_t *relay_start(const char *conninfo, const char *source, const char *pub_endpoint, int sweep_ms,
+                     char *err, size_t errsz);
+/* Wakes the relay. Thread-safe and async-signal-safe; never blocks. */
+void relay_ring(relay_t *self);
+uint64_t relay_published(const relay_t *self);
+void relay_stop(relay_t **self);
+
+#endif

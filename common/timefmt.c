@@ -1,0 +1,173 @@
+#include "timefmt.h"
+
+#include <stdio.h>
+
+#define US_PER_SEC INT64_C(1000000)
+#define SEC_PER_DAY INT64_C(86400)
+#define MAX_OFFSET_MIN (23 * 60 + 59)
+
+/* Division rounding toward negative infinity (b > 0). */
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b < 0) ? q - 1 : q;
+}
+
+static bool is_leap(int64_t y) { return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0); }
+
+static int days_in_month(int64_t y, int m)
+{
+    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap(y) ? 29 : dim[m - 1];
+}
+
+/* Days before the first of month m (1-12) in a common year. */
+static int days_before_month(int m)
+{
+    static const int before[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    return before[m - 1];
+}
+
+/* Leap years in [1, y], extended to y <= 0 with floor division (year 0 is leap). */
+static int64_t leaps_through(int64_t y)
+{
+    return floor_div(y, 4) - floor_div(y, 100) + floor_div(y, 400);
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian); negative before 1970. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    int64_t days = 365 * (y - 1970) + leaps_through(y - 1) - leaps_through(1969);
+    days += days_before_month(m) + (m > 2 && is_leap(y) ? 1 : 0);
+    return days + d - 1;
+}
+
+static void civil_from_days(int64_t days, int64_t *y, int *m, int *d)
+{
+    /* Estimate the year from the mean Gregorian year (146097 days / 400 years),
+     * then step to the exact year; the estimate is off by at most a year or two. */
+    int64_t year = 1970 + floor_div(days * 400, 146097);
+    while (days_from_civil(year, 1, 1) > days)
+        year--;
+    while (days_from_civil(year + 1, 1, 1) <= days)
+        year++;
+    int doy = (int)(days - days_from_civil(year, 1, 1)); /* 0..365 */
+    int month = 1;
+    while (month < 12 && doy >= days_in_month(year, month)) {
+        doy -= days_in_month(year, month);
+        month++;
+    }
+    *y = year;
+    *m = month;
+    *d = doy + 1;
+}
+
+/* Reads exactly n ASCII digits. */
+static bool read_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return false;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    *out = v;
+    return true;
+}
+
+static bool expect(const char **p, char c)
+{
+    if (**p != c)
+        return false;
+    (*p)++;
+    return true;
+}
+
+static bool expect_either(const char **p, char c1, char c2)
+{
+    return expect(p, c1) || expect(p, c2);
+}
+
+bool timefmt_parse(const char *s, int64_t *epoch_us)
+{
+    if (!s)
+        return false;
+    const char *p = s;
+    int year, mon, day, hour, min, sec;
+    if (!read_digits(&p, 4, &year) || !expect(&p, '-') || !read_digits(&p, 2, &mon) ||
+        !expect(&p, '-') || !read_digits(&p, 2, &day) || !expect_either(&p, 'T', 't') ||
+        !read_digits(&p, 2, &hour) || !expect(&p, ':') || !read_digits(&p, 2, &min) ||
+        !expect(&p, ':') || !read_digits(&p, 2, &sec))
+        return false;
+
+    int64_t frac_us = 0;
+    if (expect(&p, '.')) {
+        if (*p < '0' || *p > '9')
+            return false;
+        int64_t scale = 100000;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            frac_us += (*p - '0') * scale;
+            scale /= 10; /* digits past the sixth add 0 */
+        }
+    }
+
+    int offset_sec;
+    if (expect_either(&p, 'Z', 'z')) {
+        offset_sec = 0;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1;
+        p++;
+        int oh, om;
+        if (!read_digits(&p, 2, &oh))
+            return false;
+        (void)expect(&p, ':');
+        if (!read_digits(&p, 2, &om) || oh > 23 || om > 59)
+            return false;
+        offset_sec = sign * (oh * 3600 + om * 60);
+    } else {
+        return false; /* no zone */
+    }
+    if (*p != '\0')
+        return false;
+
+    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 ||
+        min > 59 || sec > 60)
+        return false;
+
+    int64_t secs = days_from_civil(year, mon, day) * SEC_PER_DAY + hour * 3600 + min * 60 +
+                   sec - offset_sec;
+    *epoch_us = secs * US_PER_SEC + frac_us;
+    return true;
+}
+
+void timefmt_format(int64_t epoch_us, int offset_minutes, char out[TIMEFMT_LEN])
+{
+    if (offset_minutes > MAX_OFFSET_MIN)
+        offset_minutes = MAX_OFFSET_MIN;
+    else if (offset_minutes < -MAX_OFFSET_MIN)
+        offset_minutes = -MAX_OFFSET_MIN;
+
+    int64_t local = floor_div(epoch_us, US_PER_SEC) + (int64_t)offset_minutes * 60;
+    int64_t days = floor_div(local, SEC_PER_DAY);
+    int sod = (int)(local - days * SEC_PER_DAY);
+    int64_t y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+
+    /* |y| < 300000 for any int64 microsecond count, so it fits an int. */
+    int n = snprintf(out, TIMEFMT_LEN, "%04d-%02d-%02dT%02d:%02d:%02d", (int)y, m, d,
+                     sod / 3600, sod / 60 % 60, sod % 60);
+    if (n < 0 || n >= TIMEFMT_LEN) { /* cannot happen, see above */
+        out[0] = '\0';
+        return;
+    }
+    if (offset_minutes == 0) {
+        snprintf(out + n, (size_t)(TIMEFMT_LEN - n), "Z");
+    } else {
+        int a = offset_minutes < 0 ? -offset_minutes : offset_minutes;
+        snprintf(out + n, (size_t)(TIMEFMT_LEN - n), "%c%02d:%02d",
+                 offset_minutes < 0 ? '-' : '+', a / 60, a % 60);
+    }
+}

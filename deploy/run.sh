@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The local runner behind `make run`: a private PostgreSQL under var/pg (unless GRIDGOV_DB points
+# elsewhere), migrations, the demo county when the database is empty, then every daemon that
+# exists, in the foreground with their JSON logs. Ctrl-C or SIGTERM stops everything, the
+# database included. A daemon that dies is started again after a second, as systemd would.
+#
+# Environment: GRIDGOV_HTTP_PORT (8080), GRIDGOV_PUB_PORT (7101), GRIDGOV_DB, GRIDGOV_PGDIR,
+# GRIDGOV_VAR (var/), BUILD (build).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+BUILD=${BUILD:-build}
+bin="$top/$BUILD/bin"
+var=${GRIDGOV_VAR:-$top/var}
+mkdir -p "$var/log"
+export GRIDGOV_HTTP_PORT=${GRIDGOV_HTTP_PORT:-8080}
+pub_port=${GRIDGOV_PUB_PORT:-7101}
+export GRIDGOV_PUB_ENDPOINT=${GRIDGOV_PUB_ENDPOINT:-tcp://127.0.0.1:$pub_port}
+export GRIDGOV_SUB_ENDPOINTS=${GRIDGOV_SUB_ENDPOINTS:-$GRIDGOV_PUB_ENDPOINT}
+
+say() { printf '%s\n' "$*" >&2; }
+
+own_pg=0
+if [ -z "${GRIDGOV_DB:-}" ]; then
+  export GRIDGOV_PGDIR=${GRIDGOV_PGDIR:-$var/pg}
+  GRIDGOV_DB=$("$top/deploy/pg.sh" start "$GRIDGOV_PGDIR")
+  export GRIDGOV_DB
+  own_pg=1
+fi
+
+declare -A pids=()
+stopping=0
+shutdown() {
+  stopping=1
+  say "gridgov: stopping"
+  for n in "${!pids[@]}"; do kill -TERM "${pids[$n]}" 2>/dev/null || true; done
+  for n in "${!pids[@]}"; do wait "${pids[$n]}" 2>/dev/null || true; done
+  if [ "$own_pg" = 1 ]; then "$top/deploy/pg.sh" stop "$GRIDGOV_PGDIR"; fi
+  say "gridgov: stopped"
+  exit 0
+}
+trap shutdown INT TERM
+
+"$bin/gridgovctl" migrate "$top/deploy/migrations"
+"$bin/gridgovctl" seed-demo "$top/deploy/seed/demo_county.sql" "$var/demo-api-key"
+
+start_daemon() {
+  local name=$1
+  "$bin/gridgov-$name" &
+  pids[$name]=$!
+}
+
+daemons=()
+for d in intake router tally notify; do
+  [ -x "$bin/gridgov-$d" ] && daemons+=("$d")
+done
+for d in "${daemons[@]}"; do start_daemon "$d"; done
+
+url="http://127.0.0.1:$GRIDGOV_HTTP_PORT"
+for _ in $(seq 1 100); do
+  curl -fsS "$url/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+cat >&2 <<EOF
+
+gridgov is ready (daemons: ${daemons[*]})
+  health       $url/healthz
+  metrics      $url/metrics
+  Open311      $url/open311/v2/discovery.json
+  native API   $url/api/v1/tickets
+  API key      $var/demo-api-key
+  events       $bin/gridgovctl events
+  database     $GRIDGOV_DB
+Press Ctrl-C to stop.
+
+
+EOF
+
+while :; do
+  sleep 1 &
+  wait $! || true
+  [ "$stopping" = 1 ] && break
+  for d in "${daemons[@]}"; do
+    if ! kill -0 "${pids[$d]}" 2>/dev/null; then
+      wait "${pids[$d]}" 2>/dev/null && rc=0 || rc=$?
+      say "gridgov: $d exited ($rc); starting it again"
+      start_daemon "$d"
+    fi
+  done
+done

@@ -1,0 +1,55 @@
+/* http: intake's HTTP edge on libmicrohttpd (thread pool, epoll).
+ * It reads each request whole (with hard limits: body size, header and URL length through the
+ * connection memory limit, a connection timeout for slow or half-open clients), then hands a
+ * complete http_req_t to the dispatcher and sends the http_resp_t it fills.
+ * Nothing here knows Open311 or tickets; see dispatch.c. */
+#ifndef INTAKE_HTTP_H
+#define INTAKE_HTTP_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+typedef struct {
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;     /* decoded path without the query */
+    const char *query;    /* raw query string ("" when none) */
+    const char *body;     /* NUL-terminated copy of the body ("" when none) */
+    size_t body_len;
+} http_req_t;
+
+typedef struct {
+    int status;
+    const char *content_type; /* static string */
+    buf_t body;
+    char allow[64];           /* Allow header for 405 */
+    char location[256];
+} http_resp_t;
+
+/* Returns the value of a request header or NULL. */
+const char *http_header(const http_req_t *req, const char *name);
+
+typedef void (*http_handler_fn)(const http_req_t *req, http_resp_t *resp, void *arg);
+
+typedef struct {
+    int port;
+    const char *bind_addr;   /* "127.0.0.1" or "0.0.0.0" */
+    int threads;
+    int max_connections;
+    size_t max_body;         /* bytes; larger bodies get 413 */
+    size_t max_header;       /* per-connection memory for request line and headers */
+    int timeout_s;           /* idle connection timeout */
+    http_handler_fn handler;
+    void *arg;
+} http_opts_t;
+
+typedef struct http_server http_server_t;
+
+http_server_t *http_start(const http_opts_t *opts, char *err, size_t errsz);
+/* Stops accepting, lets requests in flight finish, frees, NULLs the pointer. */
+void http_stop(http_server_t **self);
+
+#endif

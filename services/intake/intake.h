@@ -1,0 +1,33 @@
+/* intake: the daemon's shared context, built by main.c and borrowed by every handler. */
+#ifndef INTAKE_INTAKE_H
+#define INTAKE_INTAKE_H
+
+#include <stddef.h>
+
+#include "db.h"
+#include "http.h"
+#include "relay.h"
+
+typedef struct {
+    const char *conninfo;
+    const char *public_url; /* e.g. http://127.0.0.1:8080, for Open311 discovery */
+    relay_t *relay;         /* rung after every committed ticket */
+} intake_t;
+
+/* This thread's own connection (libpq connections are never shared between threads).
+ * NULL with err when PostgreSQL cannot be reached. */
+db_t *intake_db(const intake_t *app, char *err, size_t errsz);
+/* Closes every thread's connection; only after the HTTP server has stopped. */
+void intake_db_close_all(void);
+
+/* The request router: one function per route lives in open311.c and api.c. */
+void intake_dispatch(const http_req_t *req, http_resp_t *resp, void *app);
+
+void open311_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *subpath);
+void api_tickets_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *subpath);
+
+/* SHA-256 over method, path, query and body: what makes two requests "the same" for an
+ * Idempotency-Key. */
+void intake_request_hash(const http_req_t *req, unsigned char out[32]);
+
+#endif

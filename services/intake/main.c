@@ -1,0 +1,144 @@
+/* gridgov-intake: the HTTP edge. Parse config, build the parts, run, tear down. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "gclock.h"
+#include "http.h"
+#include "intake.h"
+#include "log.h"
+#include "relay.h"
+
+static const cfg_key_t KEYS[] = {
+    {"db", CFG_STR, "dbname=gridgov", 0, 0, "PostgreSQL connection string (libpq)"},
+    {"http_bind", CFG_STR, "127.0.0.1", 0, 0, "address to listen on"},
+    {"http_port", CFG_INT, "8080", 1, 65535, "HTTP port"},
+    {"http_threads", CFG_INT, "4", 1, 128, "HTTP worker threads, each with its own PostgreSQL connection"},
+    {"http_max_connections", CFG_INT, "1024", 1, 100000, "open connections at most"},
+    {"http_max_body", CFG_INT, "65536", 1024, 16777216, "request body limit in bytes (413 above)"},
+    {"http_max_header", CFG_INT, "16384", 4096, 1048576, "memory per connection for request line and headers"},
+    {"http_timeout_s", CFG_INT, "15", 1, 3600, "idle connection timeout (slow and half-open clients)"},
+    {"public_url", CFG_STR, NULL, 0, 0, "URL clients use to reach intake (default http://BIND:PORT)"},
+    {"pub_endpoint", CFG_STR, "tcp://127.0.0.1:7101", 0, 0, "ZeroMQ PUB endpoint for intake's events"},
+    {"relay_sweep_ms", CFG_INT, "500", 10, 60000, "how often the relay looks for unpublished events anyway"},
+    {"catalog_refresh_s", CFG_INT, "30", 1, 86400, "reload of the service catalogue and API keys"},
+    {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
+    {"clock_file", CFG_STR, NULL, 0, 0, "tests: read the current time (epoch seconds) from this file"},
+};
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    cfg_t *cfg = cfg_new(KEYS, sizeof KEYS / sizeof KEYS[0]);
+    int rest;
+    int rc = cfg_from_args(cfg, "gridgov-intake", "The gridgov HTTP edge: Open311 GeoReport v2 and the native ticket API.",
+                           argc, argv, &rest);
+    if (rc != 0 || rest != argc) {
+        if (rc == 0)
+            fprintf(stderr, "gridgov-intake: unexpected argument %s\n", argv[rest]);
+        cfg_destroy(&cfg);
+        return rc > 0 ? 0 : 2;
+    }
+    log_level_t lvl;
+    if (!log_level_parse(cfg_str(cfg, "log_level"), &lvl)) {
+        fprintf(stderr, "gridgov-intake: log_level must be debug, info, warn or error\n");
+        cfg_destroy(&cfg);
+        return 2;
+    }
+    log_init("intake", lvl);
+    gclock_use_file(cfg_str(cfg, "clock_file"));
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char public_url[300];
+    if (cfg_str(cfg, "public_url"))
+        snprintf(public_url, sizeof public_url, "%s", cfg_str(cfg, "public_url"));
+    else
+        snprintf(public_url, sizeof public_url, "http://%s:%ld", cfg_str(cfg, "http_bind"), cfg_int(cfg, "http_port"));
+
+    char err[512];
+    int status = 1;
+    db_t *db = NULL;
+    relay_t *relay = NULL;
+    http_server_t *http = NULL;
+    intake_t app = {.conninfo = cfg_str(cfg, "db"), .public_url = public_url};
+
+    /* Wait for PostgreSQL rather than die: a restart of the suite may start us first. */
+    for (long backoff = 200; !g_stop && !(db = db_connect(app.conninfo, "gridgov-intake-main", err, sizeof err));) {
+        log_warn("%s (retrying)", err);
+        sleep_ms(backoff);
+        backoff = backoff < 5000 ? backoff * 2 : 5000;
+    }
+    if (!db)
+        goto done;
+    if (!catalog_load(db, err, sizeof err))
+        log_warn("catalog not loaded yet: %s", err);
+
+    relay = relay_start(app.conninfo, "intake", cfg_str(cfg, "pub_endpoint"), (int)cfg_int(cfg, "relay_sweep_ms"), err,
+                        sizeof err);
+    if (!relay) {
+        log_error("%s", err);
+        goto done;
+    }
+    app.relay = relay;
+    http_opts_t ho = {
+        .port = (int)cfg_int(cfg, "http_port"),
+        .bind_addr = cfg_str(cfg, "http_bind"),
+        .threads = (int)cfg_int(cfg, "http_threads"),
+        .max_connections = (int)cfg_int(cfg, "http_max_connections"),
+        .max_body = (size_t)cfg_int(cfg, "http_max_body"),
+        .max_header = (size_t)cfg_int(cfg, "http_max_header"),
+        .timeout_s = (int)cfg_int(cfg, "http_timeout_s"),
+        .handler = intake_dispatch,
+        .arg = &app,
+    };
+    http = http_start(&ho, err, sizeof err);
+    if (!http) {
+        log_error("%s", err);
+        goto done;
+    }
+    log_info("listening on %s (Open311 at %s/open311/v2/discovery.json), events on %s", public_url, public_url,
+             cfg_str(cfg, "pub_endpoint"));
+
+    long refresh_ms = cfg_int(cfg, "catalog_refresh_s") * 1000, since = 0;
+    while (!g_stop) {
+        sleep_ms(100);
+        if ((since += 100) >= refresh_ms) {
+            since = 0;
+            if (!catalog_load(db, err, sizeof err))
+                log_warn("catalog reload failed: %s", err);
+        }
+    }
+    log_info("shutting down: draining requests in flight");
+    status = 0;
+done:
+    /* Order matters: stop taking requests, then stop publishing; unpublished events stay in
+     * bus.outbox and the next relay sends them. */
+    http_stop(&http);
+    intake_db_close_all();
+    relay_stop(&relay);
+    catalog_free();
+    db_destroy(&db);
+    cfg_destroy(&cfg);
+    return status;
+}

@@ -1,0 +1,200 @@
+#include "ticket_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "timefmt.h"
+
+#define LOCAL_TIME(col) "to_char(" col " AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"')"
+
+static const char TICKET_COLUMNS[] =
+    "SELECT code, status, status_notes, service_name, service_code, description, agency_responsible,"
+    " service_notice, " LOCAL_TIME("requested_at") ", " LOCAL_TIME("updated_at") ", " LOCAL_TIME("expected_datetime")
+    ", address_string, address_id, lat, long, media_url, channel, attributes::text, id"
+    " FROM intake.ticket_view ";
+
+static const char CREATE_SQL[] =
+    "SELECT ticket_id, code FROM intake.create_ticket($1, $2::bigint, $3, $4, $5::float8, $6::float8, $7, $8,"
+    " $9::jsonb, $10, $11, $12, $13, $14, $15, $16, to_timestamp($17::float8 / 1e6), NULL)";
+
+static void hex32(const unsigned char h[32], char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+static const char *static_ctype(const char *stored)
+{
+    if (!strncmp(stored, "text/xml", 8))
+        return "text/xml; charset=utf-8";
+    return "application/json; charset=utf-8";
+}
+
+static bool exec_ok(PGconn *c, const char *sql, char *err, size_t errsz)
+{
+    PGresult *r = db_pq_exec(c, sql, 0, NULL, err, errsz, NULL);
+    PQclear(r);
+    return r != NULL;
+}
+
+/* Maps the database's input rules (intake.create_ticket) onto input errors. */
+static bool db_input_error(const char *sqlstate, const char *err, input_error_t *e)
+{
+    const char *msg = strchr(err, ':');
+    msg = msg ? msg + 2 : err;
+    if (!strcmp(sqlstate, "GG404")) {
+        *e = (input_error_t){.status = 400, .code = "unknown_address_id", .field = "address_id"};
+    } else if (!strcmp(sqlstate, "GG409")) {
+        *e = (input_error_t){.status = 400, .code = "contradictory_location", .field = "lat"};
+    } else {
+        return false;
+    }
+    snprintf(e->message, sizeof e->message, "%s", msg);
+    return true;
+}
+
+store_status_t ticket_store_create(db_t *db, const ticket_input_t *in, const char *phone, const json_t *attributes,
+                                   int64_t now_us, const idempotency_t *idem, render_created_fn render, void *arg,
+                                   http_resp_t *resp, input_error_t *e)
+{
+    char err[512], state[6];
+    char lat[32] = "", lon[32] = "", now[32], client[24] = "";
+    if (in->has_lat) {
+        snprintf(lat, sizeof lat, "%.8f", in->lat);
+        snprintf(lon, sizeof lon, "%.8f", in->lon);
+    }
+    snprintf(now, sizeof now, "%lld", (long long)now_us);
+    if (in->api_client_id)
+        snprintf(client, sizeof client, "%lld", in->api_client_id);
+    char *attrs = json_dumps(attributes, JSON_COMPACT);
+    const char *p[] = {in->channel, client[0] ? client : NULL, in->service_code, in->description,
+                       in->has_lat ? lat : NULL, in->has_lat ? lon : NULL, in->address_string, in->address_id,
+                       attrs, in->first_name, in->last_name, in->email, phone && *phone ? phone : NULL,
+                       in->device_id, in->account_id, in->media_url, now};
+    store_status_t st = STORE_UNAVAILABLE;
+    PGconn *c = db_conn(db, err, sizeof err);
+    if (!c)
+        goto out;
+
+    if (!idem || !idem->key) {
+        /* One statement, its own transaction: the row and the event commit together. */
+        PGresult *r = db_pq_exec(c, CREATE_SQL, 17, p, err, sizeof err, state);
+        if (!r) {
+            st = db_input_error(state, err, e) ? STORE_BAD_INPUT : STORE_UNAVAILABLE;
+            goto out;
+        }
+        ticket_created_t t = {.id = atoll(PQgetvalue(r, 0, 0))};
+        snprintf(t.code, sizeof t.code, "%s", PQgetvalue(r, 0, 1));
+        PQclear(r);
+        render(&t, resp, arg);
+        st = STORE_OK;
+        goto out;
+    }
+
+    char hash[65];
+    hex32(idem->hash, hash);
+    if (!exec_ok(c, "BEGIN", err, sizeof err))
+        goto out;
+    /* Claim the key. A concurrent request with the same key waits here until the first commits. */
+    const char *ip[] = {idem->scope, idem->key, hash};
+    PGresult *r = db_pq_exec(c,
+                             "INSERT INTO intake.idempotency (scope, key, request_hash, status, content_type, body)"
+                             " VALUES ($1, $2, decode($3, 'hex'), 0, '', '') ON CONFLICT DO NOTHING",
+                             3, ip, err, sizeof err, state);
+    if (!r)
+        goto rollback;
+    bool claimed = !strcmp(PQcmdTuples(r), "1");
+    PQclear(r);
+    if (!claimed) {
+        r = db_pq_exec(c,
+                       "SELECT encode(request_hash, 'hex'), status, content_type, body FROM intake.idempotency"
+                       " WHERE scope = $1 AND key = $2",
+                       2, ip, err, sizeof err, state);
+        if (!r || PQntuples(r) != 1) {
+            PQclear(r);
+            goto rollback;
+        }
+        if (strcmp(PQgetvalue(r, 0, 0), hash) != 0) {
+            st = STORE_KEY_REUSED;
+        } else {
+            st = STORE_REPLAY;
+            resp->status = atoi(PQgetvalue(r, 0, 1));
+            resp->content_type = static_ctype(PQgetvalue(r, 0, 2));
+            buf_reset(&resp->body);
+            buf_puts(&resp->body, PQgetvalue(r, 0, 3));
+        }
+        PQclear(r);
+        if (!exec_ok(c, "COMMIT", err, sizeof err))
+            st = STORE_UNAVAILABLE;
+        goto out;
+    }
+    r = db_pq_exec(c, CREATE_SQL, 17, p, err, sizeof err, state);
+    if (!r) {
+        if (db_input_error(state, err, e))
+            st = STORE_BAD_INPUT;
+        goto rollback;
+    }
+    ticket_created_t t = {.id = atoll(PQgetvalue(r, 0, 0))};
+    snprintf(t.code, sizeof t.code, "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    render(&t, resp, arg);
+    char status[8], id[24];
+    snprintf(status, sizeof status, "%d", resp->status);
+    snprintf(id, sizeof id, "%lld", t.id);
+    const char *up[] = {idem->scope, idem->key, status, resp->content_type, buf_str(&resp->body), id};
+    r = db_pq_exec(c,
+                   "UPDATE intake.idempotency SET status = $3::int, content_type = $4, body = $5, ticket_id = $6::bigint"
+                   " WHERE scope = $1 AND key = $2",
+                   6, up, err, sizeof err, state);
+    if (!r)
+        goto rollback;
+    PQclear(r);
+    /* The durability promise: only a successful COMMIT lets the caller answer 2xx. */
+    if (!exec_ok(c, "COMMIT", err, sizeof err)) {
+        st = STORE_UNAVAILABLE;
+        goto out;
+    }
+    st = STORE_OK;
+    goto out;
+rollback:
+    PQclear(PQexec(c, "ROLLBACK"));
+out:
+    if (st == STORE_UNAVAILABLE) {
+        metrics_inc(M_DB_ERRORS);
+        log_warn("ticket not stored: %s", err);
+    }
+    free(attrs);
+    return st;
+}
+
+PGresult *ticket_store_get(db_t *db, const char *code, char *err, size_t errsz)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql, "%s WHERE code = $1", TICKET_COLUMNS);
+    const char *p[] = {code};
+    return db_exec(db, sql, 1, p, err, errsz, NULL);
+}
+
+PGresult *ticket_store_list(db_t *db, const ticket_filter_t *f, char *err, size_t errsz)
+{
+    char sql[2048];
+    /* Every filter is a parameter; an absent one is NULL and drops out of the WHERE. */
+    snprintf(sql, sizeof sql,
+             "%s WHERE ($1::text IS NULL OR code = ANY (string_to_array($1, ',')))"
+             " AND ($1::text IS NOT NULL OR ("
+             "  ($2::text IS NULL OR service_code = ANY (string_to_array($2, ',')))"
+             "  AND ($3::text IS NULL OR status = ANY (string_to_array($3, ',')))"
+             "  AND ($4::text IS NULL OR channel = $4)"
+             "  AND ($5::timestamptz IS NULL OR requested_at >= $5::timestamptz)"
+             "  AND ($6::timestamptz IS NULL OR requested_at <= $6::timestamptz)))"
+             " ORDER BY requested_at DESC, id DESC LIMIT $7::bigint OFFSET $8::bigint",
+             TICKET_COLUMNS);
+    char limit[24], offset[24];
+    snprintf(limit, sizeof limit, "%ld", f->page_size + 1);
+    snprintf(offset, sizeof offset, "%ld", (f->page - 1) * f->page_size);
+    const char *p[] = {f->codes, f->service_codes, f->statuses, f->channel, f->start, f->end, limit, offset};
+    return db_exec(db, sql, 8, p, err, errsz, NULL);
+}

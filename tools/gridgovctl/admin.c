@@ -1,0 +1,184 @@
+/* migrate, seed-demo and apikey. */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "ctl.h"
+#include "db.h"
+#include "log.h"
+
+static db_t *open_db(const cfg_t *cfg)
+{
+    char err[512];
+    db_t *db = db_connect(cfg_str(cfg, "db"), "gridgovctl", err, sizeof err);
+    if (!db)
+        fprintf(stderr, "gridgovctl: %s\n", err);
+    return db;
+}
+
+int ctl_migrate(const cfg_t *cfg, int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : "deploy/migrations";
+    db_t *db = open_db(cfg);
+    if (!db)
+        return 1;
+    char err[1024];
+    bool ok = db_migrate(db, dir, err, sizeof err);
+    if (!ok)
+        fprintf(stderr, "gridgovctl: %s\n", err);
+    db_destroy(&db);
+    return ok ? 0 : 1;
+}
+
+/* Issues a key: 32 random bytes as hex. Only the SHA-256 is stored. Writes the key to out. */
+static bool issue_key(db_t *db, const char *name, char out[65])
+{
+    unsigned char raw[32], md[32];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return false;
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    unsigned int mdlen = 0;
+    EVP_Digest(out, 64, md, &mdlen, EVP_sha256(), NULL);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    char err[512];
+    const char *p[] = {name, hex};
+    if (!db_run(db, "INSERT INTO registry.api_client (name, key_sha256) VALUES ($1, decode($2, 'hex'))", 2, p, err,
+                sizeof err)) {
+        fprintf(stderr, "gridgovctl: %s\n", err);
+        return false;
+    }
+    return true;
+}
+
+int ctl_apikey(const cfg_t *cfg, int argc, char **argv)
+{
+    if (argc != 2 || !*argv[1]) {
+        fprintf(stderr, "usage: gridgovctl apikey NAME\n");
+        return 2;
+    }
+    db_t *db = open_db(cfg);
+    if (!db)
+        return 1;
+    char key[65];
+    bool ok = issue_key(db, argv[1], key);
+    if (ok)
+        printf("%s\n", key);
+    db_destroy(&db);
+    return ok ? 0 : 1;
+}
+
+static bool read_all(const char *path, buf_t *b)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(b, chunk, n);
+    fclose(f);
+    return true;
+}
+
+/* True when the key in path still hashes to an active client. */
+static bool key_file_works(db_t *db, const char *path)
+{
+    buf_t b = BUF_INIT;
+    if (!read_all(path, &b)) {
+        buf_free(&b);
+        return false;
+    }
+    char key[80];
+    snprintf(key, sizeof key, "%.64s", buf_str(&b));
+    buf_free(&b);
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    char err[256];
+    const char *p[] = {hex};
+    PGresult *r = db_exec(db, "SELECT 1 FROM registry.api_client WHERE key_sha256 = decode($1, 'hex') AND active", 1, p,
+                          err, sizeof err, NULL);
+    bool ok = r && PQntuples(r) == 1;
+    PQclear(r);
+    return ok;
+}
+
+int ctl_seed_demo(const cfg_t *cfg, int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: gridgovctl seed-demo SEED.sql KEYFILE\n");
+        return 2;
+    }
+    db_t *db = open_db(cfg);
+    if (!db)
+        return 1;
+    int status = 1;
+    char err[1024];
+    buf_t sql = BUF_INIT;
+    PGresult *r = db_exec(db, "SELECT count(*) FROM registry.unit", 0, NULL, err, sizeof err, NULL);
+    if (!r) {
+        fprintf(stderr, "gridgovctl: %s (run migrate first)\n", err);
+        goto out;
+    }
+    bool empty = atoll(PQgetvalue(r, 0, 0)) == 0;
+    PQclear(r);
+    if (empty) {
+        if (!read_all(argv[1], &sql)) {
+            fprintf(stderr, "gridgovctl: cannot read %s: %s\n", argv[1], strerror(errno));
+            goto out;
+        }
+        log_info("loading the demo county from %s", argv[1]);
+        PGconn *c = db_conn(db, err, sizeof err);
+        /* The seed is a script of many statements with its own BEGIN/COMMIT: PQexec runs it. */
+        PGresult *res = c ? PQexec(c, buf_str(&sql)) : NULL;
+        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+            fprintf(stderr, "gridgovctl: demo seed failed: %s\n", c ? PQerrorMessage(c) : err);
+            PQclear(res);
+            if (c)
+                PQclear(PQexec(c, "ROLLBACK"));
+            goto out;
+        }
+        PQclear(res);
+        r = db_exec(db,
+                    "SELECT (SELECT count(*) FROM registry.unit WHERE level='village'),"
+                    " (SELECT count(*) FROM registry.unit WHERE level='group'),"
+                    " (SELECT count(*) FROM registry.household), (SELECT count(*) FROM registry.resident)",
+                    0, NULL, err, sizeof err, NULL);
+        if (r) {
+            log_info("demo county loaded: %s villages, %s groups, %s households, %s residents", PQgetvalue(r, 0, 0),
+                     PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
+            PQclear(r);
+        }
+    }
+    if (!key_file_works(db, argv[2])) {
+        char key[65];
+        if (!issue_key(db, "demo", key))
+            goto out;
+        int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || write(fd, key, 64) != 64 || write(fd, "\n", 1) != 1) {
+            fprintf(stderr, "gridgovctl: cannot write %s: %s\n", argv[2], strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            goto out;
+        }
+        close(fd);
+        log_info("demo API key written to %s", argv[2]);
+    }
+    status = 0;
+out:
+    buf_free(&sql);
+    db_destroy(&db);
+    return status;
+}

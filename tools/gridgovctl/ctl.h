@@ -1,0 +1,12 @@
+/* The gridgovctl subcommands; each returns the process exit status. argv[0] is the command. */
+#ifndef GRIDGOVCTL_CTL_H
+#define GRIDGOVCTL_CTL_H
+
+#include "config.h"
+
+int ctl_migrate(const cfg_t *cfg, int argc, char **argv);
+int ctl_seed_demo(const cfg_t *cfg, int argc, char **argv);
+int ctl_apikey(const cfg_t *cfg, int argc, char **argv);
+int ctl_events(const cfg_t *cfg, int argc, char **argv);
+
+#endif

@@ -1,0 +1,145 @@
+/* gridgovctl events: the event stream as JSON lines on stdout, one envelope per line.
+ * Live mode subscribes over ZeroMQ (what it was not connected for, it does not see).
+ * With --consumer NAME it is a durable consumer: it first catches up from PostgreSQL past its
+ * cursor, then follows live, and records each event in bus.inbox so a restart resumes where
+ * it stopped. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "consumer.h"
+#include "ctl.h"
+#include "log.h"
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int s)
+{
+    (void)s;
+    g_stop = 1;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool print_event(PGconn *conn, const json_t *env, const char *raw, void *arg, char *err, size_t errsz)
+{
+    (void)conn;
+    (void)env;
+    (void)err;
+    (void)errsz;
+    long *printed = arg;
+    fputs(raw, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    (*printed)++;
+    return true;
+}
+
+static int live(const char *endpoints, const char *prefix, long count, long idle_ms)
+{
+    void *ctx = zmq_ctx_new();
+    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    int linger = 0;
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, prefix, strlen(prefix));
+    char *eps = strdup(endpoints), *save = NULL;
+    for (char *ep = strtok_r(eps, ",", &save); ep; ep = strtok_r(NULL, ",", &save))
+        if (zmq_connect(sub, ep) != 0) {
+            fprintf(stderr, "gridgovctl: cannot connect %s: %s\n", ep, zmq_strerror(errno));
+            free(eps);
+            zmq_close(sub);
+            zmq_ctx_term(ctx);
+            return 1;
+        }
+    free(eps);
+    log_info("subscribed to %s", endpoints);
+    long printed = 0;
+    long long last = mono_ms();
+    while (!g_stop && (count <= 0 || printed < count)) {
+        zmq_pollitem_t it = {sub, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 100) <= 0) {
+            if (idle_ms > 0 && mono_ms() - last >= idle_ms)
+                break;
+            continue;
+        }
+        zmq_msg_t m;
+        int part = 0, more = 1;
+        while (more) {
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, sub, 0) < 0) {
+                zmq_msg_close(&m);
+                break;
+            }
+            more = zmq_msg_more(&m);
+            if (part == 2) {
+                fwrite(zmq_msg_data(&m), 1, zmq_msg_size(&m), stdout);
+                fputc('\n', stdout);
+                fflush(stdout);
+                printed++;
+            }
+            part++;
+            zmq_msg_close(&m);
+        }
+        last = mono_ms();
+    }
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    return 0;
+}
+
+int ctl_events(const cfg_t *cfg, int argc, char **argv)
+{
+    const char *consumer = NULL, *prefix = "";
+    long count = 0, idle_ms = 0;
+    for (int i = 1; i < argc; i++) {
+        bool has = i + 1 < argc;
+        if (!strcmp(argv[i], "--consumer") && has)
+            consumer = argv[++i];
+        else if (!strcmp(argv[i], "--type") && has)
+            prefix = argv[++i];
+        else if (!strcmp(argv[i], "--count") && has)
+            count = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--idle-exit") && has)
+            idle_ms = atol(argv[++i]);
+        else {
+            fprintf(stderr, "usage: gridgovctl events [--consumer NAME] [--type PREFIX] [--count N] [--idle-exit MS]\n");
+            return 2;
+        }
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (!consumer)
+        return live(cfg_str(cfg, "sub_endpoints"), prefix, count, idle_ms);
+
+    long printed = 0;
+    char err[512];
+    consumer_opts_t o = {.name = consumer, .conninfo = cfg_str(cfg, "db"), .endpoints = cfg_str(cfg, "sub_endpoints"),
+                         .type_prefix = prefix, .sweep_ms = 1000, .fn = print_event, .arg = &printed};
+    consumer_t *c = consumer_new(&o, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "gridgovctl: %s\n", err);
+        return 1;
+    }
+    log_info("consumer %s following %s", consumer, o.endpoints);
+    long long last = mono_ms();
+    while (!g_stop && (count <= 0 || printed < count)) {
+        long before = printed;
+        consumer_poll(c, 100);
+        if (printed != before)
+            last = mono_ms();
+        else if (idle_ms > 0 && mono_ms() - last >= idle_ms)
+            break;
+    }
+    consumer_destroy(&c);
+    return 0;
+}
