@@ -45,27 +45,31 @@ check-deps:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC  $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	@$(AR) rcs $@ $^
 
 $(LIBINTAKE): $(INTAKE_OBJ)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	@$(AR) rcs $@ $^
 
 $(BUILD)/bin/gridgov-intake: $(BUILD)/obj/services/intake/main.o $(LIBINTAKE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD  $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/gridgovctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/gridgovctl/*.c)) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD  $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iservices/intake -Itests/lib $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBCOMMON) $(LDLIBS) -lcmocka
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) -Iservices/intake -Itests/lib $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBCOMMON) $(LDLIBS) -lcmocka
 
 # The test runner starts its own PostgreSQL (unless GRIDGOV_DB is set) and prints
 # a closing "N passed, N failed" line.

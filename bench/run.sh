@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# The gridgov benchmark behind `make bench`: how close intake's Open311 POST comes to what
+# PostgreSQL itself can commit, and how much memory intake needs while doing it.
+#
+# One run: a private PostgreSQL (fsync and synchronous_commit on), migrations and the demo county,
+# then ROUNDS rounds of
+#   pgbench  bench/ceiling.sql: the one statement intake runs per POST, C connections
+#   wrk      bench/open311_post.lua against gridgov-intake with http_threads=C, C connections
+# with intake's RSS and the CPU of intake, postgres and the load generator sampled every second.
+# Prints a summary with the medians and PASS/FAIL lines against the targets
+# (intake/pgbench >= 0.8, max RSS < 64 MiB). Exits 0 whatever the targets say, nonzero when
+# something broke: a tool missing, intake died, a request or transaction failed.
+#
+# Environment: BUILD (build), BENCH_CONNECTIONS (8), BENCH_HTTP_THREADS (= connections),
+# BENCH_DURATION seconds per measurement (15), BENCH_ROUNDS (2), BENCH_WRK_THREADS (2),
+# BENCH_PGBENCH_MODE (extended: the protocol intake's PQexecParams uses; or simple, prepared),
+# BENCH_HTTP_PORT (18180), BENCH_PUB_PORT (17201), BENCH_PGDIR (var/bench-pg, wiped each run),
+# BENCH_OUT (var/bench-out: raw outputs of every tool, wiped each run).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+BUILD=${BUILD:-build}
+bin=$top/$BUILD/bin
+C=${BENCH_CONNECTIONS:-8}
+HTTP_THREADS=${BENCH_HTTP_THREADS:-$C}
+DUR=${BENCH_DURATION:-15}
+ROUNDS=${BENCH_ROUNDS:-2}
+WRK_THREADS=${BENCH_WRK_THREADS:-2}
+PGB_MODE=${BENCH_PGBENCH_MODE:-extended}
+HTTP_PORT=${BENCH_HTTP_PORT:-18180}
+PUB_PORT=${BENCH_PUB_PORT:-17201}
+pgdir=${BENCH_PGDIR:-$top/var/bench-pg}
+out=${BENCH_OUT:-$top/var/bench-out}
+TARGET_RATIO=0.8
+TARGET_RSS_MIB=64
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# ---- tools -------------------------------------------------------------------------------------
+PGBENCH=$(command -v pgbench || true)
+[ -n "$PGBENCH" ] || PGBENCH=/usr/lib/postgresql/15/bin/pgbench
+PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
+for t in wrk curl "$PGBENCH" "$PSQL" "$bin/gridgov-intake" "$bin/gridgovctl"; do
+  command -v "$t" >/dev/null || die "missing $t (run 'make deps' and 'make all')"
+done
+[ "$WRK_THREADS" -le "$C" ] || WRK_THREADS=$C
+PGB_THREADS=$(( C < 2 ? C : 2 ))
+HZ=$(getconf CLK_TCK)
+
+# ---- cleanup: whatever happens, stop what this script started ------------------------------------
+intake_pid=""
+sampler_pid=""
+pg_started=0
+stop_intake() {
+  [ -n "$intake_pid" ] || return 0
+  kill -TERM "$intake_pid" 2>/dev/null || true
+  wait "$intake_pid" 2>/dev/null || true
+  intake_pid=""
+}
+stop_sampler() {
+  [ -n "$sampler_pid" ] || return 0
+  kill "$sampler_pid" 2>/dev/null || true
+  wait "$sampler_pid" 2>/dev/null || true
+  sampler_pid=""
+}
+cleanup() {
+  trap - EXIT INT TERM
+  stop_sampler
+  stop_intake
+  [ "$pg_started" = 0 ] || "$top/deploy/pg.sh" stop "$pgdir" || true
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 130' INT TERM
+
+# ---- PostgreSQL, schema, demo county -------------------------------------------------------------
+"$top/deploy/pg.sh" stop "$pgdir" 2>/dev/null || true   # a server left behind by a killed run
+rm -rf "$pgdir" "$out"
+mkdir -p "$out"
+pg_started=1
+GRIDGOV_DB=$("$top/deploy/pg.sh" start "$pgdir")
+export GRIDGOV_DB GRIDGOV_LOG_LEVEL=warn
+"$bin/gridgovctl" migrate deploy/migrations
+"$bin/gridgovctl" seed-demo deploy/seed/demo_county.sql "$pgdir/api-key"
+GRIDGOV_API_KEY=$(head -c 64 "$pgdir/api-key")
+export GRIDGOV_API_KEY
+sql() { "$PSQL" -X -q -tA -v ON_ERROR_STOP=1 "$GRIDGOV_DB" -c "$1"; }
+client_id=$(sql "SELECT max(id) FROM registry.api_client WHERE active")
+[ -n "$client_id" ] || die "seed-demo left no API client"
+postmaster=$(head -1 "$pgdir/data/postmaster.pid")
+
+# Before each measurement: mark the events the previous one left as published (so intake's relay
+# does not start with a backlog that is not its own work) and checkpoint, so neither tool pays
+# for the other's dirty pages.
+settle() {
+  sql "UPDATE bus.outbox SET published_at = now() WHERE published_at IS NULL" >/dev/null
+  sql "CHECKPOINT" >/dev/null
+}
+
+# ---- sampling ----------------------------------------------------------------------------------
+# Every second: intake's VmRSS, and the CPU ticks (utime+stime) of intake, of postgres (the
+# postmaster and its children) and of the load generator, one "group pid ticks" line each.
+ticks() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0; s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }
+sampler() {  # sampler LOAD_PID [INTAKE_PID] > file
+  local load=$1 intake=${2:-} n=0 p t
+  while :; do
+    echo "S $n"
+    if [ -n "$intake" ]; then
+      awk '/^VmRSS:/ {print "R", $2}' "/proc/$intake/status" 2>/dev/null || true
+      t=$(ticks "$intake"); [ -z "$t" ] || echo "C intake $intake $t"
+    fi
+    t=$(ticks "$load"); [ -z "$t" ] || echo "C load $load $t"
+    for p in "$postmaster" $(pgrep -P "$postmaster" || true); do
+      t=$(ticks "$p"); [ -z "$t" ] || echo "C postgres $p $t"
+    done
+    n=$((n + 1))
+    sleep 1
+  done
+}
+# CPU per group over the sampled time, in % of one core; a pid already there at the first sample
+# counts from that sample, one that appeared later from zero. Also prints the max RSS in KiB.
+summarize_samples() {
+  awk -v hz="$HZ" '
+    $1 == "S" { s = $2 }
+    $1 == "R" && $2 > rss { rss = $2 }
+    $1 == "C" { k = $2 SUBSEP $3; if (!(k in first)) first[k] = (s == 0 ? $4 : 0); last[k] = $4; grp[$2] }
+    END {
+      for (k in last) { split(k, a, SUBSEP); used[a[1]] += last[k] - first[k] }
+      secs = s > 0 ? s : 1
+      for (g in grp) printf "cpu_%s=%.0f ", g, 100 * used[g] / hz / secs
+      printf "rss_kib=%d\n", rss
+    }' "$1"
+}
+
+# ---- one pgbench measurement -------------------------------------------------------------------
+run_pgbench() {
+  local r=$1 log=$out/pgbench_r$1.txt
+  settle
+  say "round $r: pgbench -c $C -j $PGB_THREADS -M $PGB_MODE -T $DUR"
+  "$PGBENCH" -n -M "$PGB_MODE" -c "$C" -j "$PGB_THREADS" -T "$DUR" -D client="$client_id" \
+    -f "$top/bench/ceiling.sql" -l --log-prefix="$out/pgbench_r$r.log" "$GRIDGOV_DB" >"$log" 2>&1 &
+  local pid=$!
+  sampler "$pid" >"$out/samples_pgbench_r$r.txt" &
+  sampler_pid=$!
+  wait "$pid" || { stop_sampler; cat "$log" >&2; die "pgbench failed"; }
+  stop_sampler
+  local tps failed p50 p99
+  tps=$(awk '/^tps = / {print $3; exit}' "$log")
+  failed=$(awk '/number of failed transactions:/ {print $5; exit}' "$log")
+  # Per-transaction log lines: client_id transaction_no latency_us script_no epoch epoch_us.
+  read -r p50 p99 < <(cat "$out"/pgbench_r"$r".log.* | awk '{print $3}' | sort -n |
+    awk '{v[NR] = $1} END {i50 = int(NR * 0.50); i99 = int(NR * 0.99); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1;
+                           printf "%.3f %.3f\n", v[i50] / 1000, v[i99] / 1000}')
+  [ -n "$tps" ] || die "cannot read tps from $log"
+  [ "${failed:-0}" = 0 ] || die "pgbench: $failed failed transactions (see $log)"
+  echo "PGB tps=$tps p50_ms=$p50 p99_ms=$p99 $(summarize_samples "$out/samples_pgbench_r$r.txt")" | tee -a "$out/results.txt" >&2
+}
+
+# ---- one wrk measurement against a fresh intake ---------------------------------------------------
+run_wrk() {
+  local r=$1 log=$out/wrk_r$1.txt url=http://127.0.0.1:$HTTP_PORT
+  settle
+  GRIDGOV_HTTP_PORT=$HTTP_PORT GRIDGOV_PUB_ENDPOINT=tcp://127.0.0.1:$PUB_PORT GRIDGOV_HTTP_THREADS=$HTTP_THREADS \
+    "$bin/gridgov-intake" 2>>"$out/intake.log" &
+  intake_pid=$!
+  local ok=0
+  for _ in $(seq 1 100); do
+    kill -0 "$intake_pid" 2>/dev/null || break
+    if curl -fsS -o /dev/null "$url/healthz" 2>/dev/null; then ok=1; break; fi
+    sleep 0.1
+  done
+  [ "$ok" = 1 ] || { tail -5 "$out/intake.log" >&2; die "intake did not become healthy on $url"; }
+  # Two seconds to open each worker thread's PostgreSQL connection; not measured.
+  wrk -t "$WRK_THREADS" -c "$C" -d 2s -s "$top/bench/open311_post.lua" "$url" >"$out/wrk_warmup_r$r.txt" 2>&1 || true
+  say "round $r: wrk -t $WRK_THREADS -c $C -d ${DUR}s, intake http_threads=$HTTP_THREADS"
+  wrk -t "$WRK_THREADS" -c "$C" -d "${DUR}s" --latency -s "$top/bench/open311_post.lua" "$url" >"$log" 2>&1 &
+  local pid=$!
+  sampler "$pid" "$intake_pid" >"$out/samples_wrk_r$r.txt" &
+  sampler_pid=$!
+  wait "$pid" || { stop_sampler; cat "$log" >&2; die "wrk failed"; }
+  stop_sampler
+  kill -0 "$intake_pid" 2>/dev/null || { intake_pid=""; tail -20 "$out/intake.log" >&2; die "intake died under load"; }
+  stop_intake
+  local line
+  line=$(grep '^WRK ' "$log") || { cat "$log" >&2; die "no result line from wrk"; }
+  echo "${line} $(summarize_samples "$out/samples_wrk_r$r.txt")" | tee -a "$out/results.txt" >&2
+}
+
+for r in $(seq 1 "$ROUNDS"); do
+  run_pgbench "$r"
+  run_wrk "$r"
+done
+
+# ---- summary -----------------------------------------------------------------------------------
+# field TAG KEY: the values of KEY=... on the result lines starting with TAG, one a line.
+field() { awk -v tag="$1" -v key="$2" '$1 == tag { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) print kv[2] } }' "$out/results.txt"; }
+median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+max() { sort -g | tail -1; }
+sum() { awk '{s += $1} END {print s + 0}'; }
+
+w_rps=$(field WRK rps | median); w_p50=$(field WRK p50_ms | median); w_p99=$(field WRK p99_ms | median)
+w_requests=$(field WRK requests | sum)
+w_errors=$(( $(field WRK non2xx | sum) + $(field WRK connect_err | sum) + $(field WRK read_err | sum) + $(field WRK write_err | sum) + $(field WRK timeouts | sum) ))
+rss_mib=$(field WRK rss_kib | max | awk '{printf "%.1f", $1 / 1024}')
+w_cpu_i=$(field WRK cpu_intake | median); w_cpu_p=$(field WRK cpu_postgres | median); w_cpu_l=$(field WRK cpu_load | median)
+p_tps=$(field PGB tps | median); p_p50=$(field PGB p50_ms | median); p_p99=$(field PGB p99_ms | median)
+p_cpu_p=$(field PGB cpu_postgres | median); p_cpu_l=$(field PGB cpu_load | median)
+ratio=$(awk -v a="$w_rps" -v b="$p_tps" 'BEGIN {printf "%.3f", b > 0 ? a / b : 0}')
+verdict() { if [ "$1" = 1 ]; then echo PASS; else echo FAIL; fi; }
+ratio_ok=$(awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN {print (r >= t) ? 1 : 0}')
+rss_ok=$(awk -v m="$rss_mib" -v t="$TARGET_RSS_MIB" 'BEGIN {print (m < t) ? 1 : 0}')
+
+cat <<EOF
+
+==== gridgov bench: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, BUILD=$BUILD, C=$C, http_threads=$HTTP_THREADS, $ROUNDS x ${DUR}s each, medians ====
+intake   Open311 POST   $w_rps req/s   p50 $w_p50 ms   p99 $w_p99 ms   max RSS $rss_mib MiB   ($w_requests requests, $w_errors errors)
+         CPU % of one core: intake $w_cpu_i, postgres $w_cpu_p, wrk $w_cpu_l
+pgbench  create_ticket  $p_tps tps     p50 $p_p50 ms   p99 $p_p99 ms   (-M $PGB_MODE)
+         CPU % of one core: postgres $p_cpu_p, pgbench $p_cpu_l
+ratio    intake/pgbench $ratio
+$(verdict "$ratio_ok")  throughput: intake/pgbench $ratio >= $TARGET_RATIO
+$(verdict "$rss_ok")  memory: max RSS $rss_mib MiB < $TARGET_RSS_MIB MiB
+raw outputs: $out
+EOF
+[ "$BUILD" = build ] || echo "note: $BUILD is not the release build; the sanitizers inflate CPU and RSS"
+
+if [ "$w_errors" != 0 ]; then
+  say "$w_errors requests failed (non-2xx or socket errors); see $out/wrk_r*.txt and $out/intake.log"
+  exit 1
+fi
+exit 0

@@ -1,0 +1,218 @@
+/* The bus end to end: intake's events reach a durable consumer (common/consumer.c) exactly
+ * once in effect, whether the consumer was stopped while they were produced, or killed with
+ * SIGKILL in the middle of processing them. The consumer's effect is a row in a table with no
+ * unique key, so a second delivery would show as a duplicate. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "consumer.h"
+#include "harness.h"
+
+#define N_EVENTS 1000
+
+static char g_key[80];
+static int g_http, g_pub;
+static pid_t g_intake;
+static char g_endpoint[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    PGconn *db = h_db();
+    h_sql_exec(db, "CREATE SCHEMA IF NOT EXISTS test");
+    h_sql_exec(db, "CREATE TABLE IF NOT EXISTS test.effect (consumer text, event_id uuid, code text, "
+                   "at timestamptz DEFAULT clock_timestamp())");
+    char *k = h_api_key(db);
+    snprintf(g_key, sizeof g_key, "%s", k);
+    free(k);
+    PQfinish(db);
+    g_http = h_port(40);
+    g_pub = h_port(41);
+    snprintf(g_endpoint, sizeof g_endpoint, "tcp://127.0.0.1:%d", g_pub);
+    g_intake = h_start_intake(g_http, g_pub, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    int st = h_stop(g_intake, SIGTERM);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* The effect: one row per processing, in the consumer's transaction. */
+static bool record_effect(PGconn *conn, const json_t *env, const char *raw, void *arg, char *err, size_t errsz)
+{
+    (void)raw;
+    const char *p[] = {arg, json_string_value(json_object_get(env, "id")),
+                       json_string_value(json_object_get(json_object_get(env, "data"), "code"))};
+    PGresult *r = PQexecParams(conn, "INSERT INTO test.effect (consumer, event_id, code) VALUES ($1, $2, $3)", 3, NULL, p,
+                               NULL, NULL, 0);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        snprintf(err, errsz, "%s", PQerrorMessage(conn));
+    PQclear(r);
+    /* slow the effect a little so a kill lands in the middle of the stream */
+    struct timespec ts = {0, 300000};
+    nanosleep(&ts, NULL);
+    return ok;
+}
+
+static consumer_t *new_consumer(const char *name)
+{
+    char err[512];
+    consumer_opts_t o = {.name = name, .conninfo = h_env("GRIDGOV_DB"), .endpoints = g_endpoint,
+                         .type_prefix = "ticket.", .sweep_ms = 200, .fn = record_effect, .arg = (void *)name};
+    consumer_t *c = consumer_new(&o, err, sizeof err);
+    if (!c)
+        fail_msg("consumer_new: %s", err);
+    return c;
+}
+
+/* Posts n tickets tagged with tag; returns how many were answered 200. */
+static int post_tickets(int n, const char *tag)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/open311/v2/requests.json", g_http);
+    const char *hdr[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        buf_t b = BUF_INIT;
+        buf_printf(&b, "api_key=%s&service_code=LIGHT&lat=28.21&long=113.11&attribute%%5Bfault_type%%5D=flicker"
+                       "&description=%s-%d",
+                   g_key, tag, i);
+        h_resp_t r;
+        if (h_http("POST", url, hdr, b.data, b.len, &r) && r.status == 200)
+            ok++;
+        h_resp_free(&r);
+        buf_free(&b);
+    }
+    return ok;
+}
+
+static long long count_effects(PGconn *db, const char *consumer, const char *tag, bool distinct)
+{
+    char like[64];
+    snprintf(like, sizeof like, "%s-%%", tag);
+    const char *p[] = {consumer, like};
+    return h_sql_int(db,
+                     distinct ? "SELECT count(DISTINCT e.event_id) FROM test.effect e JOIN intake.ticket t ON t.code = e.code "
+                                "WHERE e.consumer = $1 AND t.description LIKE $2"
+                              : "SELECT count(*) FROM test.effect e JOIN intake.ticket t ON t.code = e.code "
+                                "WHERE e.consumer = $1 AND t.description LIKE $2",
+                     2, p);
+}
+
+static void consumer_stopped_while_events_are_produced_processes_each_once(void **state)
+{
+    (void)state;
+    PGconn *db = h_db();
+    const char *name = "test-stopped";
+    consumer_t *c = new_consumer(name);
+    assert_true(consumer_catch_up(c) >= 0); /* up to date with the past */
+    consumer_destroy(&c);
+
+    assert_int_equal(post_tickets(N_EVENTS, "stopped"), N_EVENTS);
+    assert_int_equal(count_effects(db, name, "stopped", false), 0);
+
+    c = new_consumer(name);
+    for (int i = 0; i < 600 && count_effects(db, name, "stopped", false) < N_EVENTS; i++)
+        assert_true(consumer_poll(c, 50) >= 0);
+    /* a few more turns: nothing may be processed twice */
+    for (int i = 0; i < 5; i++)
+        assert_true(consumer_poll(c, 50) >= 0);
+    assert_int_equal(count_effects(db, name, "stopped", false), N_EVENTS);
+    assert_int_equal(count_effects(db, name, "stopped", true), N_EVENTS);
+
+    /* Rewinding the cursor replays the outbox: the inbox keeps effects from repeating. */
+    char err[256];
+    assert_true(consumer_rewind(c, err, sizeof err));
+    assert_true(consumer_catch_up(c) == 0);
+    assert_int_equal(count_effects(db, name, "stopped", false), N_EVENTS);
+    consumer_destroy(&c);
+    PQfinish(db);
+}
+
+static void live_events_arrive_without_waiting_for_the_sweep(void **state)
+{
+    (void)state;
+    PGconn *db = h_db();
+    const char *name = "test-live";
+    char err[512];
+    /* a sweep every minute: anything processed sooner came over ZeroMQ */
+    consumer_opts_t o = {.name = name, .conninfo = h_env("GRIDGOV_DB"), .endpoints = g_endpoint,
+                         .type_prefix = "ticket.", .sweep_ms = 60000, .fn = record_effect, .arg = (void *)name};
+    consumer_t *c = consumer_new(&o, err, sizeof err);
+    assert_non_null(c);
+    assert_true(consumer_poll(c, 10) >= 0); /* the first poll catches up */
+    usleep(300 * 1000);                     /* let SUB join (ZeroMQ's slow joiner) */
+    assert_int_equal(post_tickets(20, "live"), 20);
+    for (int i = 0; i < 100 && count_effects(db, name, "live", false) < 20; i++)
+        assert_true(consumer_poll(c, 20) >= 0);
+    assert_int_equal(count_effects(db, name, "live", true), 20);
+    consumer_destroy(&c);
+    PQfinish(db);
+}
+
+/* A consumer in a child process: it loops until killed. */
+static pid_t run_consumer_process(const char *name)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        consumer_t *c = new_consumer(name);
+        for (;;)
+            consumer_poll(c, 50);
+    }
+    return pid;
+}
+
+static void consumer_killed_mid_stream_processes_each_once_after_restart(void **state)
+{
+    (void)state;
+    PGconn *db = h_db();
+    const char *name = "test-killed";
+    consumer_t *c = new_consumer(name);
+    assert_true(consumer_catch_up(c) >= 0);
+    consumer_destroy(&c);
+    assert_int_equal(post_tickets(N_EVENTS, "killed"), N_EVENTS);
+
+    pid_t child = run_consumer_process(name);
+    while (count_effects(db, name, "killed", false) < N_EVENTS / 3)
+        usleep(2000);
+    int st = h_stop(child, SIGKILL);
+    assert_true(WIFSIGNALED(st));
+    long long at_kill = count_effects(db, name, "killed", false);
+    print_message("killed the consumer after %lld of %d effects\n", at_kill, N_EVENTS);
+    assert_true(at_kill < N_EVENTS);
+
+    child = run_consumer_process(name);
+    for (int i = 0; i < 3000 && count_effects(db, name, "killed", false) < N_EVENTS; i++)
+        usleep(10000);
+    usleep(500 * 1000); /* time to do something twice, if it were going to */
+    h_stop(child, SIGKILL);
+    assert_int_equal(count_effects(db, name, "killed", false), N_EVENTS);
+    assert_int_equal(count_effects(db, name, "killed", true), N_EVENTS);
+    PQfinish(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(consumer_stopped_while_events_are_produced_processes_each_once),
+        cmocka_unit_test(live_events_arrive_without_waiting_for_the_sweep),
+        cmocka_unit_test(consumer_killed_mid_stream_processes_each_once_after_restart),
+    };
+    return cmocka_run_group_tests_name("bus", tests, setup, teardown);
+}

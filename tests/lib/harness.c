@@ -1,0 +1,199 @@
+#include "harness.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "harness: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n");
+    exit(3);
+}
+
+const char *h_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        die("%s is not set (run the tests through tests/run.sh)%s", name, "");
+    return v;
+}
+
+int h_port(int offset) { return atoi(h_env("GRIDGOV_TEST_PORT_BASE")) + offset; }
+
+PGconn *h_db(void)
+{
+    PGconn *c = PQconnectdb(h_env("GRIDGOV_DB"));
+    if (PQstatus(c) != CONNECTION_OK)
+        die("cannot connect: %s%s", PQerrorMessage(c), "");
+    return c;
+}
+
+static PGresult *q(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+        die("SQL failed: %s\n  %s", PQerrorMessage(c), sql);
+    return r;
+}
+
+long long h_sql_int(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult *r = q(c, sql, n, params);
+    long long v = PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    return v;
+}
+
+char *h_sql_text(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult *r = q(c, sql, n, params);
+    char *v = strdup(PQntuples(r) && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    return v;
+}
+
+void h_sql_exec(PGconn *c, const char *sql) { PQclear(q(c, sql, 0, NULL)); }
+
+pid_t h_spawn(const char *const *argv, const char *const *env, const char *log_path)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s%s", strerror(errno), "");
+    if (pid == 0) {
+        for (const char *const *e = env; e && *e; e++)
+            putenv((char *)*e);
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int h_stop(pid_t pid, int sig)
+{
+    int st = 0;
+    kill(pid, sig);
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+static size_t sink(char *p, size_t sz, size_t n, void *ud)
+{
+    buf_append(ud, p, sz * n);
+    return sz * n;
+}
+
+bool h_http(const char *method, const char *url, const char *const *headers, const char *body, size_t body_len,
+            h_resp_t *out)
+{
+    memset(out, 0, sizeof *out);
+    CURL *c = curl_easy_init();
+    struct curl_slist *hl = NULL;
+    for (const char *const *h = headers; h && *h; h++)
+        hl = curl_slist_append(hl, *h);
+    hl = curl_slist_append(hl, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &out->headers);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    return rc == CURLE_OK;
+}
+
+void h_resp_free(h_resp_t *r)
+{
+    buf_free(&r->body);
+    buf_free(&r->headers);
+}
+
+bool h_wait_healthy(int port, int timeout_ms)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", port);
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        h_resp_t r;
+        bool ok = h_http("GET", url, NULL, NULL, 0, &r) && r.status == 200;
+        h_resp_free(&r);
+        if (ok)
+            return true;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+pid_t h_start_intake(int http_port, int pub_port, const char *const *extra_env)
+{
+    static char port_env[64], pub_env[96], db_env[1024], log[1024];
+    snprintf(port_env, sizeof port_env, "GRIDGOV_HTTP_PORT=%d", http_port);
+    snprintf(pub_env, sizeof pub_env, "GRIDGOV_PUB_ENDPOINT=tcp://127.0.0.1:%d", pub_port);
+    snprintf(db_env, sizeof db_env, "GRIDGOV_DB=%s", h_env("GRIDGOV_DB"));
+    snprintf(log, sizeof log, "%s/intake-%d.log", h_env("GRIDGOV_TEST_VAR"), http_port);
+    const char *env[16] = {port_env, pub_env, db_env, "GRIDGOV_LOG_LEVEL=warn"};
+    int n = 4;
+    for (const char *const *e = extra_env; e && *e && n < 15; e++)
+        env[n++] = *e;
+    env[n] = NULL;
+    char bin[1024];
+    snprintf(bin, sizeof bin, "%s/gridgov-intake", h_env("GRIDGOV_BIN"));
+    const char *argv[] = {bin, NULL};
+    pid_t pid = h_spawn(argv, env, log);
+    if (!h_wait_healthy(http_port, 20000))
+        die("intake did not become healthy, see %s%s", log, "");
+    return pid;
+}
+
+char *h_api_key(PGconn *c)
+{
+    unsigned char raw[32], md[32];
+    RAND_bytes(raw, sizeof raw);
+    char key[65], hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(key + 2 * i, 3, "%02x", raw[i]);
+    unsigned int mdlen;
+    EVP_Digest(key, 64, md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    const char *p[] = {hex};
+    PQclear(q(c, "INSERT INTO registry.api_client (name, key_sha256) VALUES ('test', decode($1, 'hex'))", 1, p));
+    return strdup(key);
+}
+
+void h_urlencode(buf_t *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-_.~", *p))
+            buf_putc(b, (char)*p);
+        else
+            buf_printf(b, "%%%02X", *p);
+    }
+}

@@ -1,0 +1,52 @@
+/* harness: what end-to-end tests need to drive the real suite: the test database, daemons
+ * started as processes, HTTP through libcurl, SQL checks. tests/run.sh provides the
+ * environment (GRIDGOV_DB, GRIDGOV_BIN, GRIDGOV_TOP, GRIDGOV_TEST_VAR, GRIDGOV_TEST_PORT_BASE).
+ * Failures to set up abort the test binary with a message: a test cannot go on without them. */
+#ifndef TESTS_HARNESS_H
+#define TESTS_HARNESS_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "buf.h"
+
+const char *h_env(const char *name);
+/* A port for this test binary: GRIDGOV_TEST_PORT_BASE + offset. */
+int h_port(int offset);
+/* A new connection to the test database (caller PQfinish). */
+PGconn *h_db(void);
+/* First column of the first row as a number / text (caller frees text). Aborts on SQL error. */
+long long h_sql_int(PGconn *c, const char *sql, int n, const char *const *params);
+char *h_sql_text(PGconn *c, const char *sql, int n, const char *const *params);
+void h_sql_exec(PGconn *c, const char *sql);
+
+/* Starts a program with extra environment entries ("KEY=VALUE", NULL-terminated), stdout and
+ * stderr appended to log_path. Returns its pid. */
+pid_t h_spawn(const char *const *argv, const char *const *env, const char *log_path);
+/* Sends sig and reaps; returns the exit status as waitpid reports it. */
+int h_stop(pid_t pid, int sig);
+/* Polls GET /healthz until 200 or timeout. */
+bool h_wait_healthy(int port, int timeout_ms);
+
+/* Starts gridgov-intake on the given ports; waits until healthy. */
+pid_t h_start_intake(int http_port, int pub_port, const char *const *extra_env);
+
+/* Issues a fresh API key (through SQL, as gridgovctl does) and returns it (caller frees). */
+char *h_api_key(PGconn *c);
+
+typedef struct {
+    long status;     /* 0 when the request failed at the transport */
+    buf_t body;
+    buf_t headers;
+} h_resp_t;
+
+/* One HTTP request. headers: NULL-terminated "Name: value" list, or NULL. */
+bool h_http(const char *method, const char *url, const char *const *headers, const char *body, size_t body_len,
+            h_resp_t *out);
+void h_resp_free(h_resp_t *r);
+/* URL-encodes s (UTF-8 bytes) into b. */
+void h_urlencode(buf_t *b, const char *s);
+
+#endif

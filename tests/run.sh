@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The test runner behind `make test`: starts a private PostgreSQL (or uses GRIDGOV_TEST_DB, a
+# libpq string for a server you run), creates a fresh database, migrates it, loads the demo
+# county, runs every test binary (unit, then end-to-end) and the SQL and schema checks, and
+# closes with one line "N passed, N failed".
+#   tests/run.sh            everything
+#   tests/run.sh unit       unit tests only
+#   tests/run.sh NAME...    only test binaries whose name contains NAME
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+BUILD=${BUILD:-build}
+export GRIDGOV_TOP=$top
+export GRIDGOV_BIN=$top/$BUILD/bin
+var=$top/var/test-$BUILD
+rm -rf "$var/run"
+mkdir -p "$var/run"
+export GRIDGOV_TEST_VAR=$var/run
+# Ports for daemons the tests start: a base that differs per build so runs do not collide.
+if [ "$BUILD" = build ]; then export GRIDGOV_TEST_PORT_BASE=${GRIDGOV_TEST_PORT_BASE:-18080}
+else export GRIDGOV_TEST_PORT_BASE=${GRIDGOV_TEST_PORT_BASE:-19080}; fi
+# ASan: leaks are errors; libzmq/libpq keep some allocations to exit, suppressed by name.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/lsan.supp:print_suppressions=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+passed=0 failed=0
+failures=()
+record() { # name status
+  if [ "$2" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$1"); fi
+}
+
+own_pg=0
+cleanup() {
+  pkill -TERM -f "$GRIDGOV_BIN/gridgov-" 2>/dev/null || true
+  if [ "$own_pg" = 1 ]; then "$top/deploy/pg.sh" stop "$var/pg"; fi
+}
+trap cleanup EXIT
+
+if [ -n "${GRIDGOV_TEST_DB:-}" ]; then
+  admin=$GRIDGOV_TEST_DB
+else
+  admin=$("$top/deploy/pg.sh" start "$var/pg") || { echo "0 passed, 1 failed"; exit 1; }
+  own_pg=1
+fi
+dbname="gridgov_test"
+psql -q "$admin" -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" -c "CREATE DATABASE $dbname" >/dev/null || { echo "cannot create the test database"; echo "0 passed, 1 failed"; exit 1; }
+export GRIDGOV_DB="$admin dbname=$dbname"
+
+"$GRIDGOV_BIN/gridgovctl" --set log_level=warn migrate deploy/migrations &&
+"$GRIDGOV_BIN/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$var/run/api-key"
+record "setup: migrate + demo seed" $?
+
+want=("$@")
+selected() { # name
+  [ ${#want[@]} -eq 0 ] && return 0
+  for w in "${want[@]}"; do
+    [ "$w" = unit ] && [[ $1 == unit/* ]] && return 0
+    [[ $1 == *"$w"* ]] && return 0
+  done
+  return 1
+}
+
+if selected "sql/seed_check"; then
+  echo "== sql/seed_check"
+  psql -q -v ON_ERROR_STOP=1 "$GRIDGOV_DB" -f tests/sql/seed_check.sql
+  record "sql/seed_check" $?
+fi
+
+for t in "$BUILD"/tests/unit/test_* "$BUILD"/tests/e2e/test_*; do
+  [ -x "$t" ] || continue
+  name=${t#"$BUILD"/tests/}
+  selected "$name" || continue
+  echo "== $name"
+  out=$("$t" 2>&1); rc=$?
+  printf '%s\n' "$out"
+  p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+  f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then failed=$((failed + 1)); failures+=("$name (exit $rc)"); fi
+  [ "${f:-0}" != 0 ] && failures+=("$name")
+done
+
+if selected "proto/schemas"; then
+  echo "== proto/schemas"
+  python3 tests/proto_check.py "$GRIDGOV_DB"
+  record "proto/schemas" $?
+fi
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then printf 'failed: %s\n' "${failures[@]}"; fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
