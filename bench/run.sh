@@ -65,6 +65,7 @@ stop_sampler() {
   wait "$sampler_pid" 2>/dev/null || true
   sampler_pid=""
 }
+# shellcheck disable=SC2317  # called by the trap
 cleanup() {
   trap - EXIT INT TERM
   stop_sampler
@@ -101,6 +102,7 @@ settle() {
 # ---- sampling ----------------------------------------------------------------------------------
 # Every second: intake's VmRSS, and the CPU ticks (utime+stime) of intake, of postgres (the
 # postmaster and its children) and of the load generator, one "group pid ticks" line each.
+# shellcheck disable=SC2086  # the fields of /proc/PID/stat after "(comm) ", split on purpose
 ticks() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0; s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }
 sampler() {  # sampler LOAD_PID [INTAKE_PID] > file
   local load=$1 intake=${2:-} n=0 p t
@@ -180,7 +182,13 @@ run_wrk() {
   sampler_pid=$!
   wait "$pid" || { stop_sampler; cat "$log" >&2; die "wrk failed"; }
   stop_sampler
-  kill -0 "$intake_pid" 2>/dev/null || { intake_pid=""; tail -20 "$out/intake.log" >&2; die "intake died under load"; }
+  if ! kill -0 "$intake_pid" 2>/dev/null; then
+    local rc=0
+    wait "$intake_pid" || rc=$?
+    intake_pid=""
+    tail -20 "$out/intake.log" >&2
+    die "intake died under load (exit status $rc$( [ "$rc" -gt 128 ] && echo ", signal $(kill -l $((rc - 128)))"))"
+  fi
   stop_intake
   local line
   line=$(grep '^WRK ' "$log") || { cat "$log" >&2; die "no result line from wrk"; }
@@ -206,10 +214,10 @@ rss_mib=$(field WRK rss_kib | max | awk '{printf "%.1f", $1 / 1024}')
 w_cpu_i=$(field WRK cpu_intake | median); w_cpu_p=$(field WRK cpu_postgres | median); w_cpu_l=$(field WRK cpu_load | median)
 p_tps=$(field PGB tps | median); p_p50=$(field PGB p50_ms | median); p_p99=$(field PGB p99_ms | median)
 p_cpu_p=$(field PGB cpu_postgres | median); p_cpu_l=$(field PGB cpu_load | median)
-ratio=$(awk -v a="$w_rps" -v b="$p_tps" 'BEGIN {printf "%.3f", b > 0 ? a / b : 0}')
+ratio=$(awk -v a="$w_rps" -v b="$p_tps" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 verdict() { if [ "$1" = 1 ]; then echo PASS; else echo FAIL; fi; }
-ratio_ok=$(awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN {print (r >= t) ? 1 : 0}')
-rss_ok=$(awk -v m="$rss_mib" -v t="$TARGET_RSS_MIB" 'BEGIN {print (m < t) ? 1 : 0}')
+ratio_ok=$(awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN {print ((r >= t) ? 1 : 0)}')
+rss_ok=$(awk -v m="$rss_mib" -v t="$TARGET_RSS_MIB" 'BEGIN {print ((m < t) ? 1 : 0)}')
 
 cat <<EOF
 

@@ -14,9 +14,10 @@ BUILD=${BUILD:-build}
 export GRIDGOV_TOP=$top
 export GRIDGOV_BIN=$top/$BUILD/bin
 var=$top/var/test-$BUILD
-rm -rf "$var/run"
-mkdir -p "$var/run"
-export GRIDGOV_TEST_VAR=$var/run
+# This run's own folder for logs and daemons' state; kept when something failed.
+run=$var/run-$$
+mkdir -p "$run"
+export GRIDGOV_TEST_VAR=$run
 # Ports for daemons the tests start: a base that differs per build so runs do not collide.
 if [ "$BUILD" = build ]; then export GRIDGOV_TEST_PORT_BASE=${GRIDGOV_TEST_PORT_BASE:-18080}
 else export GRIDGOV_TEST_PORT_BASE=${GRIDGOV_TEST_PORT_BASE:-19080}; fi
@@ -33,7 +34,11 @@ record() { # name status
 
 own_pg=0
 cleanup() {
-  pkill -TERM -f "$GRIDGOV_BIN/gridgov-" 2>/dev/null || true
+  # daemons this run's tests started (their logs and state live under $run)
+  pkill -TERM -f "$top/deploy/run.sh" 2>/dev/null || true
+  for d in "$run"/*/pg; do [ -d "$d" ] && "$top/deploy/pg.sh" stop "$d"; done
+  [ "$failed" = 0 ] && rm -rf "$run"
+  [ -n "${admin:-}" ] && psql -q "$admin" -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" >/dev/null 2>&1
   if [ "$own_pg" = 1 ]; then "$top/deploy/pg.sh" stop "$var/pg"; fi
 }
 trap cleanup EXIT
@@ -41,15 +46,17 @@ trap cleanup EXIT
 if [ -n "${GRIDGOV_TEST_DB:-}" ]; then
   admin=$GRIDGOV_TEST_DB
 else
+  # A cluster another runner already started is shared, and left running for it.
+  "$top/deploy/pg.sh" status "$var/pg" >/dev/null 2>&1 || own_pg=1
   admin=$("$top/deploy/pg.sh" start "$var/pg") || { echo "0 passed, 1 failed"; exit 1; }
-  own_pg=1
 fi
-dbname="gridgov_test"
-psql -q "$admin" -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" -c "CREATE DATABASE $dbname" >/dev/null || { echo "cannot create the test database"; echo "0 passed, 1 failed"; exit 1; }
+# A database of this run's own, dropped at the end.
+dbname="gridgov_test_$$"
+psql -q "$admin" -c "CREATE DATABASE $dbname" >/dev/null || { echo "cannot create the test database"; echo "0 passed, 1 failed"; exit 1; }
 export GRIDGOV_DB="$admin dbname=$dbname"
 
 "$GRIDGOV_BIN/gridgovctl" --set log_level=warn migrate deploy/migrations &&
-"$GRIDGOV_BIN/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$var/run/api-key"
+"$GRIDGOV_BIN/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$run/api-key"
 record "setup: migrate + demo seed" $?
 
 want=("$@")
@@ -84,7 +91,7 @@ done
 
 if selected "proto/schemas"; then
   echo "== proto/schemas"
-  python3 tests/proto_check.py "$GRIDGOV_DB"
+  /usr/bin/python3 tests/proto_check.py "$GRIDGOV_DB"
   record "proto/schemas" $?
 fi
 

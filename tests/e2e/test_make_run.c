@@ -1,0 +1,203 @@
+/* The suite as `make run` starts it (deploy/run.sh with its own PostgreSQL under a var folder):
+ * it comes up healthy with the demo county and an API key; an Open311 POST lands in the
+ * database and on the event stream (gridgovctl events); the ticket reads back as JSON and XML;
+ * SIGTERM stops everything, the database included. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    buf_t b = BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_append(&b, chunk, n);
+    fclose(f);
+    return buf_detach(&b);
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+    char *s = slurp(path);
+    bool yes = s && strstr(s, needle);
+    free(s);
+    return yes;
+}
+
+static void binaries_answer_help_and_version(void **state)
+{
+    (void)state;
+    const char *bins[] = {"gridgov-intake", "gridgovctl"};
+    for (size_t i = 0; i < 2; i++) {
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "%s/%s --help | grep -q GRIDGOV_DB && %s/%s --version | grep -q %s", h_env("GRIDGOV_BIN"),
+                 bins[i], h_env("GRIDGOV_BIN"), bins[i], bins[i]);
+        assert_int_equal(system(cmd), 0);
+        snprintf(cmd, sizeof cmd, "%s/%s --no-such-option 2>/dev/null", h_env("GRIDGOV_BIN"), bins[i]);
+        int st = system(cmd);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    }
+}
+
+static void make_run_serves_open311_and_announces_tickets(void **state)
+{
+    (void)state;
+    int http = h_port(50), pub = h_port(51);
+    char var[1024], log[1100], evlog[1100];
+    snprintf(var, sizeof var, "%s/makerun", h_env("GRIDGOV_TEST_VAR"));
+    snprintf(log, sizeof log, "%s.log", var);
+    snprintf(evlog, sizeof evlog, "%s-events.log", var);
+    char e_var[1100], e_http[64], e_pub[64], e_build[256];
+    snprintf(e_var, sizeof e_var, "GRIDGOV_VAR=%s", var);
+    snprintf(e_http, sizeof e_http, "GRIDGOV_HTTP_PORT=%d", http);
+    snprintf(e_pub, sizeof e_pub, "GRIDGOV_PUB_PORT=%d", pub);
+    /* BUILD is the folder the binaries came from (build or build-san) */
+    const char *bin = h_env("GRIDGOV_BIN");
+    char bdir[512];
+    snprintf(bdir, sizeof bdir, "%s", bin);
+    char *slash = strrchr(bdir, '/');
+    *slash = '\0';
+    snprintf(e_build, sizeof e_build, "BUILD=%s", strrchr(bdir, '/') + 1);
+    const char *env[] = {e_var, e_http, e_pub, e_build, "GRIDGOV_DB=", "GRIDGOV_PGDIR=", NULL};
+    char script[1100];
+    snprintf(script, sizeof script, "%s/deploy/run.sh", h_env("GRIDGOV_TOP"));
+    const char *argv[] = {"/bin/bash", script, NULL};
+    pid_t run = h_spawn(argv, env, log);
+    assert_true(h_wait_healthy(http, 90000));
+    for (int i = 0; i < 100 && !file_contains(log, "gridgov is ready"); i++)
+        usleep(50000);
+    assert_true(file_contains(log, "gridgov is ready"));
+    assert_true(file_contains(log, "/open311/v2/discovery.json"));
+
+    char keypath[1100];
+    snprintf(keypath, sizeof keypath, "%s/demo-api-key", var);
+    char *key = slurp(keypath);
+    assert_non_null(key);
+    key[strcspn(key, "\n")] = '\0';
+    assert_int_equal(strlen(key), 64);
+
+    /* The event stream, as an operator would watch it. */
+    char e_sub[96];
+    snprintf(e_sub, sizeof e_sub, "GRIDGOV_SUB_ENDPOINTS=tcp://127.0.0.1:%d", pub);
+    char ctl[1100];
+    snprintf(ctl, sizeof ctl, "%s/gridgovctl", bin);
+    const char *ev_argv[] = {ctl, "events", "--type", "ticket.created", "--count", "1", NULL};
+    const char *ev_env[] = {e_sub, NULL};
+    pid_t events = h_spawn(ev_argv, ev_env, evlog);
+    for (int i = 0; i < 100 && !file_contains(evlog, "subscribed"); i++)
+        usleep(50000);
+    usleep(500000); /* ZeroMQ's slow joiner: the subscription must reach the publisher */
+
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/open311/v2/requests.json", http);
+    buf_t body = BUF_INIT;
+    buf_printf(&body, "api_key=%s&jurisdiction_id=demo.gridgov.cn&service_code=LIGHT&lat=28.25&long=113.15"
+                      "&attribute%%5Bfault_type%%5D=off&description=",
+               key);
+    h_urlencode(&body, "大塘组路口路灯不亮");
+    const char *hdr[] = {"Content-Type: application/x-www-form-urlencoded; charset=utf-8", NULL};
+    h_resp_t r;
+    assert_true(h_http("POST", url, hdr, body.data, body.len, &r));
+    assert_int_equal(r.status, 200);
+    json_error_t je;
+    json_t *j = json_loads(buf_str(&r.body), 0, &je);
+    const char *code = json_string_value(json_object_get(json_array_get(j, 0), "service_request_id"));
+    assert_non_null(code);
+    char code_s[32];
+    snprintf(code_s, sizeof code_s, "%s", code);
+    json_decref(j);
+    h_resp_free(&r);
+    buf_free(&body);
+
+    /* In the database make run created. */
+    char portfile[1100];
+    snprintf(portfile, sizeof portfile, "%s/pg/port", var);
+    char *port = slurp(portfile);
+    assert_non_null(port);
+    char conninfo[1300];
+    snprintf(conninfo, sizeof conninfo, "host=%s/pg port=%d dbname=gridgov user=gridgov", var, atoi(port));
+    free(port);
+    PGconn *db = PQconnectdb(conninfo);
+    assert_int_equal(PQstatus(db), CONNECTION_OK);
+    const char *p[] = {code_s};
+    assert_int_equal(h_sql_int(db, "SELECT count(*) FROM intake.ticket WHERE code = $1 AND description = '大塘组路口路灯不亮'", 1, p), 1);
+    assert_int_equal(h_sql_int(db, "SELECT count(*) FROM bus.outbox WHERE type = 'ticket.created' AND data->>'code' = $1", 1, p), 1);
+    assert_true(h_sql_int(db, "SELECT count(*) FROM registry.unit WHERE level = 'group'", 0, NULL) > 0);
+    PQfinish(db);
+
+    /* On the event stream: the watcher exits after its one event. */
+    int st = 0;
+    for (int i = 0; i < 100; i++) {
+        if (waitpid(events, &st, WNOHANG) == events)
+            break;
+        usleep(50000);
+    }
+    if (!WIFEXITED(st))
+        h_stop(events, SIGKILL);
+    char *line = slurp(evlog);
+    char *brace = line ? strstr(line, "{\"id\"") : NULL;
+    assert_non_null(brace);
+    json_t *ev = json_loads(brace, JSON_DISABLE_EOF_CHECK, &je);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "type")), "ticket.created");
+    assert_string_equal(json_string_value(json_object_get(ev, "source")), "intake");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "data"), "code")), code_s);
+    json_decref(ev);
+    free(line);
+
+    /* The same ticket in both formats. */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/open311/v2/requests/%s.json", http, code_s);
+    assert_true(h_http("GET", url, NULL, NULL, 0, &r));
+    assert_int_equal(r.status, 200);
+    j = json_loads(buf_str(&r.body), 0, &je);
+    assert_true(json_is_array(j));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "service_request_id")), code_s);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "description")), "大塘组路口路灯不亮");
+    json_decref(j);
+    h_resp_free(&r);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/open311/v2/requests/%s.xml", http, code_s);
+    assert_true(h_http("GET", url, NULL, NULL, 0, &r));
+    assert_int_equal(r.status, 200);
+    assert_true(strncmp(buf_str(&r.body), "<?xml version=\"1.0\" encoding=\"utf-8\"?>", 38) == 0);
+    char want[128];
+    snprintf(want, sizeof want, "<service_request_id>%s</service_request_id>", code_s);
+    assert_non_null(strstr(buf_str(&r.body), want));
+    assert_non_null(strstr(buf_str(&r.headers), "text/xml"));
+    h_resp_free(&r);
+    free(key);
+
+    /* SIGTERM stops everything, the database included. */
+    st = h_stop(run, SIGTERM);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char pidfile[1100];
+    snprintf(pidfile, sizeof pidfile, "%s/pg/data/postmaster.pid", var);
+    struct stat sb;
+    assert_int_not_equal(stat(pidfile, &sb), 0);
+    assert_false(h_wait_healthy(http, 300));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(binaries_answer_help_and_version),
+        cmocka_unit_test(make_run_serves_open311_and_announces_tickets),
+    };
+    return cmocka_run_group_tests_name("make_run", tests, NULL, NULL);
+}
