@@ -36,7 +36,11 @@ own_pg=0
 cleanup() {
   # daemons this run's tests started (their logs and state live under $run)
   pkill -TERM -f "$top/deploy/run.sh" 2>/dev/null || true
-  for d in "$run"/*/pg; do [ -d "$d" ] && "$top/deploy/pg.sh" stop "$d"; done
+  for d in "$run"/*/pg; do
+    [ -d "$d" ] || continue
+    "$top/deploy/pg.sh" stop "$d"
+    [ -L "$d" ] && rm -rf "$(readlink -f "$d")"
+  done
   [ "$failed" = 0 ] && rm -rf "$run"
   [ -n "${admin:-}" ] && psql -q "$admin" -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" >/dev/null 2>&1
   if [ "$own_pg" = 1 ]; then "$top/deploy/pg.sh" stop "$var/pg"; fi
