@@ -189,9 +189,16 @@ static void create(const intake_t *app, const http_req_t *req, http_resp_t *resp
         metrics_inc(M_TICKETS_CREATED);
         relay_ring(app->relay);
         break;
-    case STORE_REPLAY:
+    case STORE_REPLAY: {
         metrics_inc(M_IDEMPOTENT_REPLAYS);
+        /* The first answer had a Location header, which is not stored: rebuild it from the body. */
+        json_t *first = resp->status == 201 ? json_loadb(resp->body.data, resp->body.len, 0, NULL) : NULL;
+        const char *url = json_string_value(json_object_get(first, "url"));
+        if (url)
+            snprintf(resp->location, sizeof resp->location, "%s", url);
+        json_decref(first);
         break;
+    }
     case STORE_KEY_REUSED:
         render_api_error(resp, 422, "idempotency_key_reused", NULL,
                          "this Idempotency-Key was already used for a different request");

@@ -72,10 +72,24 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, http_resp_t *r)
     return ret;
 }
 
-static enum MHD_Result simple_error(struct MHD_Connection *c, int status, const char *code, const char *msg)
+/* Errors the HTTP layer answers itself, in the shape the client's API speaks: Open311 paths get
+ * the Open311 error list (XML for .xml), everything else the native error object. */
+static enum MHD_Result simple_error(struct MHD_Connection *c, const char *url, int status, const char *code,
+                                    const char *msg)
 {
     http_resp_t r = {.status = status, .content_type = "application/json; charset=utf-8"};
-    buf_printf(&r.body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
+    size_t n = strlen(url);
+    if (!strncmp(url, "/open311/", 9) && n > 4 && !strcmp(url + n - 4, ".xml")) {
+        r.content_type = "text/xml; charset=utf-8";
+        buf_printf(&r.body,
+                   "<?xml version=\"1.0\" encoding=\"utf-8\"?><errors><error><code>%d</code>"
+                   "<description>%s</description></error></errors>",
+                   status, msg);
+    } else if (!strncmp(url, "/open311/", 9)) {
+        buf_printf(&r.body, "[{\"code\":%d,\"description\":\"%s\"}]", status, msg);
+    } else {
+        buf_printf(&r.body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
+    }
     return send_resp(c, &r);
 }
 
@@ -105,7 +119,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!st->body.data && !st->too_large) {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > self->o.max_body)
-            return simple_error(c, 413, "body_too_large", "request body is over the limit");
+            return simple_error(c, url, 413, "body_too_large", "request body is over the limit");
         /* Requests that will send a body come back with it; mark that we have seen the headers. */
         buf_append(&st->body, "", 0);
         const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
@@ -113,7 +127,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_YES;
     }
     if (st->too_large)
-        return simple_error(c, 413, "body_too_large", "request body is over the limit");
+        return simple_error(c, url, 413, "body_too_large", "request body is over the limit");
 
     const char *q = strchr(st->uri, '?');
     http_req_t req = {

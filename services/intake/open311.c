@@ -79,9 +79,25 @@ static json_t *read_args(const http_req_t *req, fmt_t f, http_resp_t *resp, bool
     json_object_foreach(q, k, v)
     {
         json_t *bv = json_object_get(b, k);
-        if (bv && !json_equal(bv, v)) {
+        const char *clash = NULL;
+        if (bv && json_is_object(bv) && json_is_object(v)) {
+            /* attribute[CODE] from both places: merge code by code */
+            const char *ak;
+            json_t *av;
+            json_object_foreach(v, ak, av)
+            {
+                json_t *x = json_object_get(bv, ak);
+                if (x && !json_equal(x, av))
+                    clash = ak;
+                else if (!x)
+                    json_object_set(bv, ak, av);
+            }
+        } else if (bv && !json_equal(bv, v)) {
+            clash = k;
+        }
+        if (clash) {
             char msg[300];
-            snprintf(msg, sizeof msg, "parameter %s is given twice with different values", k);
+            snprintf(msg, sizeof msg, "parameter %s%s%s is given twice with different values", bv == json_object_get(b, "attribute") ? "attribute[" : "", clash, bv == json_object_get(b, "attribute") ? "]" : "");
             render_o311_error(resp, f, 400, msg);
             json_decref(q);
             json_decref(b);

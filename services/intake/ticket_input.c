@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "timefmt.h"
 #include "utf8.h"
@@ -282,7 +283,7 @@ bool ticket_input_validate(ticket_input_t *in, const catalog_t *cat, char phone_
             return fail(e, 400, "invalid_phone", "phone", "phone must be a mainland mobile number such as 13812345678");
     }
     if (in->media_url && (strlen(in->media_url) > 2048 || !text_ok(in->media_url, 2048) ||
-                          (strncmp(in->media_url, "http://", 7) != 0 && strncmp(in->media_url, "https://", 8) != 0)))
+                          (strncasecmp(in->media_url, "http://", 7) != 0 && strncasecmp(in->media_url, "https://", 8) != 0)))
         return fail(e, 400, "invalid_media_url", "media_url", "media_url must be an http(s) URL of at most 2048 bytes");
     return check_attributes(in, def, attributes_out, e);
 }

@@ -167,8 +167,10 @@ pid_t h_start_intake(int http_port, int pub_port, const char *const *extra_env)
     snprintf(bin, sizeof bin, "%s/gridgov-intake", h_env("GRIDGOV_BIN"));
     const char *argv[] = {bin, NULL};
     pid_t pid = h_spawn(argv, env, log);
-    if (!h_wait_healthy(http_port, 20000))
+    if (!h_wait_healthy(http_port, 20000)) {
+        h_stop(pid, SIGKILL);
         die("intake did not become healthy, see %s%s", log, "");
+    }
     return pid;
 }
 
