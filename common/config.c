@@ -194,6 +194,10 @@ int cfg_from_args(cfg_t *self, const char *prog, const char *summary, int argc, 
     const char *config_path = NULL;
     /* First pass: --help/--version/--config, so the file loads before env and --set. */
     for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--set") && i + 1 < argc) {
+            i++; /* its key=value is not the first positional argument */
+            continue;
+        }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("Usage: %s [--config FILE] [--set key=value ...]\n%s\n\n", prog, summary);
             cfg_print_help(self->keys, self->n, stdout);

@@ -207,7 +207,7 @@ bool db_migrate(db_t *self, const char *dir, char *err, size_t errsz)
             break;
         }
         buf_puts(&sql, "\n;INSERT INTO public.schema_migrations (name) VALUES (");
-        /* name comes from our own migrations folder and is checked to be [0-9a-z_.]: quote it. */
+        /* the file name goes in as a quoted literal */
         char *lit = PQescapeLiteral(c, name, strlen(name));
         buf_puts(&sql, lit ? lit : "NULL");
         PQfreemem(lit);
@@ -217,6 +217,9 @@ bool db_migrate(db_t *self, const char *dir, char *err, size_t errsz)
         buf_free(&sql);
         if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
             snprintf(err, errsz, "migration %s failed: %s", name, PQerrorMessage(c));
+            size_t el = strlen(err);
+            while (el && err[el - 1] == '\n')
+                err[--el] = '\0';
             PQclear(res);
             PQclear(PQexec(c, "ROLLBACK"));
             ok = false;

@@ -59,10 +59,6 @@ int64_t gclock_now_us(void)
     int64_t fixed = atomic_load(&g_fixed_us);
     if (fixed)
         return fixed;
-    if (g_file[0]) {
-        int64_t us = file_now_us();
-        if (us)
-            return us;
-    }
-    return real_now_us();
+    int64_t us = file_now_us(); /* 0 when no clock file is in use */
+    return us ? us : real_now_us();
 }

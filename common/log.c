@@ -58,8 +58,20 @@ void log_write(log_level_t level, const char *fmt, ...)
     char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof msg) {
+        /* Truncated: drop a UTF-8 sequence cut in half, or the line is not valid JSON. */
+        size_t len = sizeof msg - 1, lead = len;
+        while (lead > 0 && ((unsigned char)msg[lead - 1] & 0xC0) == 0x80)
+            lead--;
+        if (lead > 0 && (unsigned char)msg[lead - 1] >= 0xC0) {
+            unsigned char c = (unsigned char)msg[lead - 1];
+            size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (len - (lead - 1) < need)
+                msg[lead - 1] = '\0';
+        }
+    }
 
     struct timeval tv;
     gettimeofday(&tv, NULL); /* wall time for the log line, not domain time */
