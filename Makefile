@@ -1,6 +1,7 @@
 # gridgov build.  `make run` starts the suite, `make test` runs every test.
 # SAN=1 builds into build-san/ with AddressSanitizer and UndefinedBehaviorSanitizer.
 
+MAKEFLAGS += --no-print-directory
 SAN ?=
 ifeq ($(SAN),1)
 BUILD ?= build-san

@@ -51,7 +51,8 @@ EOF
 
 free_port() {
   local p
-  for p in $(seq 54320 54520); do
+  local start=$((54320 + RANDOM % 150))
+  for p in $(seq "$start" 54520) $(seq 54320 "$start"); do
     if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && [ ! -e "/tmp/.s.PGSQL.$p.lock" ]; then
       echo "$p"; return
     fi
@@ -74,13 +75,21 @@ start)
   if as_pg "$pgbin/pg_ctl" -D "$real/data" status >/dev/null 2>&1; then
     conninfo; exit 0
   fi
-  port=$(free_port)
-  echo "$port" > "$real/port"
-  [ "$(id -u)" = 0 ] && chown postgres "$real/port"
-  # Durability stays on (fsync, synchronous_commit): answered means committed.
-  as_pg "$pgbin/pg_ctl" -D "$real/data" -l "$real/server.log" -w -t 60 \
-    -o "-p $port -k $real -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on" \
-    start >/dev/null || { echo "pg.sh: server did not start, see $real/server.log" >&2; tail -20 "$real/server.log" >&2; exit 1; }
+  # Another cluster may take the port between the check and the bind: try a few.
+  started=0
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    echo "$port" > "$real/port"
+    [ "$(id -u)" = 0 ] && chown postgres "$real/port"
+    # Durability stays on (fsync, synchronous_commit): answered means committed.
+    if as_pg "$pgbin/pg_ctl" -D "$real/data" -l "$real/server.log" -w -t 60 \
+      -o "-p $port -k $real -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on" \
+      start >/dev/null; then
+      started=1; break
+    fi
+    sleep "0.$((RANDOM % 9 + 1))"
+  done
+  [ "$started" = 1 ] || { echo "pg.sh: server did not start, see $real/server.log" >&2; tail -20 "$real/server.log" >&2; exit 1; }
   if ! as_pg "$pgbin/psql" -h "$real" -p "$port" -U postgres -d postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname='gridgov'" | grep -q 1; then
     as_pg "$pgbin/psql" -q -h "$real" -p "$port" -U postgres -d postgres -c "CREATE ROLE gridgov LOGIN SUPERUSER" >/dev/null
     as_pg "$pgbin/psql" -q -h "$real" -p "$port" -U postgres -d postgres -c "CREATE DATABASE gridgov OWNER gridgov ENCODING 'UTF8' TEMPLATE template0" >/dev/null

@@ -99,6 +99,15 @@ if selected "proto/schemas"; then
   record "proto/schemas" $?
 fi
 
+# Daemons the tests started wrote their logs under $run: a sanitizer report there is a failure
+# even when the test that started the daemon passed.
+if grep -rlE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$run" >/dev/null 2>&1; then
+  grep -rE -m3 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$run"
+  record "sanitizer reports in daemon logs" 1
+else
+  record "no sanitizer reports in daemon logs" 0
+fi
+
 echo
 if [ ${#failures[@]} -gt 0 ]; then printf 'failed: %s\n' "${failures[@]}"; fi
 echo "$passed passed, $failed failed"
