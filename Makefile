@@ -32,7 +32,11 @@ INTAKE_SRC := $(filter-out services/intake/main.c,$(wildcard services/intake/*.c
 INTAKE_OBJ := $(INTAKE_SRC:%.c=$(BUILD)/obj/%.o)
 LIBINTAKE := $(BUILD)/libintake.a
 
-BINS := $(BUILD)/bin/gridgov-intake $(BUILD)/bin/gridgovctl
+ROUTER_SRC := $(filter-out services/router/main.c,$(wildcard services/router/*.c))
+ROUTER_OBJ := $(ROUTER_SRC:%.c=$(BUILD)/obj/%.o)
+LIBROUTER := $(BUILD)/librouter.a
+
+BINS := $(BUILD)/bin/gridgov-intake $(BUILD)/bin/gridgov-router $(BUILD)/bin/gridgovctl
 TEST_SRC := $(wildcard tests/unit/test_*.c tests/e2e/test_*.c)
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -57,6 +61,15 @@ $(LIBINTAKE): $(INTAKE_OBJ)
 	@mkdir -p $(dir $@)
 	@$(AR) rcs $@ $^
 
+$(LIBROUTER): $(ROUTER_OBJ)
+	@mkdir -p $(dir $@)
+	@$(AR) rcs $@ $^
+
+$(BUILD)/bin/gridgov-router: $(BUILD)/obj/services/router/main.o $(LIBROUTER) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@echo "  LD  $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bin/gridgov-intake: $(BUILD)/obj/services/intake/main.o $(LIBINTAKE) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
@@ -67,10 +80,10 @@ $(BUILD)/bin/gridgovctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/gridgo
 	@echo "  LD  $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBCOMMON)
+$(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
-	@$(CC) $(CFLAGS) -Iservices/intake -Itests/lib $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBCOMMON) $(LDLIBS) -lcmocka
+	@$(CC) $(CFLAGS) -Iservices/intake -Iservices/router -Itests/lib $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCOMMON) $(LDLIBS) -lcmocka
 
 # The test runner starts its own PostgreSQL (unless GRIDGOV_DB is set) and prints
 # a closing "N passed, N failed" line.

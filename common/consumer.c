@@ -245,6 +245,16 @@ static void check_sequence(consumer_t *self, const char *hdr, size_t n)
     json_decref(h);
 }
 
+void *consumer_socket(consumer_t *self) { return self->sub; }
+
+int consumer_next_timeout_ms(const consumer_t *self)
+{
+    if (self->gap)
+        return 0;
+    int64_t left = self->next_sweep_ms - mono_ms();
+    return left < 0 ? 0 : (int)left;
+}
+
 int consumer_poll(consumer_t *self, int timeout_ms)
 {
     int ran = 0;

@@ -48,6 +48,11 @@ void consumer_destroy(consumer_t **self);
  * (the caller just polls again; nothing is lost). */
 int consumer_poll(consumer_t *self, int timeout_ms);
 
+/* For a daemon's own poll loop: the SUB socket to poll for ZMQ_POLLIN, and how long until the
+ * next sweep is due (0 = now). Call consumer_poll(self, 0) when either fires. */
+void *consumer_socket(consumer_t *self);
+int consumer_next_timeout_ms(const consumer_t *self);
+
 /* Sweeps bus.outbox past the cursor until nothing visible is left.
  * Returns the number of effects run, or -1 on a database error. */
 int consumer_catch_up(consumer_t *self);

@@ -16,8 +16,13 @@ var=${GRIDGOV_VAR:-$top/var}
 mkdir -p "$var/log"
 export GRIDGOV_HTTP_PORT=${GRIDGOV_HTTP_PORT:-8080}
 pub_port=${GRIDGOV_PUB_PORT:-7101}
+# intake publishes on pub_port, the router takes commands on pub_port+1 and publishes on pub_port+2
 export GRIDGOV_PUB_ENDPOINT=${GRIDGOV_PUB_ENDPOINT:-tcp://127.0.0.1:$pub_port}
-export GRIDGOV_SUB_ENDPOINTS=${GRIDGOV_SUB_ENDPOINTS:-$GRIDGOV_PUB_ENDPOINT}
+export GRIDGOV_COMMAND_ENDPOINT=${GRIDGOV_COMMAND_ENDPOINT:-tcp://127.0.0.1:$((pub_port + 1))}
+export GRIDGOV_ROUTER_ENDPOINT=$GRIDGOV_COMMAND_ENDPOINT
+export GRIDGOV_ROUTER_PUB_ENDPOINT=${GRIDGOV_ROUTER_PUB_ENDPOINT:-tcp://127.0.0.1:$((pub_port + 2))}
+export GRIDGOV_SUB_ENDPOINTS=${GRIDGOV_SUB_ENDPOINTS:-$GRIDGOV_PUB_ENDPOINT,$GRIDGOV_ROUTER_PUB_ENDPOINT}
+export GRIDGOV_CALENDAR_DIR=${GRIDGOV_CALENDAR_DIR:-$top/deploy/calendar}
 
 say() { printf '%s\n' "$*" >&2; }
 

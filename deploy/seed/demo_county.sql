@@ -427,4 +427,24 @@ BEGIN
 END
 $seed$;
 
+-- Routing rules for the demo catalogue (router.category_rule): the level that handles a category
+-- first, the township desk by its name tag, and the working hours to sign for and to resolve.
+INSERT INTO router.category_rule (service_code, level, office, sign_hours, resolve_hours, warn_share) VALUES
+    ('LIGHT',   'village',  NULL,               8,  24, 0.8),
+    ('ROAD',    'township', '规划建设办',        8,  40, 0.8),
+    ('WATER',   'village',  NULL,               4,  16, 0.8),
+    ('POWER',   'township', '党政办',            4,  24, 0.8),
+    ('SANIT',   'village',  NULL,               8,  24, 0.8),
+    ('NOISE',   'group',    NULL,               4,  16, 0.8),
+    ('POND',    'township', '水利站',            2,  16, 0.75),
+    ('FIRE',    'township', '应急办',            1,   8, 0.75),
+    ('SAFETY',  'township', '综治中心',          4,  24, 0.8),
+    ('DISPUTE', 'group',    NULL,               8,  40, 0.8),
+    ('BUILD',   'township', '规划建设办',        8,  40, 0.8),
+    ('LAND',    'township', '农业综合服务中心',  8,  80, 0.8),
+    ('AID',     'village',  NULL,               8,  40, 0.8),
+    ('POLICY',  'village',  NULL,               8,  24, 0.8),
+    ('OTHER',   'village',  NULL,               8,  40, 0.8)
+ON CONFLICT (service_code) DO NOTHING;
+
 COMMIT;

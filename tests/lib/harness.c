@@ -199,3 +199,36 @@ void h_urlencode(buf_t *b, const char *s)
             buf_printf(b, "%%%02X", *p);
     }
 }
+
+pid_t h_start_router(int base_port, int intake_pub_port, const char *const *extra_env)
+{
+    static char cmd_env[96], pub_env[96], sub_env[96], db_env[1024], cal_env[1100], log[1024];
+    snprintf(cmd_env, sizeof cmd_env, "GRIDGOV_COMMAND_ENDPOINT=tcp://127.0.0.1:%d", base_port);
+    snprintf(pub_env, sizeof pub_env, "GRIDGOV_ROUTER_PUB_ENDPOINT=tcp://127.0.0.1:%d", base_port + 1);
+    snprintf(sub_env, sizeof sub_env, "GRIDGOV_SUB_ENDPOINTS=tcp://127.0.0.1:%d", intake_pub_port);
+    snprintf(db_env, sizeof db_env, "GRIDGOV_DB=%s", h_env("GRIDGOV_DB"));
+    snprintf(cal_env, sizeof cal_env, "GRIDGOV_CALENDAR_DIR=%s/deploy/calendar", h_env("GRIDGOV_TOP"));
+    snprintf(log, sizeof log, "%s/router-%d.log", h_env("GRIDGOV_TEST_VAR"), base_port);
+    const char *env[20] = {cmd_env, pub_env, sub_env, db_env, cal_env, "GRIDGOV_LOG_LEVEL=warn"};
+    int n = 6;
+    for (const char *const *e = extra_env; e && *e && n < 19; e++)
+        env[n++] = *e;
+    env[n] = NULL;
+    char bin[1024];
+    snprintf(bin, sizeof bin, "%s/gridgov-router", h_env("GRIDGOV_BIN"));
+    const char *argv[] = {bin, NULL};
+    pid_t pid = h_spawn(argv, env, log);
+    /* ready when its command socket answers: a malformed command gets an error reply */
+    usleep(200 * 1000);
+    return pid;
+}
+
+bool h_wait_sql(PGconn *c, const char *sql, int n, const char *const *params, long long want, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 20) {
+        if (h_sql_int(c, sql, n, params) == want)
+            return true;
+        usleep(20 * 1000);
+    }
+    return false;
+}

@@ -33,6 +33,12 @@ bool h_wait_healthy(int port, int timeout_ms);
 /* Starts gridgov-intake on the given ports; waits until healthy. */
 pid_t h_start_intake(int http_port, int pub_port, const char *const *extra_env);
 
+/* Starts gridgov-router: commands on base_port, its events on base_port+1, subscribed to the
+ * intake publishing on intake_pub_port, with the shipped calendar. */
+pid_t h_start_router(int base_port, int intake_pub_port, const char *const *extra_env);
+/* Polls a count query until it equals want or the time is up. */
+bool h_wait_sql(PGconn *c, const char *sql, int n, const char *const *params, long long want, int timeout_ms);
+
 /* Issues a fresh API key (through SQL, as gridgovctl does) and returns it (caller frees). */
 char *h_api_key(PGconn *c);
 

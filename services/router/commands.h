@@ -1,0 +1,16 @@
+/* commands: what intake asks the router to do, over ZeroMQ request/reply (intake's DEALER to
+ * our ROUTER). A command is {"id": uuid, "action", "ticket": code, "staff_id" | "phone", "note",
+ * "hours", "rating", "unit": code}; the reply is {"id", "status", "body"}. The reply is stored
+ * under the id in the same transaction as the change, so a retry of the same id gets the same
+ * answer and changes nothing. */
+#ifndef ROUTER_COMMANDS_H
+#define ROUTER_COMMANDS_H
+
+#include <stdint.h>
+
+#include "router.h"
+
+/* Handles one command text; returns the reply text (caller frees). Never NULL. */
+char *commands_handle(router_t *r, const char *payload, size_t len, int64_t now_us);
+
+#endif

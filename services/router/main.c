@@ -1,0 +1,192 @@
+/* gridgov-router: the ticket lifecycle. Parse config, build the parts, run the loop, tear down.
+ * The loop polls the event subscription (ticket.created → assignment), the command socket
+ * (handlers' actions from intake) and the clock tick (SLA, escalation). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "assign.h"
+#include "commands.h"
+#include "config.h"
+#include "consumer.h"
+#include "gclock.h"
+#include "log.h"
+#include "router.h"
+#include "sla.h"
+
+static const cfg_key_t KEYS[] = {
+    {"db", CFG_STR, "dbname=gridgov", 0, 0, "PostgreSQL connection string (libpq)"},
+    {"command_endpoint", CFG_STR, "tcp://127.0.0.1:7102", 0, 0, "ZeroMQ ROUTER endpoint for commands from intake"},
+    {"router_pub_endpoint", CFG_STR, "tcp://127.0.0.1:7103", 0, 0, "ZeroMQ PUB endpoint for the router's events"},
+    {"sub_endpoints", CFG_STR, "tcp://127.0.0.1:7101", 0, 0, "where intake publishes ticket.created"},
+    {"calendar_dir", CFG_STR, "deploy/calendar", 0, 0, "holiday calendars, one YYYY.txt per year"},
+    {"work_hours", CFG_STR, "08:30-12:00,14:30-17:30", 0, 0, "working hours of a working day"},
+    {"tick_ms", CFG_INT, "1000", 10, 60000, "how often the SLA clocks are checked"},
+    {"sweep_ms", CFG_INT, "1000", 10, 60000, "how often missed events are looked for in PostgreSQL"},
+    {"relay_sweep_ms", CFG_INT, "500", 10, 60000, "how often the relay looks for unpublished events anyway"},
+    {"unrated_close_h", CFG_INT, "72", 1, 8760, "hours after resolution before an unrated ticket closes"},
+    {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
+    {"clock_file", CFG_STR, NULL, 0, 0, "tests: read the current time (epoch seconds) from this file"},
+};
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Answers every command waiting on the socket. */
+static void serve_commands(router_t *r, void *sock)
+{
+    for (;;) {
+        zmq_msg_t idf, body;
+        zmq_msg_init(&idf);
+        if (zmq_msg_recv(&idf, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&idf);
+            return;
+        }
+        zmq_msg_init(&body);
+        bool ok = zmq_msg_more(&idf) && zmq_msg_recv(&body, sock, 0) >= 0;
+        while (ok && zmq_msg_more(&body)) { /* drop extra frames */
+            zmq_msg_t x;
+            zmq_msg_init(&x);
+            zmq_msg_recv(&x, sock, 0);
+            int more = zmq_msg_more(&x);
+            zmq_msg_close(&x);
+            if (!more)
+                break;
+        }
+        if (ok) {
+            char *out = commands_handle(r, zmq_msg_data(&body), zmq_msg_size(&body), gclock_now_us());
+            /* ROUTER_MANDATORY: a peer that went away makes this fail; it will retry by id */
+            if (zmq_send(sock, zmq_msg_data(&idf), zmq_msg_size(&idf), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+                zmq_send(sock, out, strlen(out), ZMQ_DONTWAIT) < 0)
+                log_debug("command reply not delivered: %s", zmq_strerror(errno));
+            free(out);
+        }
+        zmq_msg_close(&body);
+        zmq_msg_close(&idf);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    cfg_t *cfg = cfg_new(KEYS, sizeof KEYS / sizeof KEYS[0]);
+    int rest;
+    int rc = cfg_from_args(cfg, "gridgov-router", "The gridgov ticket router: assignment, lifecycle, clocks, escalation.",
+                           argc, argv, &rest);
+    if (rc != 0 || rest != argc) {
+        if (rc == 0)
+            fprintf(stderr, "gridgov-router: unexpected argument %s\n", argv[rest]);
+        cfg_destroy(&cfg);
+        return rc > 0 ? 0 : 2;
+    }
+    log_level_t lvl;
+    if (!log_level_parse(cfg_str(cfg, "log_level"), &lvl)) {
+        fprintf(stderr, "gridgov-router: log_level must be debug, info, warn or error\n");
+        cfg_destroy(&cfg);
+        return 2;
+    }
+    log_init("router", lvl);
+    gclock_use_file(cfg_str(cfg, "clock_file"));
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512];
+    int status = 1;
+    router_t r = {.unrated_close_s = cfg_int(cfg, "unrated_close_h") * 3600};
+    consumer_t *consumer = NULL;
+    void *ctx = NULL, *cmd = NULL;
+    const char *conninfo = cfg_str(cfg, "db");
+
+    r.cal = workcal_new();
+    if (!workcal_load_dir(r.cal, cfg_str(cfg, "calendar_dir"), err, sizeof err) ||
+        !workcal_set_hours(r.cal, cfg_str(cfg, "work_hours"), err, sizeof err)) {
+        log_error("calendar: %s", err);
+        goto done;
+    }
+    for (long backoff = 200; !g_stop && !(r.db = db_connect(conninfo, "gridgov-router", err, sizeof err));) {
+        log_warn("%s (retrying)", err);
+        struct timespec ts = {backoff / 1000, (backoff % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        backoff = backoff < 5000 ? backoff * 2 : 5000;
+    }
+    if (!r.db)
+        goto done;
+    r.relay = relay_start(conninfo, "router", cfg_str(cfg, "router_pub_endpoint"), (int)cfg_int(cfg, "relay_sweep_ms"),
+                          err, sizeof err);
+    if (!r.relay) {
+        log_error("%s", err);
+        goto done;
+    }
+    consumer_opts_t co = {.name = "router", .conninfo = conninfo, .endpoints = cfg_str(cfg, "sub_endpoints"),
+                          .type_prefix = "ticket.created", .sweep_ms = (int)cfg_int(cfg, "sweep_ms"),
+                          .fn = assign_on_ticket_created, .arg = &r};
+    consumer = consumer_new(&co, err, sizeof err);
+    if (!consumer) {
+        log_error("%s", err);
+        goto done;
+    }
+    ctx = zmq_ctx_new();
+    cmd = zmq_socket(ctx, ZMQ_ROUTER);
+    int one = 1, linger = 0;
+    zmq_setsockopt(cmd, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(cmd, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(cmd, cfg_str(cfg, "command_endpoint")) != 0) {
+        log_error("cannot bind %s: %s", cfg_str(cfg, "command_endpoint"), zmq_strerror(errno));
+        goto done;
+    }
+    log_info("routing: events from %s, commands on %s, events out on %s", cfg_str(cfg, "sub_endpoints"),
+             cfg_str(cfg, "command_endpoint"), cfg_str(cfg, "router_pub_endpoint"));
+
+    long long tick_ms = cfg_int(cfg, "tick_ms"), next_tick = mono_ms();
+    while (!g_stop) {
+        long long now = mono_ms();
+        int wait = (int)(next_tick > now ? next_tick - now : 0);
+        int cw = consumer_next_timeout_ms(consumer);
+        if (cw < wait)
+            wait = cw;
+        zmq_pollitem_t items[] = {{consumer_socket(consumer), 0, ZMQ_POLLIN, 0}, {cmd, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 2, wait) < 0 && errno != EINTR)
+            break;
+        if (items[1].revents & ZMQ_POLLIN)
+            serve_commands(&r, cmd);
+        int moved = consumer_poll(consumer, 0);
+        if (moved > 0)
+            relay_ring(r.relay);
+        if (mono_ms() >= next_tick) {
+            next_tick = mono_ms() + tick_ms;
+            if (sla_tick(&r, gclock_now_us()) > 0)
+                relay_ring(r.relay);
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            relay_ring(r.relay);
+    }
+    log_info("shutting down");
+    status = 0;
+done:
+    if (cmd)
+        zmq_close(cmd);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    consumer_destroy(&consumer);
+    relay_stop(&r.relay);
+    db_destroy(&r.db);
+    workcal_destroy(&r.cal);
+    cfg_destroy(&cfg);
+    return status;
+}

@@ -1,0 +1,258 @@
+/* Router assignment (派单) end to end: intake takes the report, the router places it in its grid
+ * cell, hands it to the unit its category names and a person on duty there, and follows
+ * duplicates. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static pid_t g_intake, g_router;
+static PGconn *g_db;
+static char g_key[80];
+static int g_http;
+
+static int setup(void **state)
+{
+    (void)state;
+    g_db = h_db();
+    char *k = h_api_key(g_db);
+    snprintf(g_key, sizeof g_key, "%s", k);
+    free(k);
+    g_http = h_port(60);
+    g_intake = h_start_intake(g_http, h_port(61), NULL);
+    g_router = h_start_router(h_port(62), h_port(61), NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    int s1 = h_stop(g_router, SIGTERM), s2 = h_stop(g_intake, SIGTERM);
+    PQfinish(g_db);
+    return WIFEXITED(s1) && WEXITSTATUS(s1) == 0 && WIFEXITED(s2) && WEXITSTATUS(s2) == 0 ? 0 : -1;
+}
+
+/* POSTs a native ticket; returns its code (static buffer). */
+static const char *post(const char *json_body)
+{
+    static char code[40];
+    char url[128], key[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/tickets", g_http);
+    snprintf(key, sizeof key, "X-API-Key: %s", g_key);
+    const char *hdr[] = {"Content-Type: application/json", key, NULL};
+    h_resp_t r;
+    assert_true(h_http("POST", url, hdr, json_body, strlen(json_body), &r));
+    if (r.status != 201)
+        fail_msg("POST %s -> %ld %s", json_body, r.status, buf_str(&r.body));
+    json_error_t je;
+    json_t *j = json_loads(buf_str(&r.body), 0, &je);
+    snprintf(code, sizeof code, "%s", json_string_value(json_object_get(j, "code")));
+    json_decref(j);
+    h_resp_free(&r);
+    return code;
+}
+
+static void wait_routed(const char *code)
+{
+    const char *p[] = {code};
+    if (!h_wait_sql(g_db, "SELECT count(*) FROM router.ticket WHERE code = $1", 1, p, 1, 10000))
+        fail_msg("ticket %s was not routed", code);
+}
+
+/* A point inside a group of the village with this code suffix, as "lat":..,"long":.. */
+static void point_in_group(const char *group_code, char *out, size_t n)
+{
+    const char *p[] = {group_code};
+    char *s = h_sql_text(g_db,
+                         "SELECT format('\"lat\":%s,\"long\":%s', round(ST_Y(pt)::numeric, 7), round(ST_X(pt)::numeric, 7))"
+                         " FROM (SELECT ST_PointOnSurface(boundary) pt FROM registry.unit WHERE code = $1) x",
+                         1, p);
+    snprintf(out, n, "%s", s);
+    free(s);
+}
+
+static char *sql1(const char *sql, const char *a)
+{
+    const char *p[] = {a};
+    return h_sql_text(g_db, sql, 1, p);
+}
+
+static void light_by_point_goes_to_the_village_of_its_group(void **state)
+{
+    (void)state;
+    char *grp = h_sql_text(g_db, "SELECT code FROM registry.unit WHERE level = 'group' ORDER BY id OFFSET 7 LIMIT 1", 0, NULL);
+    char pt[96], body[512];
+    point_in_group(grp, pt, sizeof pt);
+    snprintf(body, sizeof body, "{\"service_code\":\"LIGHT\",%s,\"attributes\":{\"fault_type\":\"off\"},\"description\":\"路灯不亮\"}", pt);
+    const char *code = post(body);
+    wait_routed(code);
+    char *placed = sql1("SELECT u.code FROM router.ticket t JOIN registry.unit u ON u.id = t.group_id WHERE t.code = $1", code);
+    assert_string_equal(placed, grp);
+    char *holder = sql1("SELECT u.code FROM router.ticket t JOIN registry.unit u ON u.id = t.unit_id WHERE t.code = $1", code);
+    char *village = sql1("SELECT v.code FROM registry.unit g JOIN registry.unit v ON v.id = g.parent_id WHERE g.code = $1", grp);
+    assert_string_equal(holder, village);
+    char *role = sql1("SELECT s.role || '@' || u.code FROM router.ticket t JOIN registry.staff s ON s.id = t.assignee_id"
+                      " JOIN registry.unit u ON u.id = s.unit_id WHERE t.code = $1", code);
+    char want[96];
+    snprintf(want, sizeof want, "handler@%s", village);
+    assert_string_equal(role, want);
+    char *st = sql1("SELECT state || ',' || (sign_due > received_at)::text || ',' || (resolve_due > sign_due)::text"
+                    " FROM router.ticket WHERE code = $1", code);
+    assert_string_equal(st, "assigned,true,true");
+    const char *p[] = {code};
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.transition tr JOIN router.ticket t USING (ticket_id)"
+                                     " WHERE t.code = $1 AND tr.action = 'assign' AND tr.to_state = 'assigned'", 1, p), 1);
+    assert_true(h_wait_sql(g_db, "SELECT count(*) FROM bus.outbox WHERE type = 'ticket.assigned' AND data->>'code' = $1", 1,
+                           p, 1, 5000));
+    /* Open311 now shows who handles it and when it is expected */
+    char url[160];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/open311/v2/requests/%s.json", g_http, code);
+    h_resp_t r;
+    assert_true(h_http("GET", url, NULL, NULL, 0, &r));
+    json_error_t je;
+    json_t *j = json_array_get(json_loads(buf_str(&r.body), 0, &je), 0);
+    char *vname = sql1("SELECT name FROM registry.unit WHERE code = $1", village);
+    assert_string_equal(json_string_value(json_object_get(j, "agency_responsible")), vname);
+    assert_true(json_is_string(json_object_get(j, "expected_datetime")));
+    assert_string_equal(json_string_value(json_object_get(j, "status_notes")), "已派单，等待签收");
+    json_decref(json_array_get(json_loads(buf_str(&r.body), 0, &je), 0)); /* (balanced below) */
+    h_resp_free(&r);
+    free(vname);
+    free(grp);
+    free(placed);
+    free(holder);
+    free(village);
+    free(role);
+    free(st);
+}
+
+static void categories_pick_their_level_and_desk(void **state)
+{
+    (void)state;
+    char *grp = h_sql_text(g_db, "SELECT code FROM registry.unit WHERE level = 'group' ORDER BY id OFFSET 30 LIMIT 1", 0, NULL);
+    char pt[96], body[512];
+    point_in_group(grp, pt, sizeof pt);
+    /* 邻里纠纷 → the group leader first */
+    snprintf(body, sizeof body, "{\"service_code\":\"DISPUTE\",%s,\"attributes\":{\"dispute_type\":[\"boundary\"]}}", pt);
+    char dispute[40];
+    snprintf(dispute, sizeof dispute, "%s", post(body));
+    /* 山塘水库安全 → the township's 水利站 */
+    snprintf(body, sizeof body, "{\"service_code\":\"POND\",%s,\"attributes\":{\"hazard_type\":\"seep\"}}", pt);
+    char *attr = h_sql_text(g_db, "SELECT code FROM registry.service_attribute WHERE service_code = 'POND' AND required"
+                                  " AND datatype = 'singlevaluelist' ORDER BY ord LIMIT 1", 0, NULL);
+    char *val = h_sql_text(g_db, "SELECT v.key FROM registry.service_attribute_value v JOIN registry.service_attribute a"
+                                 " ON a.service_code = v.service_code AND a.code = v.attribute_code"
+                                 " WHERE v.service_code = 'POND' AND a.required ORDER BY v.ord LIMIT 1", 0, NULL);
+    snprintf(body, sizeof body, "{\"service_code\":\"POND\",%s,\"attributes\":{\"%s\":\"%s\"}}", pt, attr, val);
+    char pond[40];
+    snprintf(pond, sizeof pond, "%s", post(body));
+    wait_routed(dispute);
+    wait_routed(pond);
+    char *d = sql1("SELECT u.code || ' ' || s.role FROM router.ticket t JOIN registry.unit u ON u.id = t.unit_id"
+                   " JOIN registry.staff s ON s.id = t.assignee_id WHERE t.code = $1", dispute);
+    char want[128];
+    snprintf(want, sizeof want, "%s group_leader", grp);
+    assert_string_equal(d, want);
+    char *p = sql1("SELECT u.level || ' ' || (s.name LIKE '%水利站%')::text FROM router.ticket t"
+                   " JOIN registry.unit u ON u.id = t.unit_id JOIN registry.staff s ON s.id = t.assignee_id WHERE t.code = $1",
+                   pond);
+    assert_string_equal(p, "township true");
+    free(grp);
+    free(attr);
+    free(val);
+    free(d);
+    free(p);
+}
+
+static void household_or_registered_phone_places_without_a_point(void **state)
+{
+    (void)state;
+    char *hh = h_sql_text(g_db, "SELECT code FROM registry.household ORDER BY id OFFSET 500 LIMIT 1", 0, NULL);
+    char body[512];
+    snprintf(body, sizeof body, "{\"service_code\":\"AID\",\"address_id\":\"%s\",\"channel\":\"grid_worker\"}", hh);
+    char by_hh[40];
+    snprintf(by_hh, sizeof by_hh, "%s", post(body));
+    char *phone = h_sql_text(g_db, "SELECT phone FROM registry.resident WHERE phone IS NOT NULL AND is_head"
+                                   " ORDER BY id OFFSET 900 LIMIT 1", 0, NULL);
+    snprintf(body, sizeof body, "{\"service_code\":\"AID\",\"address_string\":\"家门口\",\"phone\":\"%s\"}", phone);
+    char by_phone[40];
+    snprintf(by_phone, sizeof by_phone, "%s", post(body));
+    /* no point, no household, unknown phone: the county desk */
+    snprintf(body, sizeof body, "{\"service_code\":\"AID\",\"address_string\":\"不知道哪个组\"}");
+    char nowhere[40];
+    snprintf(nowhere, sizeof nowhere, "%s", post(body));
+    wait_routed(by_hh);
+    wait_routed(by_phone);
+    wait_routed(nowhere);
+    char *g1 = sql1("SELECT (t.group_id = h.group_id)::text FROM router.ticket t, registry.household h"
+                    " WHERE t.code = $1 AND h.code = (SELECT address_id FROM intake.ticket WHERE code = $1)", by_hh);
+    assert_string_equal(g1, "true");
+    const char *pp[] = {by_phone, phone};
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.ticket t JOIN registry.household h ON h.group_id = t.group_id"
+                                     " JOIN registry.resident r ON r.household_id = h.id WHERE t.code = $1 AND r.phone = $2",
+                               2, pp), 1);
+    char *c = sql1("SELECT u.level || coalesce(t.group_id::text, '-') FROM router.ticket t JOIN registry.unit u"
+                   " ON u.id = t.unit_id WHERE t.code = $1", nowhere);
+    assert_string_equal(c, "county-");
+    free(hh);
+    free(phone);
+    free(g1);
+    free(c);
+}
+
+static void a_second_report_nearby_follows_the_first(void **state)
+{
+    (void)state;
+    char *grp = h_sql_text(g_db, "SELECT code FROM registry.unit WHERE level = 'group' ORDER BY id OFFSET 50 LIMIT 1", 0, NULL);
+    char pt[96], body[512];
+    point_in_group(grp, pt, sizeof pt);
+    snprintf(body, sizeof body, "{\"service_code\":\"OTHER\",%s,\"description\":\"停水\"}", pt);
+    char first[40], second[40], other[40];
+    snprintf(first, sizeof first, "%s", post(body));
+    wait_routed(first);
+    snprintf(second, sizeof second, "%s", post(body));
+    /* same place, another category: not a duplicate */
+    snprintf(body, sizeof body, "{\"service_code\":\"POLICY\",%s}", pt);
+    snprintf(other, sizeof other, "%s", post(body));
+    wait_routed(second);
+    wait_routed(other);
+    char *m = sql1("SELECT t.state || ' ' || o.code FROM router.ticket t JOIN router.ticket o ON o.ticket_id = t.merged_into"
+                   " WHERE t.code = $1", second);
+    char want[96];
+    snprintf(want, sizeof want, "merged %s", first);
+    assert_string_equal(m, want);
+    char *o = sql1("SELECT state FROM router.ticket WHERE code = $1", other);
+    assert_string_equal(o, "assigned");
+    const char *p[] = {first, second};
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.follower f JOIN router.ticket t ON t.ticket_id = f.ticket_id"
+                                     " JOIN intake.ticket s ON s.id = f.source_ticket_id WHERE t.code = $1 AND s.code = $2",
+                               2, p), 1);
+    const char *p2[] = {second, first};
+    assert_true(h_wait_sql(g_db, "SELECT count(*) FROM bus.outbox WHERE type = 'ticket.merged' AND data->>'code' = $1"
+                                 " AND data->>'merged_into' = $2", 2, p2, 1, 5000));
+    free(grp);
+    free(m);
+    free(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(light_by_point_goes_to_the_village_of_its_group),
+        cmocka_unit_test(categories_pick_their_level_and_desk),
+        cmocka_unit_test(household_or_registered_phone_places_without_a_point),
+        cmocka_unit_test(a_second_report_nearby_follows_the_first),
+    };
+    return cmocka_run_group_tests_name("router_assign", tests, setup, teardown);
+}
