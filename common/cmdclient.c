@@ -1,0 +1,104 @@
+#include "cmdclient.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "log.h"
+
+struct cmdclient {
+    void *sock;
+};
+
+cmdclient_t *cmdclient_new(void *ctx, const char *endpoint, char *err, size_t errsz)
+{
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    if (!s) {
+        snprintf(err, errsz, "zmq_socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    /* IMMEDIATE: never queue a command for a peer that is not connected (it would be "sent" to
+     * nobody); heartbeats find a dead peer; no linger: PostgreSQL, not the socket, is durable. */
+    int one = 1, zero = 0, ivl = 1000, tmo = 3000;
+    zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &tmo, sizeof tmo);
+    if (zmq_connect(s, endpoint) != 0) {
+        snprintf(err, errsz, "cannot connect %s: %s", endpoint, zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    cmdclient_t *self = calloc(1, sizeof *self);
+    if (!self)
+        log_oom();
+    self->sock = s;
+    return self;
+}
+
+void cmdclient_destroy(cmdclient_t **self)
+{
+    if (!self || !*self)
+        return;
+    zmq_close((*self)->sock);
+    free(*self);
+    *self = NULL;
+}
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+json_t *cmdclient_call(cmdclient_t *self, const json_t *cmd, int timeout_ms, int tries, char *err, size_t errsz)
+{
+    const char *id = json_string_value(json_object_get(cmd, "id"));
+    if (!id) {
+        snprintf(err, errsz, "a command needs an id");
+        return NULL;
+    }
+    char *text = json_dumps(cmd, JSON_COMPACT);
+    json_t *answer = NULL;
+    snprintf(err, errsz, "no reply");
+    for (int attempt = 0; attempt < tries && !answer; attempt++) {
+        if (zmq_send(self->sock, text, strlen(text), ZMQ_DONTWAIT) < 0) {
+            /* no peer connected (IMMEDIATE): wait a little as if it timed out */
+            snprintf(err, errsz, "the service is not reachable (%s)", zmq_strerror(errno));
+            struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        long long deadline = mono_ms() + timeout_ms;
+        while (!answer) {
+            long long left = deadline - mono_ms();
+            if (left <= 0) {
+                snprintf(err, errsz, "no reply within %d ms", timeout_ms);
+                break;
+            }
+            zmq_pollitem_t it = {self->sock, 0, ZMQ_POLLIN, 0};
+            if (zmq_poll(&it, 1, (long)left) <= 0)
+                continue;
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, self->sock, 0) < 0) {
+                zmq_msg_close(&m);
+                continue;
+            }
+            json_error_t je;
+            json_t *rep = json_loadb(zmq_msg_data(&m), zmq_msg_size(&m), 0, &je);
+            zmq_msg_close(&m);
+            const char *rid = rep ? json_string_value(json_object_get(rep, "id")) : NULL;
+            if (rid && !strcmp(rid, id))
+                answer = rep;
+            else
+                json_decref(rep); /* the answer to an abandoned earlier call */
+        }
+    }
+    free(text);
+    return answer;
+}

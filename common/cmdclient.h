@@ -1,0 +1,24 @@
+/* cmdclient: request/reply to a service that owns some state (intake asking the router), over
+ * ZeroMQ DEALER → ROUTER. A call sends the command, waits for the reply carrying the same "id",
+ * and on timeout sends the same command again (the owner stores its answer under the id, so a
+ * retry is safe and gets the same answer). Replies to earlier, abandoned calls are skipped.
+ * Not thread-safe: one client per thread (ZeroMQ sockets must stay in one thread).
+ * Ownership: cmdclient_new() returns an object owning its socket; cmdclient_destroy() frees it. */
+#ifndef GRIDGOV_CMDCLIENT_H
+#define GRIDGOV_CMDCLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct cmdclient cmdclient_t;
+
+/* ctx: a ZeroMQ context shared by the process (borrowed). */
+cmdclient_t *cmdclient_new(void *ctx, const char *endpoint, char *err, size_t errsz);
+void cmdclient_destroy(cmdclient_t **self);
+
+/* Sends cmd (which must have a string "id") and returns the reply object (caller decrefs), or
+ * NULL with the reason in err when no reply came after `tries` attempts of timeout_ms each. */
+json_t *cmdclient_call(cmdclient_t *self, const json_t *cmd, int timeout_ms, int tries, char *err, size_t errsz);
+
+#endif
