@@ -95,6 +95,8 @@ void intake_dispatch(const http_req_t *req, http_resp_t *resp, void *arg)
         metrics_render(&resp->body, relay_published(app->relay));
     } else if (starts(req->path, "/open311/v2/", &rest)) {
         open311_handle(app, req, resp, rest);
+    } else if (api_staff_handle(app, req, resp)) {
+        /* answered */
     } else if (!strcmp(req->path, "/api/v1/tickets") || starts(req->path, "/api/v1/tickets/", &rest)) {
         api_tickets_handle(app, req, resp, req->path + strlen("/api/v1/tickets"));
     } else if (!strcmp(req->path, "/")) {

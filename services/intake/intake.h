@@ -2,6 +2,7 @@
 #ifndef INTAKE_INTAKE_H
 #define INTAKE_INTAKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "db.h"
@@ -12,6 +13,8 @@ typedef struct {
     const char *conninfo;
     const char *public_url; /* e.g. http://127.0.0.1:8080, for Open311 discovery */
     relay_t *relay;         /* rung after every committed ticket */
+    void *zmq_ctx;          /* shared by the HTTP threads' command clients */
+    const char *router_endpoint;
 } intake_t;
 
 /* This thread's own connection (libpq connections are never shared between threads).
@@ -25,6 +28,9 @@ void intake_dispatch(const http_req_t *req, http_resp_t *resp, void *app);
 
 void open311_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *subpath);
 void api_tickets_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *subpath);
+/* Staff and resident actions through the router; false when the path is not one of its own. */
+bool api_staff_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp);
+void api_staff_close_all(void);
 
 /* SHA-256 over method, path, query and body: what makes two requests "the same" for an
  * Idempotency-Key. */

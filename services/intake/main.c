@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zmq.h>
 
 #include "catalog.h"
 #include "config.h"
@@ -24,6 +25,7 @@ static const cfg_key_t KEYS[] = {
     {"http_timeout_s", CFG_INT, "15", 1, 3600, "idle connection timeout (slow and half-open clients)"},
     {"public_url", CFG_STR, NULL, 0, 0, "URL clients use to reach intake (default http://BIND:PORT)"},
     {"pub_endpoint", CFG_STR, "tcp://127.0.0.1:7101", 0, 0, "ZeroMQ PUB endpoint for intake's events"},
+    {"router_endpoint", CFG_STR, "tcp://127.0.0.1:7102", 0, 0, "the router's command endpoint (ZeroMQ)"},
     {"relay_sweep_ms", CFG_INT, "500", 10, 60000, "how often the relay looks for unpublished events anyway"},
     {"catalog_refresh_s", CFG_INT, "30", 1, 86400, "reload of the service catalogue and API keys"},
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
@@ -81,7 +83,8 @@ int main(int argc, char **argv)
     db_t *db = NULL;
     relay_t *relay = NULL;
     http_server_t *http = NULL;
-    intake_t app = {.conninfo = cfg_str(cfg, "db"), .public_url = public_url};
+    intake_t app = {.conninfo = cfg_str(cfg, "db"), .public_url = public_url, .zmq_ctx = zmq_ctx_new(),
+                    .router_endpoint = cfg_str(cfg, "router_endpoint")};
 
     /* Wait for PostgreSQL rather than die: a restart of the suite may start us first. */
     for (long backoff = 200; !g_stop && !(db = db_connect(app.conninfo, "gridgov-intake-main", err, sizeof err));) {
@@ -136,6 +139,8 @@ done:
      * bus.outbox and the next relay sends them. */
     http_stop(&http);
     intake_db_close_all();
+    api_staff_close_all();
+    zmq_ctx_term(app.zmq_ctx);
     relay_stop(&relay);
     catalog_free();
     db_destroy(&db);

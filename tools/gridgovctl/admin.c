@@ -182,3 +182,45 @@ out:
     db_destroy(&db);
     return status;
 }
+
+int ctl_token(const cfg_t *cfg, int argc, char **argv)
+{
+    char *end = NULL;
+    long long staff = argc == 2 ? strtoll(argv[1], &end, 10) : 0;
+    if (argc != 2 || !end || *end || staff <= 0) {
+        fprintf(stderr, "usage: gridgovctl token STAFF_ID\n");
+        return 2;
+    }
+    db_t *db = open_db(cfg);
+    if (!db)
+        return 1;
+    unsigned char raw[32], md[32];
+    char token[65], hex[65], id[24], err[512];
+    int status = 1;
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        goto out;
+    for (int i = 0; i < 32; i++)
+        snprintf(token + 2 * i, 3, "%02x", raw[i]);
+    unsigned int mdlen = 0;
+    EVP_Digest(token, 64, md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    snprintf(id, sizeof id, "%lld", staff);
+    const char *p[] = {hex, id};
+    PGresult *r = db_exec(db,
+                          "INSERT INTO registry.staff_token (token_sha256, staff_id) SELECT decode($1, 'hex'), id"
+                          " FROM registry.staff WHERE id = $2::bigint AND active RETURNING staff_id",
+                          2, p, err, sizeof err, NULL);
+    if (!r)
+        fprintf(stderr, "gridgovctl: %s\n", err);
+    else if (PQntuples(r) == 0)
+        fprintf(stderr, "gridgovctl: no active staff member %lld\n", staff);
+    else {
+        printf("%s\n", token);
+        status = 0;
+    }
+    PQclear(r);
+out:
+    db_destroy(&db);
+    return status;
+}

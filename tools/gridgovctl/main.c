@@ -3,6 +3,7 @@
  *   gridgovctl seed-demo SQL KEYFILE      load the demo county if the registry is empty, and
  *                                         make sure KEYFILE holds a working Open311 API key
  *   gridgovctl apikey NAME                issue an API key (printed once; only its hash is kept)
+ *   gridgovctl token STAFF_ID             issue a staff bearer token (printed once; hash kept)
  *   gridgovctl events [options]           print the event stream as JSON lines
  * Run `gridgovctl --help` for the shared configuration keys. */
 #include <errno.h>
@@ -29,6 +30,7 @@ static const char USAGE[] =
     "  migrate [DIR]             apply SQL migrations (default deploy/migrations)\n"
     "  seed-demo SQL KEYFILE     load the demo county when empty; keep an API key in KEYFILE\n"
     "  apikey NAME               issue an Open311/API key and print it\n"
+    "  token STAFF_ID            issue a staff member's bearer token and print it\n"
     "  events [--consumer NAME] [--type PREFIX] [--count N] [--idle-exit MS] [--from-start]\n"
     "                            print events as JSON lines: live from ZeroMQ, or with --consumer as\n"
     "                            a durable consumer that catches up from PostgreSQL";
@@ -64,6 +66,8 @@ int main(int argc, char **argv)
         status = ctl_seed_demo(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "apikey"))
         status = ctl_apikey(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "token"))
+        status = ctl_token(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "events"))
         status = ctl_events(cfg, sub_argc, sub_argv);
     else {

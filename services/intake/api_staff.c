@@ -1,0 +1,340 @@
+/* What staff and residents do to a ticket after it is filed, through the router:
+ *   POST /api/v1/tickets/{code}/actions/{action}   staff (Bearer token); JSON {note, hours, unit}
+ *        action: accept start resolve return dispatch reject request_extension grant_extension
+ *                refuse_extension
+ *   POST /api/v1/tickets/{code}/rating             resident via an API client; JSON {rating, phone}
+ *   GET  /api/v1/tickets/{code}/history            staff; the transitions (who, when, from, to, note)
+ *   GET  /api/v1/staff/tickets?state=              staff; the tickets in their scope
+ * Intake validates and authenticates, then sends the router a command (request/reply, retried
+ * under the same id; an Idempotency-Key header fixes that id) and answers with the router's
+ * status: 409 with the current state for a transition that is not allowed, 403 outside the
+ * actor's unit or role. */
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "catalog.h"
+#include "cmdclient.h"
+#include "form.h"
+#include "intake.h"
+#include "log.h"
+#include "render.h"
+#include "staff.h"
+#include "uuid.h"
+
+#define MAX_CLIENTS 256
+static _Thread_local cmdclient_t *tl_client;
+static cmdclient_t *all_clients[MAX_CLIENTS];
+static int n_clients;
+static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static cmdclient_t *client(const intake_t *app, char *err, size_t errsz)
+{
+    if (tl_client)
+        return tl_client;
+    cmdclient_t *c = cmdclient_new(app->zmq_ctx, app->router_endpoint, err, errsz);
+    if (!c)
+        return NULL;
+    pthread_mutex_lock(&clients_lock);
+    if (n_clients < MAX_CLIENTS) {
+        all_clients[n_clients++] = c;
+        tl_client = c;
+    }
+    pthread_mutex_unlock(&clients_lock);
+    if (!tl_client)
+        cmdclient_destroy(&c);
+    return tl_client;
+}
+
+void api_staff_close_all(void)
+{
+    pthread_mutex_lock(&clients_lock);
+    for (int i = 0; i < n_clients; i++)
+        cmdclient_destroy(&all_clients[i]);
+    n_clients = 0;
+    pthread_mutex_unlock(&clients_lock);
+}
+
+static const char *const STAFF_ACTIONS[] = {"accept", "start", "resolve", "return", "dispatch", "reject",
+                                            "request_extension", "grant_extension", "refuse_extension", NULL};
+
+/* The command id: from the Idempotency-Key (so a client's retry is the same command), else new. */
+static void command_id(const http_req_t *req, const char *who, char out[UUID_STR_LEN])
+{
+    const char *k = http_header(req, "Idempotency-Key");
+    if (!k) {
+        uuid_v4(out);
+        return;
+    }
+    unsigned char md[32];
+    unsigned int n = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    EVP_DigestUpdate(c, who, strlen(who) + 1);
+    EVP_DigestUpdate(c, req->path, strlen(req->path) + 1);
+    EVP_DigestUpdate(c, k, strlen(k));
+    EVP_DigestFinal_ex(c, md, &n);
+    EVP_MD_CTX_free(c);
+    md[6] = (unsigned char)((md[6] & 0x0f) | 0x50); /* name-based */
+    md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
+    snprintf(out, UUID_STR_LEN, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0], md[1],
+             md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12], md[13], md[14], md[15]);
+}
+
+static json_t *json_body(const http_req_t *req, http_resp_t *resp)
+{
+    const char *ct = http_header(req, "Content-Type");
+    if (req->body_len == 0)
+        return json_object();
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
+        render_api_error(resp, 415, "unsupported_media_type", NULL, "send application/json");
+        return NULL;
+    }
+    json_error_t je;
+    json_t *b = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!b || !json_is_object(b)) {
+        json_decref(b);
+        render_api_error(resp, 400, "invalid_json", NULL, "the body must be a JSON object");
+        return NULL;
+    }
+    return b;
+}
+
+/* Sends the command and answers with the router's status and body. */
+static void send_command(const intake_t *app, json_t *cmd, http_resp_t *resp)
+{
+    char err[256];
+    cmdclient_t *c = client(app, err, sizeof err);
+    json_t *rep = c ? cmdclient_call(c, cmd, 3000, 3, err, sizeof err) : NULL;
+    if (!rep) {
+        log_warn("router command: %s", err);
+        render_api_error(resp, 503, "router_unavailable", NULL, "the router did not answer; try again with the same Idempotency-Key");
+        return;
+    }
+    render_json(resp, (int)json_integer_value(json_object_get(rep, "status")), json_object_get(rep, "body"));
+    json_decref(rep);
+}
+
+static bool in_list(const char *s, const char *const *l)
+{
+    for (; *l; l++)
+        if (!strcmp(s, *l))
+            return true;
+    return false;
+}
+
+static bool authenticate(const intake_t *app, const http_req_t *req, http_resp_t *resp, db_t **db, staff_t *who)
+{
+    char err[256];
+    *db = intake_db(app, err, sizeof err);
+    if (!*db) {
+        render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
+        return false;
+    }
+    switch (staff_authenticate(*db, req, who)) {
+    case AUTH_OK: return true;
+    case AUTH_MISSING: render_api_error(resp, 401, "unauthorized", NULL, "staff sign in with Authorization: Bearer <token>"); break;
+    case AUTH_INVALID: render_api_error(resp, 401, "unauthorized", NULL, "this token is unknown, revoked or expired"); break;
+    case AUTH_UNAVAILABLE: render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again"); break;
+    }
+    return false;
+}
+
+/* 404 when the ticket does not exist, 403 when it is outside the staff member's scope. */
+static bool check_scope(db_t *db, const staff_t *who, const char *code, http_resp_t *resp)
+{
+    char unit[24], err[256];
+    snprintf(unit, sizeof unit, "%lld", (long long)who->unit_id);
+    const char *p[] = {code, unit, who->role};
+    PGresult *r = db_exec(db, "SELECT " STAFF_SCOPE_SQL("$2", "$3") " FROM router.ticket t WHERE t.code = $1", 3, p, err,
+                          sizeof err, NULL);
+    if (!r) {
+        render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
+        return false;
+    }
+    bool found = PQntuples(r) == 1, ok = found && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!found)
+        render_api_error(resp, 404, "not_found", NULL, "no routed ticket with this code");
+    else if (!ok)
+        render_api_error(resp, 403, "forbidden", NULL, "this ticket is outside your area");
+    return ok;
+}
+
+static void action(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *code, const char *act)
+{
+    db_t *db;
+    staff_t who;
+    if (!authenticate(app, req, resp, &db, &who))
+        return;
+    if (!in_list(act, STAFF_ACTIONS)) {
+        render_api_error(resp, 404, "unknown_action", NULL, "no such action");
+        return;
+    }
+    json_t *body = json_body(req, resp);
+    if (!body)
+        return;
+    static const char *const allowed[] = {"note", "hours", "unit", NULL};
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v)
+    {
+        bool bad_type = (!strcmp(k, "hours") && !json_is_number(v)) || (strcmp(k, "hours") && !json_is_string(v));
+        if (!in_list(k, allowed) || bad_type) {
+            render_api_error(resp, 400, "invalid_field", k, "allowed: note (text), hours (number), unit (unit code)");
+            json_decref(body);
+            return;
+        }
+    }
+    if (!check_scope(db, &who, code, resp)) {
+        json_decref(body);
+        return;
+    }
+    char who_s[32], id[UUID_STR_LEN];
+    snprintf(who_s, sizeof who_s, "staff:%lld", (long long)who.id);
+    command_id(req, who_s, id);
+    json_t *cmd = json_pack("{s:s,s:s,s:s,s:I}", "id", id, "action", act, "ticket", code, "staff_id", (json_int_t)who.id);
+    json_object_update(cmd, body);
+    send_command(app, cmd, resp);
+    json_decref(cmd);
+    json_decref(body);
+}
+
+static void rating(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *code)
+{
+    char err[256];
+    db_t *db = intake_db(app, err, sizeof err);
+    if (!db) {
+        render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
+        return;
+    }
+    const char *key = http_header(req, "X-API-Key");
+    if (!key || !catalog_api_client(db, key)) {
+        render_api_error(resp, 401, "unauthorized", NULL, "a valid API key is required (X-API-Key)");
+        return;
+    }
+    json_t *body = json_body(req, resp);
+    if (!body)
+        return;
+    const char *r = json_string_value(json_object_get(body, "rating"));
+    const char *phone = json_string_value(json_object_get(body, "phone"));
+    /* accept the Chinese words residents reply with, too */
+    if (r && !strcmp(r, "满意"))
+        r = "satisfied";
+    else if (r && !strcmp(r, "基本满意"))
+        r = "basic";
+    else if (r && !strcmp(r, "不满意"))
+        r = "unsatisfied";
+    if (!r || !phone || json_object_size(body) != 2) {
+        render_api_error(resp, 400, "invalid_rating", NULL,
+                         "send {\"rating\": satisfied|basic|unsatisfied (满意/基本满意/不满意), \"phone\": the reporter's}");
+        json_decref(body);
+        return;
+    }
+    char who_s[64], id[UUID_STR_LEN];
+    snprintf(who_s, sizeof who_s, "resident:%s", phone);
+    command_id(req, who_s, id);
+    json_t *cmd = json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", id, "action", "rate", "ticket", code, "rating", r, "phone", phone);
+    send_command(app, cmd, resp);
+    json_decref(cmd);
+    json_decref(body);
+}
+
+static void history(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *code)
+{
+    db_t *db;
+    staff_t who;
+    if (!authenticate(app, req, resp, &db, &who) || !check_scope(db, &who, code, resp))
+        return;
+    char err[256];
+    const char *p[] = {code};
+    PGresult *r = db_exec(db,
+                          "SELECT coalesce(json_agg(json_build_object('action', tr.action, 'from', tr.from_state,"
+                          " 'to', tr.to_state, 'at', tr.at, 'actor', s.name, 'unit', u.name, 'note', tr.note)"
+                          " ORDER BY tr.id), '[]')::text FROM router.transition tr JOIN router.ticket t USING (ticket_id)"
+                          " LEFT JOIN registry.staff s ON s.id = tr.actor_id LEFT JOIN registry.unit u ON u.id = tr.unit_id"
+                          " WHERE t.code = $1",
+                          1, p, err, sizeof err, NULL);
+    if (!r) {
+        render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
+        return;
+    }
+    json_error_t je;
+    json_t *j = json_pack("{s:s,s:o}", "code", code, "transitions", json_loads(PQgetvalue(r, 0, 0), 0, &je));
+    PQclear(r);
+    render_json(resp, 200, j);
+    json_decref(j);
+}
+
+static void my_tickets(const intake_t *app, const http_req_t *req, http_resp_t *resp)
+{
+    db_t *db;
+    staff_t who;
+    if (!authenticate(app, req, resp, &db, &who))
+        return;
+    char err[256];
+    json_t *q = form_parse(req->query, strlen(req->query), err, sizeof err);
+    if (!q) {
+        render_api_error(resp, 400, "invalid_query", NULL, err);
+        return;
+    }
+    const char *state = json_string_value(json_object_get(q, "state"));
+    char unit[24];
+    snprintf(unit, sizeof unit, "%lld", (long long)who.unit_id);
+    const char *p[] = {unit, who.role, state && *state ? state : NULL};
+    PGresult *r = db_exec(db,
+                          "SELECT coalesce(json_agg(json_build_object('code', t.code, 'state', t.state,"
+                          " 'service_code', t.service_code, 'unit', u.name, 'sign_due', t.sign_due,"
+                          " 'resolve_due', t.resolve_due, 'overdue', t.overdue) ORDER BY t.received_at DESC), '[]')::text"
+                          " FROM (SELECT * FROM router.ticket t WHERE " STAFF_SCOPE_SQL("$1", "$2")
+                          "  AND ($3::text IS NULL OR t.state = $3) ORDER BY t.received_at DESC LIMIT 500) t"
+                          " LEFT JOIN registry.unit u ON u.id = t.unit_id",
+                          3, p, err, sizeof err, NULL);
+    json_decref(q);
+    if (!r) {
+        render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
+        return;
+    }
+    json_error_t je;
+    json_t *j = json_pack("{s:o}", "tickets", json_loads(PQgetvalue(r, 0, 0), 0, &je));
+    PQclear(r);
+    render_json(resp, 200, j);
+    json_decref(j);
+}
+
+bool api_staff_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp)
+{
+    const char *path = req->path;
+    bool post = !strcmp(req->method, "POST"), get = !strcmp(req->method, "GET");
+    if (!strcmp(path, "/api/v1/staff/tickets")) {
+        if (get)
+            my_tickets(app, req, resp);
+        else
+            render_api_error(resp, 405, "method_not_allowed", NULL, "use GET");
+        return true;
+    }
+    const char *prefix = "/api/v1/tickets/";
+    if (strncmp(path, prefix, strlen(prefix)) != 0)
+        return false;
+    char code[40], rest[64];
+    const char *p = path + strlen(prefix), *slash = strchr(p, '/');
+    if (!slash || (size_t)(slash - p) >= sizeof code || strlen(slash) >= sizeof rest)
+        return false;
+    memcpy(code, p, (size_t)(slash - p));
+    code[slash - p] = '\0';
+    snprintf(rest, sizeof rest, "%s", slash);
+    if (!strncmp(rest, "/actions/", 9) && post)
+        action(app, req, resp, code, rest + 9);
+    else if (!strcmp(rest, "/rating") && post)
+        rating(app, req, resp, code);
+    else if (!strcmp(rest, "/history") && get)
+        history(app, req, resp, code);
+    else if (!strncmp(rest, "/actions/", 9) || !strcmp(rest, "/rating") || !strcmp(rest, "/history")) {
+        render_api_error(resp, 405, "method_not_allowed", NULL, "wrong method for this resource");
+    } else
+        return false;
+    return true;
+}
