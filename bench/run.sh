@@ -92,22 +92,27 @@ client_id=$(sql "SELECT max(id) FROM registry.api_client WHERE active")
 postmaster=$(head -1 "$pgdir/data/postmaster.pid")
 
 # Before each measurement: mark the events the previous one left as published (so intake's relay
-# does not start with a backlog that is not its own work) and checkpoint, so neither tool pays
-# for the other's dirty pages.
+# does not start with a backlog that is not its own work), vacuum (otherwise the relay's claim
+# query wades through those dead index entries: -25% req/s measured) and checkpoint, so neither
+# tool pays for the other's dirty pages.
 settle() {
   sql "UPDATE bus.outbox SET published_at = now() WHERE published_at IS NULL" >/dev/null
+  sql "VACUUM ANALYZE bus.outbox" >/dev/null
+  sql "VACUUM ANALYZE intake.ticket" >/dev/null
   sql "CHECKPOINT" >/dev/null
 }
 
 # ---- sampling ----------------------------------------------------------------------------------
-# Every second: intake's VmRSS, and the CPU ticks (utime+stime) of intake, of postgres (the
-# postmaster and its children) and of the load generator, one "group pid ticks" line each.
+# Every second: intake's VmRSS, the CPU ticks (utime+stime) of intake, of postgres (the
+# postmaster and its children) and of the load generator, one "group pid ticks" line each, and
+# the busy ticks of the whole machine.
 # shellcheck disable=SC2086  # the fields of /proc/PID/stat after "(comm) ", split on purpose
 ticks() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0; s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }
 sampler() {  # sampler LOAD_PID [INTAKE_PID] > file
   local load=$1 intake=${2:-} n=0 p t
   while :; do
     echo "S $n"
+    awk '$1 == "cpu" {print "T", $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
     if [ -n "$intake" ]; then
       awk '/^VmRSS:/ {print "R", $2}' "/proc/$intake/status" 2>/dev/null || true
       t=$(ticks "$intake"); [ -z "$t" ] || echo "C intake $intake $t"
@@ -126,11 +131,15 @@ summarize_samples() {
   awk -v hz="$HZ" '
     $1 == "S" { s = $2 }
     $1 == "R" && $2 > rss { rss = $2 }
+    $1 == "T" { if (s == 0) t0 = $2; t1 = $2 }
     $1 == "C" { k = $2 SUBSEP $3; if (!(k in first)) first[k] = (s == 0 ? $4 : 0); last[k] = $4; grp[$2] }
     END {
       for (k in last) { split(k, a, SUBSEP); used[a[1]] += last[k] - first[k] }
       secs = s > 0 ? s : 1
-      for (g in grp) printf "cpu_%s=%.0f ", g, 100 * used[g] / hz / secs
+      for (g in grp) { printf "cpu_%s=%.0f ", g, 100 * used[g] / hz / secs; ours += used[g] }
+      # Everything else busy on the machine meanwhile (other people'"'"'s tests): the noise.
+      other = (t1 - t0) - ours
+      printf "cpu_other=%.0f ", (other > 0 ? 100 * other / hz / secs : 0)
       printf "rss_kib=%d\n", rss
     }' "$1"
 }
@@ -173,8 +182,6 @@ run_wrk() {
     sleep 0.1
   done
   [ "$ok" = 1 ] || { tail -5 "$out/intake.log" >&2; die "intake did not become healthy on $url"; }
-  # Two seconds to open each worker thread's PostgreSQL connection; not measured.
-  wrk -t "$WRK_THREADS" -c "$C" -d 2s -s "$top/bench/open311_post.lua" "$url" >"$out/wrk_warmup_r$r.txt" 2>&1 || true
   say "round $r: wrk -t $WRK_THREADS -c $C -d ${DUR}s, intake http_threads=$HTTP_THREADS"
   wrk -t "$WRK_THREADS" -c "$C" -d "${DUR}s" --latency -s "$top/bench/open311_post.lua" "$url" >"$log" 2>&1 &
   local pid=$!
@@ -189,10 +196,15 @@ run_wrk() {
     tail -20 "$out/intake.log" >&2
     die "intake died under load (exit status $rc$( [ "$rc" -gt 128 ] && echo ", signal $(kill -l $((rc - 128)))"))"
   fi
+  # A worker thread opens its PostgreSQL connection on its first request, so this counts the
+  # threads that got at least one of wrk's connections: below C, some connections shared a thread
+  # (and its one database connection) and waited for each other.
+  local used
+  used=$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gridgov-intake'")
   stop_intake
   local line
   line=$(grep '^WRK ' "$log") || { cat "$log" >&2; die "no result line from wrk"; }
-  echo "${line} $(summarize_samples "$out/samples_wrk_r$r.txt")" | tee -a "$out/results.txt" >&2
+  echo "${line} threads_used=$used $(summarize_samples "$out/samples_wrk_r$r.txt")" | tee -a "$out/results.txt" >&2
 }
 
 for r in $(seq 1 "$ROUNDS"); do
@@ -203,7 +215,7 @@ done
 # ---- summary -----------------------------------------------------------------------------------
 # field TAG KEY: the values of KEY=... on the result lines starting with TAG, one a line.
 field() { awk -v tag="$1" -v key="$2" '$1 == tag { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) print kv[2] } }' "$out/results.txt"; }
-median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else printf "%.5g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 max() { sort -g | tail -1; }
 sum() { awk '{s += $1} END {print s + 0}'; }
 
@@ -211,9 +223,9 @@ w_rps=$(field WRK rps | median); w_p50=$(field WRK p50_ms | median); w_p99=$(fie
 w_requests=$(field WRK requests | sum)
 w_errors=$(( $(field WRK non2xx | sum) + $(field WRK connect_err | sum) + $(field WRK read_err | sum) + $(field WRK write_err | sum) + $(field WRK timeouts | sum) ))
 rss_mib=$(field WRK rss_kib | max | awk '{printf "%.1f", $1 / 1024}')
-w_cpu_i=$(field WRK cpu_intake | median); w_cpu_p=$(field WRK cpu_postgres | median); w_cpu_l=$(field WRK cpu_load | median)
+w_cpu_i=$(field WRK cpu_intake | median); w_cpu_p=$(field WRK cpu_postgres | median); w_cpu_l=$(field WRK cpu_load | median); w_cpu_o=$(field WRK cpu_other | median)
 p_tps=$(field PGB tps | median); p_p50=$(field PGB p50_ms | median); p_p99=$(field PGB p99_ms | median)
-p_cpu_p=$(field PGB cpu_postgres | median); p_cpu_l=$(field PGB cpu_load | median)
+p_cpu_p=$(field PGB cpu_postgres | median); p_cpu_l=$(field PGB cpu_load | median); p_cpu_o=$(field PGB cpu_other | median)
 ratio=$(awk -v a="$w_rps" -v b="$p_tps" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 verdict() { if [ "$1" = 1 ]; then echo PASS; else echo FAIL; fi; }
 ratio_ok=$(awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN {print ((r >= t) ? 1 : 0)}')
@@ -223,9 +235,10 @@ cat <<EOF
 
 ==== gridgov bench: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, BUILD=$BUILD, C=$C, http_threads=$HTTP_THREADS, $ROUNDS x ${DUR}s each, medians ====
 intake   Open311 POST   $w_rps req/s   p50 $w_p50 ms   p99 $w_p99 ms   max RSS $rss_mib MiB   ($w_requests requests, $w_errors errors)
-         CPU % of one core: intake $w_cpu_i, postgres $w_cpu_p, wrk $w_cpu_l
+         CPU % of one core: intake $w_cpu_i, postgres $w_cpu_p, wrk $w_cpu_l, rest of the machine (other processes, kernel) $w_cpu_o
+         worker threads that served wrk's $C connections: $(field WRK threads_used | tr '\n' ' ')of $HTTP_THREADS
 pgbench  create_ticket  $p_tps tps     p50 $p_p50 ms   p99 $p_p99 ms   (-M $PGB_MODE)
-         CPU % of one core: postgres $p_cpu_p, pgbench $p_cpu_l
+         CPU % of one core: postgres $p_cpu_p, pgbench $p_cpu_l, rest of the machine $p_cpu_o
 ratio    intake/pgbench $ratio
 $(verdict "$ratio_ok")  throughput: intake/pgbench $ratio >= $TARGET_RATIO
 $(verdict "$rss_ok")  memory: max RSS $rss_mib MiB < $TARGET_RSS_MIB MiB
