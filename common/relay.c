@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -15,6 +16,7 @@
 #include "uuid.h"
 
 #define RELAY_BATCH "500"
+#define RELAY_GATHER_MS 5
 
 struct relay {
     char *conninfo;
@@ -28,30 +30,80 @@ struct relay {
     void *ctx;
     void *pub;
     char instance[UUID_STR_LEN];
-    uint64_t seq;
+    uint64_t seq;           /* the wire sequence number of this instance */
+    char cursor_name[96];   /* bus.cursor row: relay:<source> */
+    char xid[24], seqpos[24]; /* how far it has published: (xid, seq) in bus.outbox */
+    bool dirty;             /* published past the saved cursor */
+    bool leader;            /* holds the source's advisory lock: the one that publishes */
+    long long saved_ms;
 };
 
-static const char CLAIM_SQL[] =
-    "WITH c AS MATERIALIZED ("
-    "  SELECT seq FROM bus.outbox WHERE source = $1 AND published_at IS NULL"
-    "  ORDER BY seq LIMIT " RELAY_BATCH " FOR UPDATE SKIP LOCKED),"
-    " u AS (UPDATE bus.outbox o SET published_at = now() FROM c WHERE o.seq = c.seq RETURNING o.seq)"
-    " SELECT e.type, e.envelope::text FROM bus.envelope e JOIN u ON u.seq = e.seq ORDER BY e.seq";
+/* Reads past the relay's cursor, below the oldest running transaction (an event whose
+ * transaction commits late is never skipped; see consumer.h). */
+static const char BATCH_SQL[] =
+    "SELECT e.xid::text, e.seq, e.type, e.envelope::text FROM bus.envelope e"
+    " WHERE e.source = $1 AND (e.xid, e.seq) > ($2::xid8, $3::bigint)"
+    "  AND e.xid < pg_snapshot_xmin(pg_current_snapshot())"
+    " ORDER BY e.xid, e.seq LIMIT " RELAY_BATCH;
 
-/* Claims and sends one batch; returns rows sent, or -1 on a database error. */
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool load_cursor(relay_t *self, db_t *db)
+{
+    char err[512];
+    const char *p[] = {self->cursor_name};
+    PGresult *r = db_exec(db, "SELECT xid::text, seq FROM bus.cursor WHERE consumer = $1", 1, p, err, sizeof err, NULL);
+    if (!r) {
+        log_warn("relay: cannot read its cursor: %s", err);
+        return false;
+    }
+    if (PQntuples(r)) {
+        snprintf(self->xid, sizeof self->xid, "%s", PQgetvalue(r, 0, 0));
+        snprintf(self->seqpos, sizeof self->seqpos, "%s", PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+    return true;
+}
+
+/* The cursor is saved at most every CURSOR_SAVE_MS: after a crash the relay publishes again what
+ * it sent in that window, which consumers ignore (inbox). Nothing is written per event. */
+#define CURSOR_SAVE_MS 100
+
+static bool save_cursor(relay_t *self, db_t *db)
+{
+    char err[512];
+    const char *p[] = {self->cursor_name, self->xid, self->seqpos};
+    if (!db_run(db,
+                "INSERT INTO bus.cursor (consumer, xid, seq) VALUES ($1, $2::xid8, $3::bigint)"
+                " ON CONFLICT (consumer) DO UPDATE SET xid = EXCLUDED.xid, seq = EXCLUDED.seq, updated_at = now()",
+                3, p, err, sizeof err)) {
+        log_warn("relay: cannot save its cursor: %s", err);
+        return false;
+    }
+    self->dirty = false;
+    self->saved_ms = mono_ms();
+    return true;
+}
+
+/* Reads and sends one batch; returns rows sent, or -1 on a database error. */
 static int publish_batch(relay_t *self, db_t *db)
 {
     char err[512];
-    const char *p[] = {self->source};
-    PGresult *r = db_exec(db, CLAIM_SQL, 1, p, err, sizeof err, NULL);
+    const char *p[] = {self->source, self->xid, self->seqpos};
+    PGresult *r = db_exec(db, BATCH_SQL, 3, p, err, sizeof err, NULL);
     if (!r) {
-        log_warn("relay: claim failed: %s", err);
+        log_warn("relay: read failed: %s", err);
         return -1;
     }
     int n = PQntuples(r);
     for (int i = 0; i < n; i++) {
-        const char *type = PQgetvalue(r, i, 0);
-        const char *env = PQgetvalue(r, i, 1);
+        const char *type = PQgetvalue(r, i, 2);
+        const char *env = PQgetvalue(r, i, 3);
         char hdr[128];
         int hl = snprintf(hdr, sizeof hdr, "{\"publisher\":\"%s\",\"seq\":%llu}", self->instance,
                           (unsigned long long)++self->seq);
@@ -62,9 +114,35 @@ static int publish_batch(relay_t *self, db_t *db)
             zmq_send(self->pub, env, strlen(env), ZMQ_DONTWAIT) < 0)
             log_debug("relay: publish dropped: %s", zmq_strerror(errno));
     }
+    if (n) {
+        snprintf(self->xid, sizeof self->xid, "%s", PQgetvalue(r, n - 1, 0));
+        snprintf(self->seqpos, sizeof self->seqpos, "%s", PQgetvalue(r, n - 1, 1));
+        self->dirty = true;
+    }
     PQclear(r);
     atomic_fetch_add(&self->published, (uint64_t)n);
     return n;
+}
+
+static void drain(relay_t *self)
+{
+    char buf[256];
+    while (read(self->bell[0], buf, sizeof buf) > 0) {
+    }
+}
+
+static bool try_lead(relay_t *self, db_t *db, bool *got)
+{
+    char err[512];
+    const char *p[] = {self->cursor_name};
+    PGresult *r = db_exec(db, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", 1, p, err, sizeof err, NULL);
+    if (!r) {
+        log_warn("relay: %s", err);
+        return false;
+    }
+    *got = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return true;
 }
 
 static void *relay_main(void *arg)
@@ -85,20 +163,45 @@ static void *relay_main(void *arg)
             }
             backoff_ms = 100;
         }
+        /* One publisher per source: the relay that holds the source's advisory lock (a session
+         * lock, released when its connection dies) publishes; other instances wait to take over,
+         * starting from the cursor the last holder saved. */
+        if (!self->leader) {
+            bool got = false;
+            if (!try_lead(self, db, &got) || (got && !load_cursor(self, db))) {
+                db_destroy(&db);
+                self->leader = false;
+                continue;
+            }
+            self->leader = got;
+            if (!got) {
+                zmq_poll(items, 1, self->sweep_ms);
+                drain(self);
+                continue;
+            }
+            log_info("relay: publishing %s events", self->source);
+        }
         int n;
         while ((n = publish_batch(self, db)) > 0 && !atomic_load(&self->stop)) {
         }
+        if (n >= 0 && self->dirty && mono_ms() - self->saved_ms >= CURSOR_SAVE_MS && !save_cursor(self, db))
+            n = -1;
         if (n < 0) {
-            db_destroy(&db); /* reconnect on the next turn */
+            db_destroy(&db); /* reconnect on the next turn; the lock went with the connection */
+            self->leader = false;
             zmq_poll(items, 1, backoff_ms);
             continue;
         }
-        if (zmq_poll(items, 1, self->sweep_ms) > 0) {
-            char drain[256];
-            while (read(self->bell[0], drain, sizeof drain) > 0) {
-            }
+        int wait = self->dirty ? CURSOR_SAVE_MS : self->sweep_ms;
+        if (zmq_poll(items, 1, wait) > 0) {
+            /* Let the doorbells of a busy moment gather: one read then serves them all. */
+            struct timespec gather = {0, RELAY_GATHER_MS * 1000000L};
+            nanosleep(&gather, NULL);
+            drain(self);
         }
     }
+    if (db && self->dirty)
+        (void)save_cursor(self, db);
     db_destroy(&db);
     return NULL;
 }
@@ -116,6 +219,9 @@ relay_t *relay_start(const char *conninfo, const char *source, const char *pub_e
         log_oom();
     self->sweep_ms = sweep_ms;
     uuid_v4(self->instance);
+    snprintf(self->cursor_name, sizeof self->cursor_name, "relay:%s", source);
+    snprintf(self->xid, sizeof self->xid, "0");
+    snprintf(self->seqpos, sizeof self->seqpos, "0");
     if (pipe2(self->bell, O_NONBLOCK | O_CLOEXEC) != 0) {
         snprintf(err, errsz, "relay: pipe: %s", strerror(errno));
         goto fail;

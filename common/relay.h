@@ -1,13 +1,17 @@
 /* relay: publishes a producer's committed events from bus.outbox over ZeroMQ PUB.
  *
  * PostgreSQL is the record, ZeroMQ the nerve: a producer commits its change and the event
- * (bus.emit) in one transaction, then rings the relay's doorbell. The relay thread claims
- * unpublished rows of its source (FOR UPDATE SKIP LOCKED, so several instances can share the
- * work), marks them published and sends each one as
+ * (bus.emit) in one transaction, then rings the relay's doorbell. The relay thread reads its
+ * source's events past its cursor (relay:<source> in bus.cursor; (xid, seq) below the oldest
+ * running transaction, as consumers do) and sends each one as
  *   [type] [{"publisher":"<instance uuid>","seq":N}] [envelope JSON]
- * with N counting up from 1 per relay instance, so a subscriber sees gaps. A publish that ZeroMQ
- * drops costs only latency: consumers sweep bus.outbox themselves (consumer.h).
- * A timer sweep (sweep_ms) covers a doorbell that was never rung (a crash after commit).
+ * with N counting up from 1 per relay instance, so a subscriber sees gaps. It writes nothing per
+ * event: the cursor is saved at most every 100 ms, and after a crash what was sent since is sent
+ * again (consumers ignore repeats). A publish that ZeroMQ drops costs only latency: consumers
+ * sweep bus.outbox themselves (consumer.h). A timer sweep (sweep_ms) covers a doorbell that was
+ * never rung (a crash after commit). Of several relays of one source (several instances of a
+ * daemon) the one holding the source's advisory lock publishes; the others take over when its
+ * connection dies.
  *
  * Ownership: relay_start() returns a relay that owns its thread, connection and socket;
  * relay_stop() joins and frees it and NULLs the pointer. */

@@ -3,7 +3,8 @@
 --   Each producing service writes only rows with its own `source`.
 -- bus.inbox: what a consumer has processed, written in the same transaction as its effect.
 -- bus.cursor: how far a consumer's catch-up sweep has read, by (xid, seq): never by seq alone,
---   because sequence values are not assigned in commit order.
+--   because sequence values are not assigned in commit order. A relay keeps its own cursor here
+--   too, as 'relay:<source>', so publishing writes nothing per event.
 
 CREATE SCHEMA IF NOT EXISTS bus;
 
@@ -16,11 +17,10 @@ CREATE TABLE bus.outbox (
     source         text        NOT NULL,
     occurred_at    timestamptz NOT NULL,
     correlation_id uuid,
-    data           jsonb       NOT NULL,
-    published_at   timestamptz
+    data           jsonb       NOT NULL
 );
 CREATE INDEX outbox_xid_seq ON bus.outbox (xid, seq);
-CREATE INDEX outbox_unpublished ON bus.outbox (source, seq) WHERE published_at IS NULL;
+CREATE INDEX outbox_source_xid_seq ON bus.outbox (source, xid, seq);
 
 CREATE TABLE bus.inbox (
     consumer     text        NOT NULL,
@@ -48,9 +48,15 @@ $$;
 
 -- The envelope as it travels (proto/envelope.schema.json), built in one place.
 CREATE VIEW bus.envelope AS
-SELECT seq, xid, source, type, published_at,
+SELECT seq, xid, source, type,
        jsonb_build_object(
            'id', id, 'type', type, 'version', version,
            'occurred_at', to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
            'source', source, 'correlation_id', correlation_id, 'data', data) AS envelope
 FROM bus.outbox;
+
+-- What a relay has not published yet (for operators and tests).
+CREATE VIEW bus.unpublished AS
+SELECT o.* FROM bus.outbox o
+LEFT JOIN bus.cursor c ON c.consumer = 'relay:' || o.source
+WHERE c.consumer IS NULL OR (o.xid, o.seq) > (c.xid, c.seq);

@@ -10,7 +10,6 @@
  * status: 409 with the current state for a transition that is not allowed, 403 outside the
  * actor's unit or role. */
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,39 +23,6 @@
 #include "render.h"
 #include "staff.h"
 #include "uuid.h"
-
-#define MAX_CLIENTS 256
-static _Thread_local cmdclient_t *tl_client;
-static cmdclient_t *all_clients[MAX_CLIENTS];
-static int n_clients;
-static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static cmdclient_t *client(const intake_t *app, char *err, size_t errsz)
-{
-    if (tl_client)
-        return tl_client;
-    cmdclient_t *c = cmdclient_new(app->zmq_ctx, app->router_endpoint, err, errsz);
-    if (!c)
-        return NULL;
-    pthread_mutex_lock(&clients_lock);
-    if (n_clients < MAX_CLIENTS) {
-        all_clients[n_clients++] = c;
-        tl_client = c;
-    }
-    pthread_mutex_unlock(&clients_lock);
-    if (!tl_client)
-        cmdclient_destroy(&c);
-    return tl_client;
-}
-
-void api_staff_close_all(void)
-{
-    pthread_mutex_lock(&clients_lock);
-    for (int i = 0; i < n_clients; i++)
-        cmdclient_destroy(&all_clients[i]);
-    n_clients = 0;
-    pthread_mutex_unlock(&clients_lock);
-}
 
 static const char *const STAFF_ACTIONS[] = {"accept", "start", "resolve", "return", "dispatch", "reject",
                                             "request_extension", "grant_extension", "refuse_extension", NULL};
@@ -107,7 +73,7 @@ static json_t *json_body(const http_req_t *req, http_resp_t *resp)
 static void send_command(const intake_t *app, json_t *cmd, http_resp_t *resp)
 {
     char err[256];
-    cmdclient_t *c = client(app, err, sizeof err);
+    cmdclient_t *c = intake_router(app, err, sizeof err);
     json_t *rep = c ? cmdclient_call(c, cmd, 3000, 3, err, sizeof err) : NULL;
     if (!rep) {
         log_warn("router command: %s", err);

@@ -4,46 +4,39 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api_stats.h"
 #include "catalog.h"
+#include "pool.h"
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
 #include "render.h"
 
-/* One connection per HTTP thread, remembered here too so shutdown can close them all. */
-#define MAX_THREAD_DBS 256
-static _Thread_local db_t *tl_db;
-static db_t *all_dbs[MAX_THREAD_DBS];
-static int n_dbs;
-static pthread_mutex_t dbs_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The pool slot this thread's current request holds; taken on first use, given back when the
+ * request's answer is ready (intake_dispatch). */
+static _Thread_local pool_slot_t *tl_slot;
+
+static pool_slot_t *slot(char *err, size_t errsz)
+{
+    if (!tl_slot && !(tl_slot = pool_acquire(5000)))
+        snprintf(err, errsz, "all database connections are busy");
+    return tl_slot;
+}
 
 db_t *intake_db(const intake_t *app, char *err, size_t errsz)
 {
-    if (tl_db)
-        return tl_db;
-    db_t *db = db_connect(app->conninfo, "gridgov-intake", err, errsz);
-    if (!db)
-        return NULL;
-    pthread_mutex_lock(&dbs_lock);
-    if (n_dbs < MAX_THREAD_DBS) {
-        all_dbs[n_dbs++] = db;
-        tl_db = db;
-    }
-    pthread_mutex_unlock(&dbs_lock);
-    if (!tl_db) {
-        db_destroy(&db);
-        snprintf(err, errsz, "too many HTTP threads for the connection table");
-    }
-    return tl_db;
+    pool_slot_t *s = slot(err, errsz);
+    if (s && !s->db)
+        s->db = db_connect(app->conninfo, "gridgov-intake", err, errsz);
+    return s ? s->db : NULL;
 }
 
-void intake_db_close_all(void)
+cmdclient_t *intake_router(const intake_t *app, char *err, size_t errsz)
 {
-    pthread_mutex_lock(&dbs_lock);
-    for (int i = 0; i < n_dbs; i++)
-        db_destroy(&all_dbs[i]);
-    n_dbs = 0;
-    pthread_mutex_unlock(&dbs_lock);
+    pool_slot_t *s = slot(err, errsz);
+    if (s && !s->cmd)
+        s->cmd = cmdclient_new(app->zmq_ctx, app->router_endpoint, err, errsz);
+    return s ? s->cmd : NULL;
 }
 
 void intake_request_hash(const http_req_t *req, unsigned char out[32])
@@ -97,6 +90,8 @@ void intake_dispatch(const http_req_t *req, http_resp_t *resp, void *arg)
         open311_handle(app, req, resp, rest);
     } else if (api_staff_handle(app, req, resp)) {
         /* answered */
+    } else if (api_stats_handle(app, req, resp)) {
+        /* answered */
     } else if (!strcmp(req->path, "/api/v1/tickets") || starts(req->path, "/api/v1/tickets/", &rest)) {
         api_tickets_handle(app, req, resp, req->path + strlen("/api/v1/tickets"));
     } else if (!strcmp(req->path, "/")) {
@@ -107,4 +102,6 @@ void intake_dispatch(const http_req_t *req, http_resp_t *resp, void *arg)
     } else {
         render_api_error(resp, 404, "not_found", NULL, "no such resource");
     }
+    pool_release(tl_slot);
+    tl_slot = NULL;
 }

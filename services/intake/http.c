@@ -65,6 +65,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, http_resp_t *r)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->location[0])
         MHD_add_response_header(mr, MHD_HTTP_HEADER_LOCATION, r->location);
+    if (r->content_disposition[0])
+        MHD_add_response_header(mr, "Content-Disposition", r->content_disposition);
     MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, mr);
     MHD_destroy_response(mr);
@@ -155,10 +157,13 @@ http_server_t *http_start(const http_opts_t *o, char *err, size_t errsz)
         free(self);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* A thread per connection: a keep-alive client never waits behind another one's database
+     * call; the database work itself is bounded by the pool (pool.h). */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
     self->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, self,
                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
+                               MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
                                MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_s,
                                MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header,

@@ -27,6 +27,7 @@ typedef struct {
     buf_t body;
     char allow[64];           /* Allow header for 405 */
     char location[256];
+    char content_disposition[256]; /* e.g. attachment; filename="x.csv" (downloads) */
 } http_resp_t;
 
 /* Returns the value of a request header or NULL. */
@@ -37,7 +38,6 @@ typedef void (*http_handler_fn)(const http_req_t *req, http_resp_t *resp, void *
 typedef struct {
     int port;
     const char *bind_addr;   /* "127.0.0.1" or "0.0.0.0" */
-    int threads;
     int max_connections;
     size_t max_body;         /* bytes; larger bodies get 413 */
     size_t max_header;       /* per-connection memory for request line and headers */

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cmdclient.h"
 #include "db.h"
 #include "http.h"
 #include "relay.h"
@@ -17,11 +18,10 @@ typedef struct {
     const char *router_endpoint;
 } intake_t;
 
-/* This thread's own connection (libpq connections are never shared between threads).
- * NULL with err when PostgreSQL cannot be reached. */
+/* The current request's PostgreSQL connection and router command client, from the pool slot
+ * the request holds until its answer is ready. NULL with err when none is free or reachable. */
 db_t *intake_db(const intake_t *app, char *err, size_t errsz);
-/* Closes every thread's connection; only after the HTTP server has stopped. */
-void intake_db_close_all(void);
+cmdclient_t *intake_router(const intake_t *app, char *err, size_t errsz);
 
 /* The request router: one function per route lives in open311.c and api.c. */
 void intake_dispatch(const http_req_t *req, http_resp_t *resp, void *app);
@@ -30,7 +30,6 @@ void open311_handle(const intake_t *app, const http_req_t *req, http_resp_t *res
 void api_tickets_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *subpath);
 /* Staff and resident actions through the router; false when the path is not one of its own. */
 bool api_staff_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp);
-void api_staff_close_all(void);
 
 /* SHA-256 over method, path, query and body: what makes two requests "the same" for an
  * Idempotency-Key. */

@@ -12,13 +12,14 @@
 #include "http.h"
 #include "intake.h"
 #include "log.h"
+#include "pool.h"
 #include "relay.h"
 
 static const cfg_key_t KEYS[] = {
     {"db", CFG_STR, "dbname=gridgov", 0, 0, "PostgreSQL connection string (libpq)"},
     {"http_bind", CFG_STR, "127.0.0.1", 0, 0, "address to listen on"},
     {"http_port", CFG_INT, "8080", 1, 65535, "HTTP port"},
-    {"http_threads", CFG_INT, "4", 1, 128, "HTTP worker threads, each with its own PostgreSQL connection"},
+    {"http_threads", CFG_INT, "8", 1, 256, "requests handled at once, each with its own PostgreSQL connection"},
     {"http_max_connections", CFG_INT, "1024", 1, 100000, "open connections at most"},
     {"http_max_body", CFG_INT, "65536", 1024, 16777216, "request body limit in bytes (413 above)"},
     {"http_max_header", CFG_INT, "16384", 4096, 1048576, "memory per connection for request line and headers"},
@@ -107,7 +108,6 @@ int main(int argc, char **argv)
     http_opts_t ho = {
         .port = (int)cfg_int(cfg, "http_port"),
         .bind_addr = cfg_str(cfg, "http_bind"),
-        .threads = (int)cfg_int(cfg, "http_threads"),
         .max_connections = (int)cfg_int(cfg, "http_max_connections"),
         .max_body = (size_t)cfg_int(cfg, "http_max_body"),
         .max_header = (size_t)cfg_int(cfg, "http_max_header"),
@@ -115,6 +115,7 @@ int main(int argc, char **argv)
         .handler = intake_dispatch,
         .arg = &app,
     };
+    pool_init((size_t)cfg_int(cfg, "http_threads"));
     http = http_start(&ho, err, sizeof err);
     if (!http) {
         log_error("%s", err);
@@ -138,8 +139,7 @@ done:
     /* Order matters: stop taking requests, then stop publishing; unpublished events stay in
      * bus.outbox and the next relay sends them. */
     http_stop(&http);
-    intake_db_close_all();
-    api_staff_close_all();
+    pool_destroy();
     zmq_ctx_term(app.zmq_ctx);
     relay_stop(&relay);
     catalog_free();

@@ -15,6 +15,7 @@
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
+#include "open311_updates.h"
 #include "render.h"
 #include "ticket_input.h"
 #include "ticket_store.h"
@@ -378,7 +379,7 @@ void open311_handle(const intake_t *app, const http_req_t *req, http_resp_t *res
         return;
     }
     const char *id = NULL;
-    enum { R_DISCOVERY, R_SERVICES, R_SERVICE, R_REQUESTS, R_REQUEST, R_TOKEN, R_NONE } route = R_NONE;
+    enum { R_DISCOVERY, R_SERVICES, R_SERVICE, R_REQUESTS, R_REQUEST, R_TOKEN, R_UPDATES, R_NONE } route = R_NONE;
     if (!strcmp(name, "discovery"))
         route = R_DISCOVERY;
     else if (!strcmp(name, "services"))
@@ -391,6 +392,8 @@ void open311_handle(const intake_t *app, const http_req_t *req, http_resp_t *res
         route = R_REQUEST, id = name + 9;
     else if (!strncmp(name, "tokens/", 7) && name[7] && !strchr(name + 7, '/'))
         route = R_TOKEN, id = name + 7;
+    else if (!strcmp(name, "servicerequestupdates")) /* mySociety extension (open311_updates.c) */
+        route = R_UPDATES;
     if (route == R_NONE) {
         render_o311_error(resp, f, 404, "unknown resource");
         return;
@@ -416,6 +419,7 @@ void open311_handle(const intake_t *app, const http_req_t *req, http_resp_t *res
             break;
         case R_REQUEST: get_request(app, id, f, resp, false); break;
         case R_TOKEN: get_request(app, id, f, resp, true); break;
+        case R_UPDATES: open311_updates(app, args, f, resp); break;
         case R_NONE: break;
         }
     }

@@ -138,7 +138,7 @@ static void sigkill_during_load_loses_no_answered_ticket(void **state)
     /* The relay of the new intake publishes what the killed one left behind. */
     long long unpublished = -1;
     for (int i = 0; i < 100 && unpublished != 0; i++) {
-        unpublished = h_sql_int(db, "SELECT count(*) FROM bus.outbox WHERE source = 'intake' AND published_at IS NULL", 0,
+        unpublished = h_sql_int(db, "SELECT count(*) FROM bus.unpublished WHERE source = 'intake'", 0,
                                 NULL);
         if (unpublished)
             usleep(100 * 1000);

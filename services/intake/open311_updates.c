@@ -1,0 +1,135 @@
+/* GET /open311/v2/servicerequestupdates.{json,xml}: the mySociety Open311 extension that lets a
+ * client (FixMyStreet and the like) follow what happened to requests without fetching each.
+ * One request_update per router.transition in [start_date, end_date], oldest first:
+ *   update_id            the transition id (string)
+ *   service_request_id   the ticket's public code
+ *   status               the mySociety extended status, lower case as in GET lists:
+ *                          assigned, accepted → open      in_progress → in_progress
+ *                          resolved → fixed               closed → closed
+ *                          returned → internal_referral   rejected → not_councils_responsibility
+ *                          merged → duplicate             resolved → in_progress (重办) → reopen
+ *   updated_datetime     when, +08:00
+ *   description          the note (resolution, reason), the resident's rating, or the Chinese
+ *                        description of the new state
+ *   media_url            "" (no media on updates)
+ * The window is at most 90 days (as for requests); without dates it is the last 24 hours by
+ * the injected clock. page / page_size (1-1000, default 1000) page through a busy window. */
+#include "open311_updates.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gclock.h"
+#include "log.h"
+#include "timefmt.h"
+
+#define DAY_US (86400LL * 1000000)
+#define MAX_SPAN_US (90 * DAY_US)
+#define MAX_PAGE_SIZE 1000
+
+static const char UPDATES_SQL[] =
+    "SELECT tr.id::text, t.code, coalesce(tr.from_state, ''), tr.to_state,"
+    " to_char(tr.at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"'),"
+    " CASE"
+    "  WHEN tr.action = 'rate' THEN '居民评价：' || CASE tr.note WHEN 'satisfied' THEN '满意'"
+    "   WHEN 'basic' THEN '基本满意' WHEN 'unsatisfied' THEN '不满意' ELSE coalesce(tr.note, '') END"
+    "   || CASE WHEN tr.to_state = 'in_progress' THEN '，重新办理' ELSE '' END"
+    "  WHEN nullif(tr.note, '') IS NOT NULL THEN tr.note"
+    "  WHEN tr.action = 'escalate' THEN '签收超时，已升级由' || coalesce(u.name, '上级') || '办理'"
+    "  WHEN tr.action = 'overdue' THEN '办结超期，已督办并升级由' || coalesce(u.name, '上级') || '办理'"
+    "  WHEN tr.action = 'close_unrated' THEN '已办结，居民未评价'"
+    "  WHEN tr.to_state = 'assigned' THEN '已派单至' || coalesce(u.name, '承办单位') || '，等待签收'"
+    "  ELSE CASE tr.to_state WHEN 'accepted' THEN '已签收' WHEN 'in_progress' THEN '办理中'"
+    "   WHEN 'resolved' THEN '已办结，等待评价' WHEN 'closed' THEN '已办结' WHEN 'returned' THEN '已退单，重新派单中'"
+    "   WHEN 'rejected' THEN '不予受理' WHEN 'merged' THEN '重复件，已合并' ELSE tr.to_state END"
+    " END"
+    " FROM router.transition tr JOIN router.ticket t ON t.ticket_id = tr.ticket_id"
+    " LEFT JOIN registry.unit u ON u.id = tr.unit_id"
+    " WHERE tr.at >= $1::timestamptz AND tr.at <= $2::timestamptz"
+    " ORDER BY tr.at, tr.id LIMIT $3::bigint OFFSET $4::bigint";
+
+static const char *status_of(const char *from, const char *to)
+{
+    static const char *const MAP[][2] = {
+        {"assigned", "open"},      {"accepted", "open"},
+        {"in_progress", "in_progress"}, {"resolved", "fixed"},
+        {"closed", "closed"},      {"returned", "internal_referral"},
+        {"rejected", "not_councils_responsibility"}, {"merged", "duplicate"},
+    };
+    if (!strcmp(from, "resolved") && !strcmp(to, "in_progress"))
+        return "reopen";
+    for (size_t i = 0; i < sizeof MAP / sizeof MAP[0]; i++)
+        if (!strcmp(to, MAP[i][0]))
+            return MAP[i][1];
+    return "open";
+}
+
+static const char *arg(const json_t *args, const char *name)
+{
+    const char *v = json_string_value(json_object_get(args, name));
+    return v && *v ? v : NULL;
+}
+
+static bool parse_long(const char *s, long min, long max, long *out)
+{
+    if (!s)
+        return true;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+void open311_updates(const intake_t *app, const json_t *args, fmt_t f, http_resp_t *resp)
+{
+    long page = 1, page_size = MAX_PAGE_SIZE;
+    if (!parse_long(arg(args, "page"), 1, 1000000, &page) || !parse_long(arg(args, "page_size"), 1, MAX_PAGE_SIZE, &page_size)) {
+        render_o311_error(resp, f, 400, "page must be 1 or more and page_size from 1 to 1000");
+        return;
+    }
+    const char *sd = arg(args, "start_date"), *ed = arg(args, "end_date");
+    int64_t start = 0, end = 0;
+    if ((sd && !timefmt_parse(sd, &start)) || (ed && !timefmt_parse(ed, &end))) {
+        render_o311_error(resp, f, 400,
+                          "start_date and end_date must be W3C datetimes with a zone, e.g. 2026-11-01T00:00:00+08:00");
+        return;
+    }
+    if (!sd && !ed) {
+        end = gclock_now_us();
+        start = end - DAY_US;
+    } else if (!ed) {
+        end = start + MAX_SPAN_US;
+    } else if (!sd) {
+        start = end - DAY_US;
+    }
+    if (end < start || end - start > MAX_SPAN_US) {
+        render_o311_error(resp, f, 400, "end_date must follow start_date by at most 90 days");
+        return;
+    }
+    char s1[TIMEFMT_LEN], s2[TIMEFMT_LEN], lim[24], off[24], err[512];
+    timefmt_format(start, 0, s1);
+    timefmt_format(end, 0, s2);
+    snprintf(lim, sizeof lim, "%ld", page_size);
+    snprintf(off, sizeof off, "%ld", (page - 1) * page_size);
+    const char *p[] = {s1, s2, lim, off};
+    db_t *db = intake_db(app, err, sizeof err);
+    PGresult *r = db ? db_exec(db, UPDATES_SQL, 4, p, err, sizeof err, NULL) : NULL;
+    if (!r) {
+        log_warn("open311 updates: %s", err);
+        render_o311_error(resp, f, 503, "the database is unavailable; try again");
+        return;
+    }
+    json_t *items = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(items, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "update_id", PQgetvalue(r, i, 0),
+                                               "service_request_id", PQgetvalue(r, i, 1), "status",
+                                               status_of(PQgetvalue(r, i, 2), PQgetvalue(r, i, 3)),
+                                               "updated_datetime", PQgetvalue(r, i, 4), "description",
+                                               PQgetvalue(r, i, 5), "media_url", ""));
+    PQclear(r);
+    render_o311_list(resp, f, 200, "service_request_updates", "request_update", items);
+    json_decref(items);
+}
