@@ -106,9 +106,10 @@ static bool type_matches(const consumer_t *self, const char *type)
     return strncmp(type, self->prefix, strlen(self->prefix)) == 0;
 }
 
-/* One event, one transaction: inbox row + effect (+ cursor when it came from the sweep).
- * Returns 1 when the effect ran, 0 for a duplicate or another type, -1 on failure. */
-static int process(consumer_t *self, const char *raw, const char *xid, const char *seq)
+/* The effect of one event inside the caller's open transaction: the inbox row, and the
+ * handler only when that row is new. Returns 1 when the effect ran, 0 for a repeat, a malformed
+ * envelope or another type, -1 on failure (the caller rolls back). */
+static int apply_one(consumer_t *self, PGconn *c, const char *raw)
 {
     char err[512];
     json_error_t jerr;
@@ -116,60 +117,85 @@ static int process(consumer_t *self, const char *raw, const char *xid, const cha
     const char *id = env ? json_string_value(json_object_get(env, "id")) : NULL;
     const char *type = env ? json_string_value(json_object_get(env, "type")) : NULL;
     if (!id || !type) {
-        log_warn("consumer %s: dropping a malformed envelope", self->name);
+        log_warn("consumer %s: skipping a malformed envelope", self->name);
         json_decref(env);
         return 0;
     }
-    PGconn *c = db_conn(self->db, err, sizeof err);
-    if (!c) {
-        log_warn("consumer %s: %s", self->name, err);
-        json_decref(env);
-        return -1;
-    }
     int ran = 0;
-    PGresult *r = db_pq_exec(c, "BEGIN", 0, NULL, err, sizeof err, NULL);
-    if (!r)
-        goto fail;
-    PQclear(r);
     if (type_matches(self, type)) {
         const char *p[] = {self->name, id};
-        r = db_pq_exec(c,
-                       "INSERT INTO bus.inbox (consumer, event_id) VALUES ($1, $2::uuid) "
-                       "ON CONFLICT DO NOTHING",
-                       2, p, err, sizeof err, NULL);
-        if (!r)
-            goto fail;
-        bool fresh = strcmp(PQcmdTuples(r), "1") == 0;
+        PGresult *r = db_pq_exec(c, "INSERT INTO bus.inbox (consumer, event_id) VALUES ($1, $2::uuid) ON CONFLICT DO NOTHING",
+                                 2, p, err, sizeof err, NULL);
+        bool fresh = r && strcmp(PQcmdTuples(r), "1") == 0;
         PQclear(r);
-        if (fresh) {
-            if (!self->fn(c, env, raw, self->arg, err, sizeof err))
-                goto fail;
-            ran = 1;
-        }
-    }
-    if (xid) {
-        const char *p[] = {self->name, xid, seq};
-        r = db_pq_exec(c,
-                       "INSERT INTO bus.cursor (consumer, xid, seq) VALUES ($1, $2::xid8, $3::bigint) "
-                       "ON CONFLICT (consumer) DO UPDATE SET xid = EXCLUDED.xid, seq = EXCLUDED.seq, "
-                       "updated_at = now()",
-                       3, p, err, sizeof err, NULL);
         if (!r)
-            goto fail;
-        PQclear(r);
+            ran = -1;
+        else if (fresh)
+            ran = self->fn(c, env, raw, self->arg, err, sizeof err) ? 1 : -1;
     }
-    r = db_pq_exec(c, "COMMIT", 0, NULL, err, sizeof err, NULL);
-    if (!r)
-        goto fail_nocleanup;
-    PQclear(r);
+    if (ran < 0)
+        log_warn("consumer %s: event %s (%s) not processed: %s", self->name, id, type, err);
     json_decref(env);
     return ran;
-fail:
-    PQclear(PQexec(c, "ROLLBACK"));
-fail_nocleanup:
-    log_warn("consumer %s: event %s (%s) not processed: %s", self->name, id, type, err);
-    json_decref(env);
-    return -1;
+}
+
+static bool exec_ok(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok;
+}
+
+static bool save_cursor(consumer_t *self, PGconn *c, const char *xid, const char *seq)
+{
+    char err[512];
+    const char *p[] = {self->name, xid, seq};
+    PGresult *r = db_pq_exec(c,
+                             "INSERT INTO bus.cursor (consumer, xid, seq) VALUES ($1, $2::xid8, $3::bigint)"
+                             " ON CONFLICT (consumer) DO UPDATE SET xid = EXCLUDED.xid, seq = EXCLUDED.seq,"
+                             " updated_at = now()",
+                             3, p, err, sizeof err, NULL);
+    PQclear(r);
+    return r != NULL;
+}
+
+/* Events rows[from, to) of a sweep result (xid, seq, envelope) in ONE transaction with the
+ * cursor moved past the last: one commit for many events. Returns effects run, or -1 when
+ * anything failed (all of it rolled back; the caller then goes one by one). */
+static int apply_rows(consumer_t *self, PGconn *c, PGresult *rows, int from, int to)
+{
+    if (!exec_ok(c, "BEGIN"))
+        return -1;
+    int ran = 0;
+    for (int i = from; i < to; i++) {
+        int r = apply_one(self, c, PQgetvalue(rows, i, 2));
+        if (r < 0) {
+            exec_ok(c, "ROLLBACK");
+            return -1;
+        }
+        ran += r;
+    }
+    if (!save_cursor(self, c, PQgetvalue(rows, to - 1, 0), PQgetvalue(rows, to - 1, 1)) || !exec_ok(c, "COMMIT")) {
+        exec_ok(c, "ROLLBACK");
+        return -1;
+    }
+    return ran;
+}
+
+/* A live event from ZeroMQ: its own transaction, no cursor (the sweep moves the cursor). */
+static int process_live(consumer_t *self, const char *raw)
+{
+    char err[512];
+    PGconn *c = db_conn(self->db, err, sizeof err);
+    if (!c || !exec_ok(c, "BEGIN"))
+        return -1;
+    int r = apply_one(self, c, raw);
+    if (r < 0 || !exec_ok(c, "COMMIT")) {
+        exec_ok(c, "ROLLBACK");
+        return -1;
+    }
+    return r;
 }
 
 static const char SWEEP_SQL[] =
@@ -179,6 +205,8 @@ static const char SWEEP_SQL[] =
     "  AND e.xid < pg_snapshot_xmin(pg_current_snapshot()) "
     "ORDER BY e.xid, e.seq LIMIT " SWEEP_BATCH;
 
+#define TX_EVENTS 100 /* events per transaction in a sweep */
+
 int consumer_catch_up(consumer_t *self)
 {
     int total = 0;
@@ -186,18 +214,28 @@ int consumer_catch_up(consumer_t *self)
         char err[512];
         const char *p[] = {self->name};
         PGresult *r = db_exec(self->db, SWEEP_SQL, 1, p, err, sizeof err, NULL);
-        if (!r) {
+        PGconn *c = r ? db_conn(self->db, err, sizeof err) : NULL;
+        if (!r || !c) {
             log_warn("consumer %s: sweep failed: %s", self->name, err);
+            PQclear(r);
             return -1;
         }
         int n = PQntuples(r);
-        for (int i = 0; i < n; i++) {
-            int ran = process(self, PQgetvalue(r, i, 2), PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
-            if (ran < 0) {
-                PQclear(r);
-                return -1;
+        for (int i = 0; i < n; i += TX_EVENTS) {
+            int end = i + TX_EVENTS < n ? i + TX_EVENTS : n;
+            int ran = apply_rows(self, c, r, i, end);
+            /* A chunk that failed goes again one event per transaction, to commit those before
+             * the one that fails; that one holds the cursor until it succeeds. */
+            for (int k = i; ran < 0 && k < end; k++) {
+                int one = apply_rows(self, c, r, k, k + 1);
+                if (one < 0) {
+                    PQclear(r);
+                    return -1;
+                }
+                total += one;
             }
-            total += ran;
+            if (ran > 0)
+                total += ran;
         }
         PQclear(r);
         if (n < atoi(SWEEP_BATCH))
@@ -302,7 +340,7 @@ int consumer_poll(consumer_t *self, int timeout_ms)
                 log_oom();
             memcpy(raw, zmq_msg_data(&parts[2]), n);
             raw[n] = '\0';
-            int r = process(self, raw, NULL, NULL);
+            int r = process_live(self, raw);
             free(raw);
             if (r < 0)
                 self->gap = true; /* the sweep will bring it back */
