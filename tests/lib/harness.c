@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include "timefmt.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -231,4 +233,36 @@ bool h_wait_sql(PGconn *c, const char *sql, int n, const char *const *params, lo
         usleep(20 * 1000);
     }
     return false;
+}
+
+char *h_staff_token(PGconn *c, long long staff_id)
+{
+    unsigned char raw[32], md[32];
+    RAND_bytes(raw, sizeof raw);
+    char tok[65], hex[65], id[24];
+    for (int i = 0; i < 32; i++)
+        snprintf(tok + 2 * i, 3, "%02x", raw[i]);
+    unsigned int mdlen;
+    EVP_Digest(tok, 64, md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    snprintf(id, sizeof id, "%lld", staff_id);
+    const char *p[] = {hex, id};
+    PQclear(q(c, "INSERT INTO registry.staff_token (token_sha256, staff_id) VALUES (decode($1, 'hex'), $2::bigint)", 2, p));
+    return strdup(tok);
+}
+
+void h_set_clock(const char *path, const char *iso_utc)
+{
+    int64_t us = 0;
+    if (!timefmt_parse(iso_utc, &us))
+        die("bad time %s%s", iso_utc, "");
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        die("cannot write %s%s", tmp, "");
+    fprintf(f, "%lld.%06lld\n", (long long)(us / 1000000), (long long)(us % 1000000));
+    fclose(f);
+    rename(tmp, path); /* a new file: the daemons see the change */
 }

@@ -39,6 +39,11 @@ pid_t h_start_router(int base_port, int intake_pub_port, const char *const *extr
 /* Polls a count query until it equals want or the time is up. */
 bool h_wait_sql(PGconn *c, const char *sql, int n, const char *const *params, long long want, int timeout_ms);
 
+/* Issues a bearer token for a staff member (caller frees). */
+char *h_staff_token(PGconn *c, long long staff_id);
+/* Moves the daemons' injected clock (config clock_file) to an ISO 8601 time. */
+void h_set_clock(const char *path, const char *iso_utc);
+
 /* Issues a fresh API key (through SQL, as gridgovctl does) and returns it (caller frees). */
 char *h_api_key(PGconn *c);
 

@@ -1,0 +1,376 @@
+/* The ticket lifecycle end to end, on the injected clock: a report filed on a Friday at 17:00
+ * before the 清明 holiday gets the deadlines the calendar says and escalates exactly then; handlers
+ * accept, ask for more time, resolve; residents rate and reopen; returns go back to the
+ * dispatcher; overdue tickets raise a supervision order; unrated ones close; every transition the
+ * table does not allow answers 409 with the current state, every actor outside the unit 403. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static pid_t g_intake, g_router;
+static PGconn *g_db;
+static char g_key[80], g_clock[1024];
+static int g_http;
+
+static int setup(void **state)
+{
+    (void)state;
+    g_db = h_db();
+    char *k = h_api_key(g_db);
+    snprintf(g_key, sizeof g_key, "%s", k);
+    free(k);
+    snprintf(g_clock, sizeof g_clock, "%s/clock-lifecycle", h_env("GRIDGOV_TEST_VAR"));
+    h_set_clock(g_clock, "2026-04-03T09:00:00Z"); /* Friday 17:00 in China, before 清明 (04-04..06) */
+    static char clock_env[1100];
+    snprintf(clock_env, sizeof clock_env, "GRIDGOV_CLOCK_FILE=%s", g_clock);
+    static char router_ep[96];
+    snprintf(router_ep, sizeof router_ep, "GRIDGOV_ROUTER_ENDPOINT=tcp://127.0.0.1:%d", h_port(82));
+    const char *ienv[] = {clock_env, router_ep, NULL};
+    const char *renv[] = {clock_env, "GRIDGOV_TICK_MS=50", "GRIDGOV_UNRATED_CLOSE_H=24", NULL};
+    g_http = h_port(80);
+    g_intake = h_start_intake(g_http, h_port(81), ienv);
+    g_router = h_start_router(h_port(82), h_port(81), renv);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    int s1 = h_stop(g_router, SIGTERM), s2 = h_stop(g_intake, SIGTERM);
+    PQfinish(g_db);
+    return WIFEXITED(s1) && WEXITSTATUS(s1) == 0 && WIFEXITED(s2) && WEXITSTATUS(s2) == 0 ? 0 : -1;
+}
+
+static char *sql1(const char *sql, const char *a)
+{
+    const char *p[] = {a};
+    return h_sql_text(g_db, sql, 1, p);
+}
+
+/* POSTs a native ticket and waits until the router has it; returns the code (caller frees). */
+static char *file_ticket(const char *json_body)
+{
+    char url[128], key[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/tickets", g_http);
+    snprintf(key, sizeof key, "X-API-Key: %s", g_key);
+    const char *hdr[] = {"Content-Type: application/json", key, NULL};
+    h_resp_t r;
+    assert_true(h_http("POST", url, hdr, json_body, strlen(json_body), &r));
+    if (r.status != 201)
+        fail_msg("POST %s -> %ld %s", json_body, r.status, buf_str(&r.body));
+    json_error_t je;
+    json_t *j = json_loads(buf_str(&r.body), 0, &je);
+    char *code = strdup(json_string_value(json_object_get(j, "code")));
+    json_decref(j);
+    h_resp_free(&r);
+    const char *p[] = {code};
+    if (!h_wait_sql(g_db, "SELECT count(*) FROM router.ticket WHERE code = $1", 1, p, 1, 20000))
+        fail_msg("ticket %s was not routed", code);
+    return code;
+}
+
+/* An action through intake; returns the HTTP status, the body in *body (caller decrefs) if given. */
+static long act(const char *code, const char *action, const char *token, const char *json, json_t **body)
+{
+    char url[256], auth[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/tickets/%s/actions/%s", g_http, code, action);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    const char *hdr[] = {"Content-Type: application/json", auth, NULL};
+    h_resp_t r;
+    const char *b = json ? json : "";
+    assert_true(h_http("POST", url, hdr, b, strlen(b), &r));
+    if (body) {
+        json_error_t je;
+        *body = json_loads(buf_str(&r.body), 0, &je);
+    }
+    long st = r.status;
+    h_resp_free(&r);
+    return st;
+}
+
+static long rate(const char *code, const char *rating, const char *phone)
+{
+    char url[256], key[128], json[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/tickets/%s/rating", g_http, code);
+    snprintf(key, sizeof key, "X-API-Key: %s", g_key);
+    snprintf(json, sizeof json, "{\"rating\":\"%s\",\"phone\":\"%s\"}", rating, phone);
+    const char *hdr[] = {"Content-Type: application/json", key, NULL};
+    h_resp_t r;
+    assert_true(h_http("POST", url, hdr, json, strlen(json), &r));
+    long st = r.status;
+    h_resp_free(&r);
+    return st;
+}
+
+static char *token_of_assignee(const char *code)
+{
+    char *id = sql1("SELECT assignee_id FROM router.ticket WHERE code = $1", code);
+    assert_true(*id);
+    char *t = h_staff_token(g_db, atoll(id));
+    free(id);
+    return t;
+}
+
+static char *token_for(const char *sql)
+{
+    char *id = h_sql_text(g_db, sql, 0, NULL);
+    assert_true(*id);
+    char *t = h_staff_token(g_db, atoll(id));
+    free(id);
+    return t;
+}
+
+static void expect_state(const char *code, const char *want)
+{
+    char *s = sql1("SELECT state FROM router.ticket WHERE code = $1", code);
+    if (strcmp(s, want))
+        fail_msg("ticket %s is %s, expected %s", code, s, want);
+    free(s);
+}
+
+static void expect_409(const char *code, const char *action, const char *token, const char *state)
+{
+    json_t *b = NULL;
+    long st = act(code, action, token, "{\"note\":\"x\",\"hours\":4}", &b);
+    if (st != 409)
+        fail_msg("%s on a %s ticket answered %ld, expected 409", action, state, st);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(b, "error"), "state")), state);
+    json_decref(b);
+}
+
+static bool wait_for(const char *sql, const char *code, long long want)
+{
+    const char *p[] = {code};
+    return h_wait_sql(g_db, sql, 1, p, want, 5000);
+}
+
+/* A point inside a group of township 101 (果园镇, which has a 水利站 desk). */
+static char g_point[96];
+static const char *point(void)
+{
+    char *s = h_sql_text(g_db,
+                         "SELECT format('\"lat\":%s,\"long\":%s', round(ST_Y(p)::numeric, 7), round(ST_X(p)::numeric, 7))"
+                         " FROM (SELECT ST_PointOnSurface(boundary) p FROM registry.unit WHERE level = 'group'"
+                         " AND code LIKE '430121-101-%' ORDER BY id OFFSET 3 LIMIT 1) x",
+                         0, NULL);
+    snprintf(g_point, sizeof g_point, "%s", s);
+    free(s);
+    return g_point;
+}
+
+static void friday_before_qingming_escalates_when_the_calendar_says(void **state)
+{
+    (void)state;
+    char *attr = h_sql_text(g_db, "SELECT code FROM registry.service_attribute WHERE service_code = 'POND' AND required"
+                                  " ORDER BY ord LIMIT 1", 0, NULL);
+    char *val = h_sql_text(g_db, "SELECT v.key FROM registry.service_attribute_value v JOIN registry.service_attribute a"
+                                 " ON a.service_code = v.service_code AND a.code = v.attribute_code"
+                                 " WHERE v.service_code = 'POND' AND a.required ORDER BY v.ord LIMIT 1", 0, NULL);
+    char body[512];
+    snprintf(body, sizeof body, "{\"service_code\":\"POND\",%s,\"attributes\":{\"%s\":\"%s\"},\"phone\":\"13900001111\"}",
+             point(), attr, val);
+    char *code = file_ticket(body);
+    /* POND: 2 working hours to sign for, 16 to resolve, yellow light at 75%.
+     * Fri 17:00-17:30 counts 0.5 h; 04-04..04-06 are off; Tue 04-07 from 08:30. */
+    char *due = sql1("SELECT to_char(sign_due AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') || ' ' ||"
+                     " to_char(sign_warn_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') || ' ' ||"
+                     " to_char(resolve_due AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') || ' ' || level"
+                     " FROM router.ticket WHERE code = $1",
+                     code);
+    /* sign: 0.5 + 1.5 -> Tue 10:00; warn 1.5 h -> Tue 09:30;
+     * resolve 16 h: 0.5 Fri + 6.5 Tue + 6.5 Wed + 2.5 Thu -> Thu 04-09 11:00 */
+    assert_string_equal(due, "2026-04-07 10:00 2026-04-07 09:30 2026-04-09 11:00 township");
+
+    h_set_clock(g_clock, "2026-04-07T01:59:00Z"); /* Tue 09:59: yellow light, no escalation yet */
+    assert_true(wait_for("SELECT count(*) FROM bus.outbox WHERE type = 'ticket.warning' AND data->>'code' = $1", code, 1));
+    usleep(300 * 1000);
+    char *lvl = sql1("SELECT level || ' ' || escalations FROM router.ticket WHERE code = $1", code);
+    assert_string_equal(lvl, "township 0");
+    free(lvl);
+
+    h_set_clock(g_clock, "2026-04-07T02:00:01Z"); /* Tue 10:00:01: sign-for missed */
+    assert_true(wait_for("SELECT count(*) FROM router.ticket WHERE code = $1 AND escalations = 1", code, 1));
+    lvl = sql1("SELECT level || ' ' || state FROM router.ticket WHERE code = $1", code);
+    assert_string_equal(lvl, "county assigned");
+    assert_true(wait_for("SELECT count(*) FROM bus.outbox WHERE type = 'ticket.escalated' AND data->>'code' = $1", code, 1));
+    const char *p[] = {code};
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.transition JOIN router.ticket USING (ticket_id)"
+                                     " WHERE code = $1 AND action = 'escalate' AND at = '2026-04-07T02:00:01Z'", 1, p), 1);
+
+    /* The county signs for it and works it; an extension moves the deadline only when granted. */
+    char *tok = token_of_assignee(code);
+    expect_409(code, "start", tok, "assigned");
+    expect_409(code, "resolve", tok, "assigned");
+    assert_int_equal(act(code, "accept", tok, NULL, NULL), 200);
+    expect_409(code, "accept", tok, "accepted");
+    assert_int_equal(act(code, "start", tok, NULL, NULL), 200);
+    assert_int_equal(act(code, "request_extension", tok, "{\"hours\":6.5,\"note\":\"需等待水位下降\"}", NULL), 200);
+    char *before = sql1("SELECT resolve_due FROM router.ticket WHERE code = $1", code);
+    char *op = token_for("SELECT id FROM registry.staff WHERE role = 'operator' ORDER BY id LIMIT 1");
+    assert_int_equal(act(code, "request_extension", tok, "{\"hours\":2,\"note\":\"again\"}", NULL), 409);
+    assert_int_equal(act(code, "grant_extension", tok, NULL, NULL), 403); /* a handler cannot grant */
+    assert_int_equal(act(code, "grant_extension", op, NULL, NULL), 200);
+    char *after = sql1("SELECT to_char(resolve_due AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI')"
+                       " FROM router.ticket WHERE code = $1", code);
+    assert_string_equal(after, "2026-04-10 11:00"); /* Thu 11:00 + one working day of 6.5 h */
+    expect_409(code, "grant_extension", op, "in_progress");
+    assert_int_equal(act(code, "resolve", tok, "{}", NULL), 400); /* resolving needs what was done */
+    assert_int_equal(act(code, "resolve", tok, "{\"note\":\"已加固坝体\"}", NULL), 200);
+    expect_409(code, "resolve", tok, "resolved");
+
+    /* The resident is not satisfied: reopened once; satisfied after the second resolution. */
+    assert_int_equal(rate(code, "satisfied", "13800000000"), 403); /* not the reporter */
+    assert_int_equal(rate(code, "不满意", "13900001111"), 200);
+    expect_state(code, "in_progress");
+    assert_int_equal(act(code, "resolve", tok, "{\"note\":\"重新处理完毕\"}", NULL), 200);
+    assert_int_equal(rate(code, "满意", "13900001111"), 200);
+    expect_state(code, "closed");
+    assert_int_equal(rate(code, "satisfied", "13900001111"), 409);
+    expect_409(code, "accept", tok, "closed");
+
+    /* every transition recorded and announced once */
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.transition JOIN router.ticket USING (ticket_id)"
+                                     " WHERE code = $1", 1, p), 10);
+    assert_true(wait_for("SELECT count(*) FROM bus.outbox WHERE source = 'router' AND data->>'code' = $1"
+                         " AND type <> 'ticket.warning'", code, 10));
+    free(code);
+    free(due);
+    free(lvl);
+    free(tok);
+    free(op);
+    free(before);
+    free(after);
+    free(attr);
+    free(val);
+}
+
+static void returns_go_back_to_the_dispatcher_and_outsiders_get_403(void **state)
+{
+    (void)state;
+    h_set_clock(g_clock, "2026-04-08T01:00:00Z"); /* Wed 09:00 */
+    char body[256];
+    snprintf(body, sizeof body, "{\"service_code\":\"AID\",%s,\"description\":\"低保咨询\"}", point());
+    char *code = file_ticket(body);
+    char *tok = token_of_assignee(code);
+    /* a handler of another township's village, and that township's supervisor */
+    char *other = token_for("SELECT s.id FROM registry.staff s JOIN registry.unit u ON u.id = s.unit_id"
+                            " WHERE s.role = 'handler' AND u.level = 'village' AND u.code LIKE '430121-102-%' LIMIT 1");
+    char *other_sup = token_for("SELECT s.id FROM registry.staff s JOIN registry.unit u ON u.id = s.unit_id"
+                                " WHERE s.role = 'supervisor' AND u.code = '430121-102'");
+    char *sup = token_for("SELECT s.id FROM registry.staff s JOIN registry.unit u ON u.id = s.unit_id"
+                          " WHERE s.role = 'supervisor' AND u.code = '430121-101'");
+    assert_int_equal(act(code, "accept", other, NULL, NULL), 403);
+    assert_int_equal(act(code, "dispatch", other_sup, NULL, NULL), 403);
+    char url[256], auth[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/tickets/%s/history", g_http, code);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", other_sup);
+    const char *hdr[] = {auth, NULL};
+    h_resp_t r;
+    assert_true(h_http("GET", url, hdr, NULL, 0, &r));
+    assert_int_equal(r.status, 403); /* another township's supervisor cannot read it either */
+    h_resp_free(&r);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", sup);
+    assert_true(h_http("GET", url, hdr, NULL, 0, &r));
+    assert_int_equal(r.status, 200);
+    h_resp_free(&r);
+    const char *nohdr[] = {NULL};
+    assert_true(h_http("GET", url, nohdr, NULL, 0, &r));
+    assert_int_equal(r.status, 401);
+    h_resp_free(&r);
+
+    assert_int_equal(act(code, "return", tok, "{}", NULL), 400); /* a return needs its reason */
+    assert_int_equal(act(code, "return", tok, "{\"note\":\"不属于本村职责\"}", NULL), 200);
+    char *s = sql1("SELECT t.state || ' ' || u.level || ' ' || t.returns FROM router.ticket t"
+                   " JOIN registry.unit u ON u.id = t.unit_id WHERE t.code = $1", code);
+    assert_string_equal(s, "returned township 1");
+    free(s);
+    expect_409(code, "accept", tok, "returned");
+    /* the township supervisor hands it to a group of the village */
+    char *grp = h_sql_text(g_db, "SELECT code FROM registry.unit WHERE level = 'group' AND code LIKE '430121-101-%'"
+                                 " ORDER BY id LIMIT 1", 0, NULL);
+    char js[160];
+    snprintf(js, sizeof js, "{\"unit\":\"%s\"}", grp);
+    assert_int_equal(act(code, "dispatch", sup, "{\"unit\":\"no-such-unit\"}", NULL), 400);
+    assert_int_equal(act(code, "dispatch", sup, js, NULL), 200);
+    s = sql1("SELECT t.state || ' ' || u.code || ' ' || (t.assignee_id IS NOT NULL)::text FROM router.ticket t"
+             " JOIN registry.unit u ON u.id = t.unit_id WHERE t.code = $1", code);
+    char want[160];
+    snprintf(want, sizeof want, "assigned %s true", grp);
+    assert_string_equal(s, want);
+    /* the supervisor rejects another one as out of scope (不予受理) */
+    snprintf(body, sizeof body, "{\"service_code\":\"SAFETY\",%s,\"description\":\"邻居家养狗扰民\"}", point());
+    char *code2 = file_ticket(body);
+    assert_int_equal(act(code2, "reject", sup, "{\"note\":\"属于法院受理范围\"}", NULL), 200);
+    expect_state(code2, "rejected");
+    expect_409(code2, "reject", sup, "rejected");
+    free(s);
+    free(grp);
+    free(code);
+    free(code2);
+    free(tok);
+    free(other);
+    free(other_sup);
+    free(sup);
+}
+
+static void missed_resolve_deadline_raises_supervision_and_unrated_tickets_close(void **state)
+{
+    (void)state;
+    h_set_clock(g_clock, "2026-04-13T01:00:00Z"); /* Mon 09:00 */
+    char body[256];
+    snprintf(body, sizeof body, "{\"service_code\":\"POLICY\",%s}", point());
+    char *code = file_ticket(body); /* POLICY: village, sign 8 h, resolve 24 h */
+    char *tok = token_of_assignee(code);
+    assert_int_equal(act(code, "accept", tok, NULL, NULL), 200);
+    char *due = sql1("SELECT to_char(resolve_due AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI')"
+                     " FROM router.ticket WHERE code = $1", code);
+    /* 24 h from Mon 09:00: Mon 6 h, Tue 6.5, Wed 6.5, Thu 3.5 + 1.5 -> Thu 16:00 */
+    assert_string_equal(due, "2026-04-16 16:00");
+    h_set_clock(g_clock, "2026-04-16T08:01:00Z"); /* Thu 16:01 */
+    assert_true(wait_for("SELECT count(*) FROM router.ticket WHERE code = $1 AND overdue", code, 1));
+    char *s = sql1("SELECT t.state || ' ' || u.level || ' ' || t.escalations FROM router.ticket t"
+                   " JOIN registry.unit u ON u.id = t.unit_id WHERE t.code = $1", code);
+    assert_string_equal(s, "assigned township 1");
+    const char *p[] = {code};
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.supervision JOIN router.ticket USING (ticket_id)"
+                                     " JOIN registry.staff st ON st.id = supervisor_id"
+                                     " WHERE code = $1 AND st.role = 'supervisor'", 1, p), 1);
+    assert_true(wait_for("SELECT count(*) FROM bus.outbox WHERE type = 'ticket.overdue' AND data->>'code' = $1", code, 1));
+    expect_409(code, "start", tok, "assigned");
+    assert_int_equal(act(code, "accept", tok, NULL, NULL), 403); /* the village no longer holds it */
+
+    /* resolved, then nobody rates it for a day: closed as unrated */
+    char *ttok = token_of_assignee(code);
+    assert_int_equal(act(code, "accept", ttok, NULL, NULL), 200);
+    assert_int_equal(act(code, "resolve", ttok, "{\"note\":\"已电话答复\"}", NULL), 200);
+    h_set_clock(g_clock, "2026-04-17T09:00:00Z");
+    assert_true(wait_for("SELECT count(*) FROM router.ticket WHERE code = $1 AND state = 'closed' AND rating = 'unrated'",
+                         code, 1));
+    free(code);
+    free(tok);
+    free(ttok);
+    free(due);
+    free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(friday_before_qingming_escalates_when_the_calendar_says),
+        cmocka_unit_test(returns_go_back_to_the_dispatcher_and_outsiders_get_403),
+        cmocka_unit_test(missed_resolve_deadline_raises_supervision_and_unrated_tickets_close),
+    };
+    return cmocka_run_group_tests_name("router_lifecycle", tests, setup, teardown);
+}
