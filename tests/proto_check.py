@@ -25,8 +25,12 @@ def main():
     envelope = load("envelope.schema.json")
     by_type = {}
     for p in sorted(proto.glob("*.schema.json")):
-        if p.name != "envelope.schema.json":
-            by_type[p.name[: -len(".schema.json")]] = load(p.name)
+        if p.name == "envelope.schema.json":
+            continue
+        validator = load(p.name)
+        # one schema may serve several event types of the same shape
+        for t in validator.schema.get("x-gridgov-types", [p.name[: -len(".schema.json")]]):
+            by_type[t] = validator
     out = subprocess.run(["psql", "-XAtq", conninfo, "-c", "SELECT envelope::text FROM bus.envelope ORDER BY seq"],
                          check=True, capture_output=True, text=True).stdout
     events = [json.loads(line) for line in out.splitlines() if line.strip()]
