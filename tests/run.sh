@@ -14,6 +14,7 @@ BUILD=${BUILD:-build}
 export GRIDGOV_TOP=$top
 export GRIDGOV_BIN=$top/$BUILD/bin
 var=$top/var/test-$BUILD
+pgdir=${GRIDGOV_TEST_PGDIR:-$var/pg}
 # This run's own folder for logs and daemons' state; kept when something failed.
 run=$var/run-$$
 mkdir -p "$run"
@@ -43,7 +44,7 @@ cleanup() {
   done
   [ "$failed" = 0 ] && rm -rf "$run"
   [ -n "${admin:-}" ] && psql -q "$admin" -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" >/dev/null 2>&1
-  if [ "$own_pg" = 1 ]; then "$top/deploy/pg.sh" stop "$var/pg"; fi
+  if [ "$own_pg" = 1 ]; then "$top/deploy/pg.sh" stop "$pgdir"; fi
 }
 trap cleanup EXIT
 
@@ -51,8 +52,8 @@ if [ -n "${GRIDGOV_TEST_DB:-}" ]; then
   admin=$GRIDGOV_TEST_DB
 else
   # A cluster another runner already started is shared, and left running for it.
-  "$top/deploy/pg.sh" status "$var/pg" >/dev/null 2>&1 || own_pg=1
-  admin=$("$top/deploy/pg.sh" start "$var/pg") || { echo "0 passed, 1 failed"; exit 1; }
+  "$top/deploy/pg.sh" status "$pgdir" >/dev/null 2>&1 || own_pg=1
+  admin=$("$top/deploy/pg.sh" start "$pgdir") || { echo "0 passed, 1 failed"; exit 1; }
 fi
 # A database of this run's own, dropped at the end.
 dbname="gridgov_test_$$"

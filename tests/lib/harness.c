@@ -67,6 +67,35 @@ char *h_sql_text(PGconn *c, const char *sql, int n, const char *const *params)
 
 void h_sql_exec(PGconn *c, const char *sql) { PQclear(q(c, sql, 0, NULL)); }
 
+/* Every process a test starts is killed when the test binary exits, whatever way it exits, so
+ * a failed test leaves no daemon holding its ports for the next one. */
+#define MAX_CHILDREN 64
+static pid_t g_children[MAX_CHILDREN];
+
+static void kill_children(void)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (g_children[i] > 0) {
+            kill(g_children[i], SIGKILL);
+            waitpid(g_children[i], NULL, 0);
+            g_children[i] = 0;
+        }
+}
+
+static void remember_child(pid_t pid, bool add)
+{
+    static bool registered;
+    if (!registered) {
+        atexit(kill_children);
+        registered = true;
+    }
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (add ? g_children[i] == 0 : g_children[i] == pid) {
+            g_children[i] = add ? pid : 0;
+            return;
+        }
+}
+
 pid_t h_spawn(const char *const *argv, const char *const *env, const char *log_path)
 {
     pid_t pid = fork();
@@ -84,6 +113,7 @@ pid_t h_spawn(const char *const *argv, const char *const *env, const char *log_p
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
+    remember_child(pid, true);
     return pid;
 }
 
@@ -92,6 +122,7 @@ int h_stop(pid_t pid, int sig)
     int st = 0;
     kill(pid, sig);
     waitpid(pid, &st, 0);
+    remember_child(pid, false);
     return st;
 }
 
