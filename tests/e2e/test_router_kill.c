@@ -35,7 +35,7 @@ static void *client(void *arg)
     const char *hdr[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
     for (int i = (int)t; i < TOTAL; i += THREADS) {
         buf_t b = BUF_INIT;
-        buf_printf(&b, "api_key=%s&service_code=POLICY&lat=%.6f&long=%.6f&description=%s-%d", g_key,
+        buf_printf(&b, "api_key=%s&service_code=KILLTEST&lat=%.6f&long=%.6f&description=%s-%d", g_key,
                    28.125 + (i / 50) * 0.0062, 113.025 + (i % 50) * 0.0052, g_tag, i);
         h_resp_t r;
         if (h_http("POST", url, hdr, b.data, b.len, &r) && r.status == 200)
@@ -54,6 +54,12 @@ static void sigkill_during_flow_assigns_every_ticket_once(void **state)
     snprintf(g_key, sizeof g_key, "%s", k);
     free(k);
     snprintf(g_tag, sizeof g_tag, "kill%ld", (long)getpid());
+    /* A category of this test's own, without duplicate merging, so no other test's open tickets
+     * can absorb these reports (and these cannot absorb theirs). */
+    h_sql_exec(db, "INSERT INTO registry.service (code, name, grp) VALUES ('KILLTEST', '测试事项', '测试')"
+                   " ON CONFLICT DO NOTHING");
+    h_sql_exec(db, "INSERT INTO router.category_rule (service_code, level, sign_hours, resolve_hours, dup_radius_m)"
+                   " VALUES ('KILLTEST', 'village', 8, 40, 0) ON CONFLICT DO NOTHING");
     g_http = h_port(90);
     pid_t intake = h_start_intake(g_http, h_port(91), NULL);
     pid_t router = h_start_router(h_port(92), h_port(91), NULL);
