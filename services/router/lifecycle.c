@@ -83,7 +83,7 @@ typedef struct {
     int64_t id, unit_id, group_id, village_id, township_id, county_id, placed_unit_id;
     ticket_state_t state;
     int reopened;
-    bool extension_pending, stat_on_time;
+    bool extension_pending, stat_on_time, overdue;
     int64_t stat_work_s;
     double received_s, resolve_due_s;
     char service_code[40];
@@ -107,7 +107,7 @@ static bool load_row(PGconn *conn, const char *code, row_t *t, bool *found, char
                              "SELECT r.ticket_id, r.unit_id, r.group_id, r.village_id, r.township_id, r.county_id,"
                              " r.placed_unit_id, r.state, r.reopened, r.extension_pending, coalesce(r.stat_on_time, false),"
                              " coalesce(r.stat_work_s, 0), extract(epoch FROM r.received_at),"
-                             " coalesce(extract(epoch FROM r.resolve_due), 0), r.service_code, coalesce(i.phone, '')"
+                             " coalesce(extract(epoch FROM r.resolve_due), 0), r.service_code, coalesce(i.phone, ''), r.overdue"
                              " FROM router.ticket r JOIN intake.ticket i ON i.id = r.ticket_id"
                              " WHERE r.code = $1 FOR UPDATE OF r",
                              1, p, err, errsz, NULL);
@@ -132,6 +132,7 @@ static bool load_row(PGconn *conn, const char *code, row_t *t, bool *found, char
         t->resolve_due_s = atof(PQgetvalue(r, 0, 13));
         snprintf(t->service_code, sizeof t->service_code, "%s", PQgetvalue(r, 0, 14));
         snprintf(t->reporter_phone, sizeof t->reporter_phone, "%s", PQgetvalue(r, 0, 15));
+        t->overdue = PQgetvalue(r, 0, 16)[0] == 't';
     }
     PQclear(r);
     return true;
@@ -247,7 +248,9 @@ static int apply_effects(router_t *r, PGconn *c, action_t a, const row_t *t, con
     }
     case ACT_RESOLVE: {
         double now_s = (double)now / 1e6;
-        bool on_time = t->resolve_due_s <= 0 || now_s <= t->resolve_due_s;
+        /* A ticket that went overdue (超期: the sweep restarted its clock one level up) is late
+         * however soon the new holder resolves it. */
+        bool on_time = !t->overdue && (t->resolve_due_s <= 0 || now_s <= t->resolve_due_s);
         int64_t work = workcal_between(r->cal, (int64_t)(t->received_s * 1e6), now);
         char ot[8], ws[24];
         snprintf(ot, sizeof ot, "%s", on_time ? "true" : "false");
@@ -419,27 +422,14 @@ bool lifecycle_record(PGconn *conn, int64_t ticket_id, const char *action, const
                       int64_t actor_id, const char *note, int64_t now_us, const char *command_id, const char *event,
                       char *err, size_t errsz)
 {
-    char id[24], at[32], actor[24], type[64];
+    char id[24], at[32], actor[24];
     snprintf(id, sizeof id, "%lld", (long long)ticket_id);
     snprintf(actor, sizeof actor, "%lld", (long long)actor_id);
-    snprintf(type, sizeof type, "ticket.%s", event);
     router_ts(now_us, at);
-    const char *p[] = {id, action, from, to, actor, note, at, command_id, type};
+    const char *p[] = {id, action, from, to, actor, note, at, command_id, event};
     PGresult *res = exec(conn,
-                         "WITH tr AS (INSERT INTO router.transition (ticket_id, action, from_state, to_state, actor_id,"
-                         "  unit_id, note, at, command_id)"
-                         "  SELECT $1::bigint, $2, $3, $4, NULLIF($5::bigint, 0), unit_id, $6, to_timestamp($7::float8),"
-                         "  $8::uuid FROM router.ticket WHERE ticket_id = $1::bigint RETURNING *)"
-                         " SELECT bus.emit($9, 'router', $8::uuid, jsonb_strip_nulls(jsonb_build_object("
-                         "  'ticket_id', t.ticket_id::text, 'code', t.code, 'action', tr.action, 'from_state', tr.from_state,"
-                         "  'to_state', tr.to_state, 'unit_id', t.unit_id::text, 'unit_name', u.name, 'level', t.level,"
-                         "  'assignee_id', t.assignee_id::text, 'actor_id', tr.actor_id::text, 'note', tr.note,"
-                         "  'merged_into', (SELECT m.code FROM router.ticket m WHERE m.ticket_id = t.merged_into),"
-                         "  'sign_due', to_char(t.sign_due AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-                         "  'resolve_due', to_char(t.resolve_due AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-                         "  'at', to_char(tr.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))), tr.at)"
-                         " FROM tr JOIN router.ticket t ON t.ticket_id = tr.ticket_id"
-                         " LEFT JOIN registry.unit u ON u.id = t.unit_id",
+                         "SELECT router.record($1::bigint, $2, $3, $4, $5::bigint, $6, to_timestamp($7::float8),"
+                         " $8::uuid, $9)",
                          9, p, err, errsz);
     PQclear(res);
     return res != NULL;
