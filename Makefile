@@ -107,6 +107,7 @@ run:
 
 bench: all
 	BUILD=$(BUILD) bench/run.sh
+	BUILD=$(BUILD) bench/assign.sh
 
 deps:
 	deploy/install-deps.sh

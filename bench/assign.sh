@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Does assignment keep up with intake? In one run: intake and the router on a private PostgreSQL,
+# wrk posting Open311 reports at random points of the county for BENCH_DURATION seconds; intake's
+# rate is what wrk got answered, the router's is the tickets it assigned divided by the time from
+# the first request until the last ticket was assigned (so a backlog it builds counts against it).
+# Prints both and PASS/FAIL against "assignment >= intake". `make bench` runs it after run.sh.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+BUILD=${BUILD:-build}
+bin=$top/$BUILD/bin
+C=${BENCH_CONNECTIONS:-8}
+DUR=${BENCH_DURATION:-15}
+HTTP=${BENCH_ASSIGN_HTTP_PORT:-18185}
+PUB=${BENCH_ASSIGN_PUB_PORT:-17221}
+pgdir=$top/var/bench-assign-pg
+out=$top/var/bench-out
+mkdir -p "$out"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  "$top/deploy/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT INT TERM
+
+"$top/deploy/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true
+rm -rf "$pgdir"
+export GRIDGOV_DB=$("$top/deploy/pg.sh" start "$pgdir")
+"$bin/gridgovctl" --set log_level=warn migrate deploy/migrations
+"$bin/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$pgdir/api-key"
+export GRIDGOV_API_KEY=$(cat "$pgdir/api-key")
+export GRIDGOV_LOG_LEVEL=warn GRIDGOV_CALENDAR_DIR=$top/deploy/calendar
+GRIDGOV_HTTP_PORT=$HTTP GRIDGOV_HTTP_THREADS=$C GRIDGOV_PUB_ENDPOINT=tcp://127.0.0.1:$PUB \
+  GRIDGOV_ROUTER_ENDPOINT=tcp://127.0.0.1:$((PUB + 1)) "$bin/gridgov-intake" 2>"$out/assign-intake.log" &
+pids+=($!)
+GRIDGOV_SUB_ENDPOINTS=tcp://127.0.0.1:$PUB GRIDGOV_COMMAND_ENDPOINT=tcp://127.0.0.1:$((PUB + 1)) \
+  GRIDGOV_ROUTER_PUB_ENDPOINT=tcp://127.0.0.1:$((PUB + 2)) "$bin/gridgov-router" 2>"$out/assign-router.log" &
+pids+=($!)
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+count() { psql -XAtq "$GRIDGOV_DB" -c "$1"; }
+start=$(date +%s.%N)
+wrk -t 2 -c "$C" -d "${DUR}s" -s bench/open311_spread.lua "http://127.0.0.1:$HTTP" > "$out/assign-wrk.txt"
+line=$(grep '^WRK' "$out/assign-wrk.txt")
+answered=$(count "SELECT count(*) FROM intake.ticket")
+# wait for the router to drain its backlog (at most 10 minutes)
+for _ in $(seq 1 3000); do
+  [ "$(count "SELECT count(*) FROM router.ticket")" -ge "$answered" ] && break
+  sleep 0.2
+done
+end=$(date +%s.%N)
+routed=$(count "SELECT count(*) FROM router.ticket")
+intake_rps=$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$line")
+assign_rps=$(echo "$routed / ($end - $start)" | bc -l)
+printf '\n==== gridgov assignment bench: %s, 2 cores, C=%s, %ss of load ====\n' "$(date -u +%FT%H:%MZ)" "$C" "$DUR"
+printf 'intake   %s\n' "$line"
+printf 'router   %d tickets assigned in %.1f s from the first request: %.1f per second\n' "$routed" \
+  "$(echo "$end - $start" | bc -l)" "$assign_rps"
+ratio=$(echo "$assign_rps / $intake_rps" | bc -l)
+printf 'ratio    assignment/intake %.3f\n' "$ratio"
+if [ "$(echo "$ratio >= 1" | bc -l)" = 1 ]; then echo "PASS  assignment keeps up with intake"; else echo "FAIL  assignment keeps up with intake"; fi
+[ "$routed" -ge "$answered" ] || { echo "bench: the router did not finish" >&2; exit 1; }
