@@ -11,6 +11,7 @@ struct cfg {
     const cfg_key_t *keys;
     size_t n;
     char **values;
+    char section[64]; /* this program's [section] in a shared config file */
 };
 
 cfg_t *cfg_new(const cfg_key_t *keys, size_t nkeys)
@@ -110,12 +111,25 @@ bool cfg_load_file(cfg_t *self, const char *path, char *err, size_t errsz)
     }
     char line[4096];
     int lineno = 0;
-    bool ok = true;
+    bool ok = true, mine = true; /* keys before any [section] are everyone's */
     while (ok && fgets(line, sizeof line, f)) {
         lineno++;
         char *s = trim(line);
         if (!*s || *s == '#' || *s == ';')
             continue;
+        if (*s == '[') {
+            char *close = strchr(s, ']');
+            if (!close || close[1]) {
+                snprintf(err, errsz, "%s:%d: expected [section]", path, lineno);
+                ok = false;
+                break;
+            }
+            *close = '\0';
+            mine = !strcmp(trim(s + 1), self->section);
+            continue;
+        }
+        if (!mine)
+            continue; /* another program's section */
         char *eq = strchr(s, '=');
         if (!eq) {
             snprintf(err, errsz, "%s:%d: expected key = value", path, lineno);
@@ -188,8 +202,15 @@ void cfg_print_help(const cfg_key_t *keys, size_t nkeys, FILE *out)
     }
 }
 
+void cfg_set_section(cfg_t *self, const char *section)
+{
+    snprintf(self->section, sizeof self->section, "%s", section ? section : "");
+}
+
 int cfg_from_args(cfg_t *self, const char *prog, const char *summary, int argc, char **argv, int *rest_index)
 {
+    if (!self->section[0])
+        cfg_set_section(self, strncmp(prog, "gridgov-", 8) == 0 ? prog + 8 : prog);
     char err[512];
     const char *config_path = NULL;
     /* First pass: --help/--version/--config, so the file loads before env and --set. */

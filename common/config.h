@@ -1,5 +1,7 @@
 /* config: one declarative table of keys per program (PgBouncer's bouncer_params idea).
- * Values come from the defaults, then the config file (`key = value` lines, # comments),
+ * Values come from the defaults, then the config file (`key = value` lines, # comments; one file
+ * serves every program: keys before any [section] apply to all, keys under [intake] only to
+ * gridgov-intake, under [router] only to gridgov-router, and so on),
  * then the environment (GRIDGOV_<KEY upper-cased>), then --set key=value on the command line.
  * Ownership: a cfg_t owns copies of every value; cfg_destroy() frees it and NULLs the pointer. */
 #ifndef GRIDGOV_CONFIG_H
@@ -28,6 +30,9 @@ void cfg_destroy(cfg_t **self);
 /* Each returns false with a reason in err on an unknown key or a bad value. */
 bool cfg_set(cfg_t *self, const char *name, const char *value, char *err, size_t errsz)
     __attribute__((warn_unused_result));
+/* The [section] of a shared file this program reads (cfg_from_args sets it from the program
+ * name: gridgov-intake -> intake). */
+void cfg_set_section(cfg_t *self, const char *section);
 bool cfg_load_file(cfg_t *self, const char *path, char *err, size_t errsz) __attribute__((warn_unused_result));
 bool cfg_load_env(cfg_t *self, char *err, size_t errsz) __attribute__((warn_unused_result));
 

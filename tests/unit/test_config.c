@@ -204,6 +204,40 @@ static void load_file_skips_comments_and_blank_lines_and_trims(void **state)
     assert_string_equal(cfg_str(c, "unit_cfg_unset"), "a=b=c");
 }
 
+static void one_file_serves_every_program_by_section(void **state)
+{
+    cfg_t *c = *state;
+    char path[128], err[512] = "";
+    temp_file(path, sizeof path,
+              "unit_cfg_name = shared\n"
+              "[router]\n"
+              "unit_cfg_port = 1111\n"
+              "router_only_key = not ours\n"
+              "[unit]\n"
+              "unit_cfg_port = 2222\n"
+              "[ intake ]\n"
+              "unit_cfg_verbose = yes\n");
+    cfg_set_section(c, "unit");
+    bool ok = cfg_load_file(c, path, err, sizeof err);
+    unlink(path);
+    assert_true(ok); /* another program's keys are not "unknown" to us */
+    assert_string_equal(cfg_str(c, "unit_cfg_name"), "shared");
+    assert_int_equal(cfg_int(c, "unit_cfg_port"), 2222);
+    assert_false(cfg_bool(c, "unit_cfg_verbose"));
+}
+
+static void unknown_key_in_our_own_section_fails(void **state)
+{
+    cfg_t *c = *state;
+    char path[128], err[512] = "";
+    temp_file(path, sizeof path, "[unit]\nno_such_key = 1\n[broken\n");
+    cfg_set_section(c, "unit");
+    bool ok = cfg_load_file(c, path, err, sizeof err);
+    unlink(path);
+    assert_false(ok);
+    assert_non_null(strstr(err, ":2: unknown configuration key 'no_such_key'"));
+}
+
 static void load_file_line_without_equals_fails_with_file_and_line(void **state)
 {
     cfg_t *c = *state;
@@ -469,6 +503,8 @@ static void destroy_twice_is_safe(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        T(one_file_serves_every_program_by_section),
+        T(unknown_key_in_our_own_section_fails),
         T(defaults_are_in_effect_before_anything_is_loaded),
         T(set_string_replaces_value),
         T(set_int_accepts_range_bounds),
