@@ -121,12 +121,13 @@ static void light_by_point_goes_to_the_village_of_its_group(void **state)
     h_resp_t r;
     assert_true(h_http("GET", url, NULL, NULL, 0, &r));
     json_error_t je;
-    json_t *j = json_array_get(json_loads(buf_str(&r.body), 0, &je), 0);
+    json_t *list = json_loads(buf_str(&r.body), 0, &je);
+    json_t *j = json_array_get(list, 0);
     char *vname = sql1("SELECT name FROM registry.unit WHERE code = $1", village);
     assert_string_equal(json_string_value(json_object_get(j, "agency_responsible")), vname);
     assert_true(json_is_string(json_object_get(j, "expected_datetime")));
     assert_string_equal(json_string_value(json_object_get(j, "status_notes")), "已派单，等待签收");
-    json_decref(json_array_get(json_loads(buf_str(&r.body), 0, &je), 0)); /* (balanced below) */
+    json_decref(list);
     h_resp_free(&r);
     free(vname);
     free(grp);
