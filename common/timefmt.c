@@ -2,67 +2,12 @@
 
 #include <stdio.h>
 
+#include "civil.h"
+
 #define US_PER_SEC INT64_C(1000000)
 #define SEC_PER_DAY INT64_C(86400)
 #define MAX_OFFSET_MIN (23 * 60 + 59)
 
-/* Division rounding toward negative infinity (b > 0). */
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b < 0) ? q - 1 : q;
-}
-
-static bool is_leap(int64_t y) { return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0); }
-
-static int days_in_month(int64_t y, int m)
-{
-    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : dim[m - 1];
-}
-
-/* Days before the first of month m (1-12) in a common year. */
-static int days_before_month(int m)
-{
-    static const int before[12] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
-    return before[m - 1];
-}
-
-/* Leap years in [1, y], extended to y <= 0 with floor division (year 0 is leap). */
-static int64_t leaps_through(int64_t y)
-{
-    return floor_div(y, 4) - floor_div(y, 100) + floor_div(y, 400);
-}
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian); negative before 1970. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    int64_t days = 365 * (y - 1970) + leaps_through(y - 1) - leaps_through(1969);
-    days += days_before_month(m) + (m > 2 && is_leap(y) ? 1 : 0);
-    return days + d - 1;
-}
-
-static void civil_from_days(int64_t days, int64_t *y, int *m, int *d)
-{
-    /* Estimate the year from the mean Gregorian year (146097 days / 400 years),
-     * then step to the exact year; the estimate is off by at most a year or two. */
-    int64_t year = 1970 + floor_div(days * 400, 146097);
-    while (days_from_civil(year, 1, 1) > days)
-        year--;
-    while (days_from_civil(year + 1, 1, 1) <= days)
-        year++;
-    int doy = (int)(days - days_from_civil(year, 1, 1)); /* 0..365 */
-    int month = 1;
-    while (month < 12 && doy >= days_in_month(year, month)) {
-        doy -= days_in_month(year, month);
-        month++;
-    }
-    *y = year;
-    *m = month;
-    *d = doy + 1;
-}
-
-/* Reads exactly n ASCII digits. */
 static bool read_digits(const char **p, int n, int *out)
 {
     int v = 0;
@@ -132,11 +77,11 @@ bool timefmt_parse(const char *s, int64_t *epoch_us)
     if (*p != '\0')
         return false;
 
-    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 ||
+    if (mon < 1 || mon > 12 || day < 1 || day > civil_days_in_month(year, mon) || hour > 23 ||
         min > 59 || sec > 60)
         return false;
 
-    int64_t secs = days_from_civil(year, mon, day) * SEC_PER_DAY + hour * 3600 + min * 60 +
+    int64_t secs = civil_days_from(year, mon, day) * SEC_PER_DAY + hour * 3600 + min * 60 +
                    sec - offset_sec;
     *epoch_us = secs * US_PER_SEC + frac_us;
     return true;
@@ -149,8 +94,8 @@ void timefmt_format(int64_t epoch_us, int offset_minutes, char out[TIMEFMT_LEN])
     else if (offset_minutes < -MAX_OFFSET_MIN)
         offset_minutes = -MAX_OFFSET_MIN;
 
-    int64_t local = floor_div(epoch_us, US_PER_SEC) + (int64_t)offset_minutes * 60;
-    int64_t days = floor_div(local, SEC_PER_DAY);
+    int64_t local = civil_floor_div(epoch_us, US_PER_SEC) + (int64_t)offset_minutes * 60;
+    int64_t days = civil_floor_div(local, SEC_PER_DAY);
     int sod = (int)(local - days * SEC_PER_DAY);
     int64_t y;
     int m, d;

@@ -1,5 +1,7 @@
 #include "workcal.h"
 
+#include "civil.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -40,44 +42,17 @@ struct workcal {
 
 /* ---- date arithmetic (proleptic Gregorian) ---- */
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b < 0) ? q - 1 : q;
-}
-
-static bool is_leap(int64_t y) { return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0); }
-
-static int days_in_month(int64_t y, int m)
-{
-    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : dim[m - 1];
-}
-
 static bool valid_date(int64_t y, int m, int d)
 {
-    return m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
+    return m >= 1 && m <= 12 && d >= 1 && d <= civil_days_in_month(y, m);
 }
 
-/* Days from 1970-01-01 to y-m-d (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = floor_div(y, 400);
-    int64_t yoe = y - era * 400;                                  /* [0, 399] */
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1; /* [0, 365] */
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;          /* [0, 146096] */
-    return era * 146097 + doe - 719468;
-}
-
-/* 0 = Monday ... 6 = Sunday; 1970-01-01 was a Thursday. */
-static int weekday(int64_t day) { return (int)(day + 3 - 7 * floor_div(day + 3, 7)); }
 
 /* Monday-Friday days in [-3, n) (day -3 is Monday 1969-12-29); negative for n < -3. */
 static int64_t weekdays_before(int64_t n)
 {
     int64_t m = n + 3;
-    int64_t weeks = floor_div(m, 7);
+    int64_t weeks = civil_floor_div(m, 7);
     int64_t rem = m - weeks * 7;
     return weeks * 5 + (rem < 5 ? rem : 5);
 }
@@ -85,7 +60,7 @@ static int64_t weekdays_before(int64_t n)
 static const char *weekday_name(int64_t day)
 {
     static const char *names[7] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
-    return names[weekday(day)];
+    return names[civil_weekday(day)];
 }
 
 /* ---- lookups ---- */
@@ -109,7 +84,7 @@ static bool working_day(const workcal_t *c, int64_t day)
     size_t i = lower_bound(c, day);
     if (i < c->nmarks && c->marks[i].day == day)
         return c->marks[i].work;
-    return weekday(day) < 5;
+    return civil_weekday(day) < 5;
 }
 
 /* Working days in [a, b), a <= b. */
@@ -353,15 +328,15 @@ static bool parse_line(year_data_t *yd, const char *path, int lineno, const char
                  (int)(kwlen > 40 ? 40 : kwlen), kw);
         return false;
     }
-    int64_t day = days_from_civil(y, m, d);
-    if (kind == 2 && weekday(day) < 5) {
+    int64_t day = civil_days_from(y, m, d);
+    if (kind == 2 && civil_weekday(day) < 5) {
         snprintf(err, errsz,
                  "%s:%d: %.10s is a %s, already a working day; 'work' is for a Saturday or Sunday made a working "
                  "day (调休)",
                  path, lineno, date, weekday_name(day));
         return false;
     }
-    int doy = (int)(day - days_from_civil(y, 1, 1));
+    int doy = (int)(day - civil_days_from(y, 1, 1));
     if (yd->kind[doy]) {
         snprintf(err, errsz, "%s:%d: %.10s is listed twice (first on line %d)", path, lineno, date, yd->line[doy]);
         return false;
@@ -480,7 +455,7 @@ bool workcal_load_dir(workcal_t *self, const char *dir, char *err, size_t errsz)
         memcpy(marks, self->marks, self->nmarks * sizeof *marks);
     size_t j = self->nmarks;
     for (size_t i = 0; i < nyears; i++) {
-        int64_t jan1 = days_from_civil(data[i].year, 1, 1);
+        int64_t jan1 = civil_days_from(data[i].year, 1, 1);
         for (int k = 0; k < 366; k++) {
             if (!data[i].kind[k])
                 continue;
@@ -488,7 +463,7 @@ bool workcal_load_dir(workcal_t *self, const char *dir, char *err, size_t errsz)
             bool work = data[i].kind[k] == 2;
             marks[j].day = day;
             marks[j].work = work;
-            marks[j].delta = work ? (weekday(day) < 5 ? 0 : 1) : (weekday(day) < 5 ? -1 : 0);
+            marks[j].delta = work ? (civil_weekday(day) < 5 ? 0 : 1) : (civil_weekday(day) < 5 ? -1 : 0);
             j++;
         }
     }
@@ -531,7 +506,7 @@ bool workcal_is_working_day(const workcal_t *self, int y, int m, int d)
 {
     if (!valid_date(y, m, d))
         return false;
-    return working_day(self, days_from_civil(y, m, d));
+    return working_day(self, civil_days_from(y, m, d));
 }
 
 int64_t workcal_day_seconds(const workcal_t *self) { return self->day_us / US_PER_SEC; }
@@ -546,7 +521,7 @@ int64_t workcal_add(const workcal_t *self, int64_t start_us, int64_t working_sec
     int64_t left = working_seconds * US_PER_SEC;
     int64_t off = (int64_t)self->offset_min * 60 * US_PER_SEC;
     int64_t local = start + off;
-    int64_t day = floor_div(local, DAY_US);
+    int64_t day = civil_floor_div(local, DAY_US);
     int64_t sod = local - day * DAY_US;
 
     /* The rest of the start day. */
@@ -577,7 +552,7 @@ int64_t workcal_add(const workcal_t *self, int64_t start_us, int64_t working_sec
         else
             lo = mid + 1;
     }
-    int64_t last_day = floor_div(MAX_US + off, DAY_US);
+    int64_t last_day = civil_floor_div(MAX_US + off, DAY_US);
     if (lo > last_day)
         return WORKCAL_NEVER;
     for (int i = 0; i < self->nperiods; i++) {
@@ -598,7 +573,7 @@ int64_t workcal_between(const workcal_t *self, int64_t from_us, int64_t to_us)
         return 0;
     int64_t off = (int64_t)self->offset_min * 60 * US_PER_SEC;
     int64_t lf = from + off, lt = to + off;
-    int64_t df = floor_div(lf, DAY_US), dt = floor_div(lt, DAY_US);
+    int64_t df = civil_floor_div(lf, DAY_US), dt = civil_floor_div(lt, DAY_US);
     int64_t sf = lf - df * DAY_US, st = lt - dt * DAY_US;
     int64_t us;
     if (df == dt)
