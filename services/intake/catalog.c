@@ -1,12 +1,12 @@
 #include "catalog.h"
 
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "secret.h"
 
 static pthread_rwlock_t g_lock = PTHREAD_RWLOCK_INITIALIZER;
 static catalog_t *g_cat;
@@ -124,11 +124,8 @@ long long catalog_api_client(db_t *db, const char *api_key)
 {
     if (!api_key || !*api_key || strlen(api_key) > 256)
         return 0;
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)api_key, strlen(api_key), md);
-    char hex[2 * SHA256_DIGEST_LENGTH + 1];
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    char hex[SECRET_HEX_LEN];
+    secret_hash_hex(api_key, hex);
     long long id = 0;
     const catalog_t *c = catalog_acquire();
     if (c)

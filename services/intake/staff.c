@@ -1,6 +1,7 @@
 #include "staff.h"
 
-#include <openssl/evp.h>
+#include "secret.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,8 @@ auth_t staff_authenticate(db_t *db, const http_req_t *req, staff_t *out)
     const char *token = a + 7;
     if (strlen(token) > 256)
         return AUTH_INVALID;
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_Digest(token, strlen(token), md, &mdlen, EVP_sha256(), NULL);
-    char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    char hex[SECRET_HEX_LEN];
+    secret_hash_hex(token, hex);
     char err[256];
     const char *p[] = {hex};
     PGresult *r = db_exec(db,

@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include "secret.h"
 #include "timefmt.h"
 
 #include <curl/curl.h>
@@ -209,15 +210,10 @@ pid_t h_start_intake(int http_port, int pub_port, const char *const *extra_env)
 
 char *h_api_key(PGconn *c)
 {
-    unsigned char raw[32], md[32];
-    RAND_bytes(raw, sizeof raw);
-    char key[65], hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(key + 2 * i, 3, "%02x", raw[i]);
-    unsigned int mdlen;
-    EVP_Digest(key, 64, md, &mdlen, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    char key[SECRET_HEX_LEN], hex[SECRET_HEX_LEN];
+    if (!secret_new(key))
+        die("no randomness%s%s", "", "");
+    secret_hash_hex(key, hex);
     const char *p[] = {hex};
     PQclear(q(c, "INSERT INTO registry.api_client (name, key_sha256) VALUES ('test', decode($1, 'hex'))", 1, p));
     return strdup(key);
@@ -268,15 +264,10 @@ bool h_wait_sql(PGconn *c, const char *sql, int n, const char *const *params, lo
 
 char *h_staff_token(PGconn *c, long long staff_id)
 {
-    unsigned char raw[32], md[32];
-    RAND_bytes(raw, sizeof raw);
-    char tok[65], hex[65], id[24];
-    for (int i = 0; i < 32; i++)
-        snprintf(tok + 2 * i, 3, "%02x", raw[i]);
-    unsigned int mdlen;
-    EVP_Digest(tok, 64, md, &mdlen, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    char tok[SECRET_HEX_LEN], hex[SECRET_HEX_LEN], id[24];
+    if (!secret_new(tok))
+        die("no randomness%s%s", "", "");
+    secret_hash_hex(tok, hex);
     snprintf(id, sizeof id, "%lld", staff_id);
     const char *p[] = {hex, id};
     PQclear(q(c, "INSERT INTO registry.staff_token (token_sha256, staff_id) VALUES (decode($1, 'hex'), $2::bigint)", 2, p));

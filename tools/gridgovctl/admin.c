@@ -1,8 +1,6 @@
 /* migrate, seed-demo and apikey. */
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +10,7 @@
 #include "ctl.h"
 #include "db.h"
 #include "log.h"
+#include "secret.h"
 
 static db_t *open_db(const cfg_t *cfg)
 {
@@ -36,19 +35,13 @@ int ctl_migrate(const cfg_t *cfg, int argc, char **argv)
     return ok ? 0 : 1;
 }
 
-/* Issues a key: 32 random bytes as hex. Only the SHA-256 is stored. Writes the key to out. */
-static bool issue_key(db_t *db, const char *name, char out[65])
+/* Issues a key (see secret.h); only its hash is stored. Writes the key to out. */
+static bool issue_key(db_t *db, const char *name, char out[SECRET_HEX_LEN])
 {
-    unsigned char raw[32], md[32];
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    char hex[SECRET_HEX_LEN];
+    if (!secret_new(out))
         return false;
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
-    unsigned int mdlen = 0;
-    EVP_Digest(out, 64, md, &mdlen, EVP_sha256(), NULL);
-    char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    secret_hash_hex(out, hex);
     char err[512];
     const char *p[] = {name, hex};
     if (!db_run(db, "INSERT INTO registry.api_client (name, key_sha256) VALUES ($1, decode($2, 'hex'))", 2, p, err,
@@ -100,12 +93,8 @@ static bool key_file_works(db_t *db, const char *path)
     char key[80];
     snprintf(key, sizeof key, "%.64s", buf_str(&b));
     buf_free(&b);
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL);
-    char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    char hex[SECRET_HEX_LEN];
+    secret_hash_hex(key, hex);
     char err[256];
     const char *p[] = {hex};
     PGresult *r = db_exec(db, "SELECT 1 FROM registry.api_client WHERE key_sha256 = decode($1, 'hex') AND active", 1, p,
@@ -194,17 +183,11 @@ int ctl_token(const cfg_t *cfg, int argc, char **argv)
     db_t *db = open_db(cfg);
     if (!db)
         return 1;
-    unsigned char raw[32], md[32];
-    char token[65], hex[65], id[24], err[512];
+    char token[SECRET_HEX_LEN], hex[SECRET_HEX_LEN], id[24], err[512];
     int status = 1;
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    if (!secret_new(token))
         goto out;
-    for (int i = 0; i < 32; i++)
-        snprintf(token + 2 * i, 3, "%02x", raw[i]);
-    unsigned int mdlen = 0;
-    EVP_Digest(token, 64, md, &mdlen, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    secret_hash_hex(token, hex);
     snprintf(id, sizeof id, "%lld", staff);
     const char *p[] = {hex, id};
     PGresult *r = db_exec(db,
