@@ -1,5 +1,4 @@
 /* gridgov-intake: the HTTP edge. Parse config, build the parts, run, tear down. */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +7,7 @@
 
 #include "catalog.h"
 #include "config.h"
-#include "gclock.h"
+#include "daemon.h"
 #include "http.h"
 #include "intake.h"
 #include "log.h"
@@ -33,45 +32,15 @@ static const cfg_key_t KEYS[] = {
     {"clock_file", CFG_STR, NULL, 0, 0, "tests: read the current time (epoch seconds) from this file"},
 };
 
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 int main(int argc, char **argv)
 {
     cfg_t *cfg = cfg_new(KEYS, sizeof KEYS / sizeof KEYS[0]);
-    int rest;
-    int rc = cfg_from_args(cfg, "gridgov-intake", "The gridgov HTTP edge: Open311 GeoReport v2 and the native ticket API.",
-                           argc, argv, &rest);
-    if (rc != 0 || rest != argc) {
-        if (rc == 0)
-            fprintf(stderr, "gridgov-intake: unexpected argument %s\n", argv[rest]);
+    int code;
+    if (!daemon_setup(cfg, "gridgov-intake", "intake",
+                      "The gridgov HTTP edge: Open311 GeoReport v2 and the native ticket API.", argc, argv, &code)) {
         cfg_destroy(&cfg);
-        return rc > 0 ? 0 : 2;
+        return code;
     }
-    log_level_t lvl;
-    if (!log_level_parse(cfg_str(cfg, "log_level"), &lvl)) {
-        fprintf(stderr, "gridgov-intake: log_level must be debug, info, warn or error\n");
-        cfg_destroy(&cfg);
-        return 2;
-    }
-    log_init("intake", lvl);
-    gclock_use_file(cfg_str(cfg, "clock_file"));
-
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     char public_url[300];
     if (cfg_str(cfg, "public_url"))
@@ -87,13 +56,7 @@ int main(int argc, char **argv)
     intake_t app = {.conninfo = cfg_str(cfg, "db"), .public_url = public_url, .zmq_ctx = zmq_ctx_new(),
                     .router_endpoint = cfg_str(cfg, "router_endpoint")};
 
-    /* Wait for PostgreSQL rather than die: a restart of the suite may start us first. */
-    for (long backoff = 200; !g_stop && !(db = db_connect(app.conninfo, "gridgov-intake-main", err, sizeof err));) {
-        log_warn("%s (retrying)", err);
-        sleep_ms(backoff);
-        backoff = backoff < 5000 ? backoff * 2 : 5000;
-    }
-    if (!db)
+    if (!(db = daemon_connect(app.conninfo, "gridgov-intake-main")))
         goto done;
     if (!catalog_load(db, err, sizeof err))
         log_warn("catalog not loaded yet: %s", err);
@@ -125,8 +88,9 @@ int main(int argc, char **argv)
              cfg_str(cfg, "pub_endpoint"));
 
     long refresh_ms = cfg_int(cfg, "catalog_refresh_s") * 1000, since = 0;
-    while (!g_stop) {
-        sleep_ms(100);
+    while (!daemon_stop) {
+        struct timespec tick = {0, 100 * 1000000L};
+        nanosleep(&tick, NULL);
         if ((since += 100) >= refresh_ms) {
             since = 0;
             if (!catalog_load(db, err, sizeof err))

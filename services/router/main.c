@@ -2,7 +2,6 @@
  * The loop polls the event subscription (ticket.created → assignment), the command socket
  * (handlers' actions from intake) and the clock tick (SLA, escalation). */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "commands.h"
 #include "config.h"
 #include "consumer.h"
+#include "daemon.h"
 #include "gclock.h"
 #include "log.h"
 #include "router.h"
@@ -32,13 +32,6 @@ static const cfg_key_t KEYS[] = {
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
     {"clock_file", CFG_STR, NULL, 0, 0, "tests: read the current time (epoch seconds) from this file"},
 };
-
-static volatile sig_atomic_t g_stop;
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
 
 static long long mono_ms(void)
 {
@@ -84,27 +77,12 @@ static void serve_commands(router_t *r, void *sock)
 int main(int argc, char **argv)
 {
     cfg_t *cfg = cfg_new(KEYS, sizeof KEYS / sizeof KEYS[0]);
-    int rest;
-    int rc = cfg_from_args(cfg, "gridgov-router", "The gridgov ticket router: assignment, lifecycle, clocks, escalation.",
-                           argc, argv, &rest);
-    if (rc != 0 || rest != argc) {
-        if (rc == 0)
-            fprintf(stderr, "gridgov-router: unexpected argument %s\n", argv[rest]);
+    int code;
+    if (!daemon_setup(cfg, "gridgov-router", "router",
+                      "The gridgov ticket router: assignment, lifecycle, clocks, escalation.", argc, argv, &code)) {
         cfg_destroy(&cfg);
-        return rc > 0 ? 0 : 2;
+        return code;
     }
-    log_level_t lvl;
-    if (!log_level_parse(cfg_str(cfg, "log_level"), &lvl)) {
-        fprintf(stderr, "gridgov-router: log_level must be debug, info, warn or error\n");
-        cfg_destroy(&cfg);
-        return 2;
-    }
-    log_init("router", lvl);
-    gclock_use_file(cfg_str(cfg, "clock_file"));
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     char err[512];
     int status = 1;
@@ -119,13 +97,7 @@ int main(int argc, char **argv)
         log_error("calendar: %s", err);
         goto done;
     }
-    for (long backoff = 200; !g_stop && !(r.db = db_connect(conninfo, "gridgov-router", err, sizeof err));) {
-        log_warn("%s (retrying)", err);
-        struct timespec ts = {backoff / 1000, (backoff % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        backoff = backoff < 5000 ? backoff * 2 : 5000;
-    }
-    if (!r.db)
+    if (!(r.db = daemon_connect(conninfo, "gridgov-router")))
         goto done;
     r.relay = relay_start(conninfo, "router", cfg_str(cfg, "router_pub_endpoint"), (int)cfg_int(cfg, "relay_sweep_ms"),
                           err, sizeof err);
@@ -154,7 +126,7 @@ int main(int argc, char **argv)
              cfg_str(cfg, "command_endpoint"), cfg_str(cfg, "router_pub_endpoint"));
 
     long long tick_ms = cfg_int(cfg, "tick_ms"), next_tick = mono_ms();
-    while (!g_stop) {
+    while (!daemon_stop) {
         long long now = mono_ms();
         int wait = (int)(next_tick > now ? next_tick - now : 0);
         int cw = consumer_next_timeout_ms(consumer);
