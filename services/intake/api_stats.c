@@ -270,34 +270,39 @@ static void render_report_json(http_resp_t *resp, const report_t *rep)
     " t.state IN ('assigned', 'accepted', 'in_progress') AND t.resolve_due < to_timestamp($5::float8)"   \
     " AND ($4::text IS NULL OR t.service_code = $4)"
 
-static const char TOTAL_SQL[] =
-    "SELECT " SUMS ","
-    " (SELECT count(*) FROM router.ticket t WHERE" OVERDUE_WHERE
-    "   AND $1::bigint IN (t.group_id, t.village_id, t.township_id, t.county_id, t.unit_id))"
-    " FROM router.stat_daily WHERE unit_id = $1::bigint AND day BETWEEN $2::date AND $3::date"
-    " AND ($4::text IS NULL OR service_code = $4)";
-
-static const char CHILDREN_SQL[] =
-    "WITH kids AS (SELECT id, code, name, level FROM registry.unit WHERE parent_id = $1::bigint),"
+/* One statement per request, so the stat_daily rows are read in one index scan: for group_by unit
+ * the unit's own rows (the total) and its children's rows together, grouped by unit; for
+ * group_by service the unit's own rows grouped by category with the grand total as a grouping
+ * set. Every result row: is_total, code, name, level, the 8 sums, overdue_now. */
+static const char UNITS_SQL[] =
+    "WITH ids AS (SELECT $1::bigint AS id UNION ALL SELECT id FROM registry.unit WHERE parent_id = $1::bigint),"
     " agg AS (SELECT unit_id, " SUMS " FROM router.stat_daily"
-    "  WHERE unit_id = ANY (ARRAY(SELECT id FROM kids)) AND day BETWEEN $2::date AND $3::date"
+    "  WHERE unit_id = ANY (ARRAY(SELECT id FROM ids)) AND day BETWEEN $2::date AND $3::date"
     "  AND ($4::text IS NULL OR service_code = $4) GROUP BY unit_id),"
-    " od AS (SELECT k.id, count(*) AS n FROM router.ticket t"
-    "  JOIN kids k ON k.id IN (t.group_id, t.village_id, t.township_id, t.unit_id) WHERE" OVERDUE_WHERE
-    "  GROUP BY k.id)"
-    " SELECT k.code, k.name, k.level, " AGG_COLS ", coalesce(o.n, 0)"
-    " FROM kids k LEFT JOIN agg a ON a.unit_id = k.id LEFT JOIN od o ON o.id = k.id ORDER BY k.code";
+    " od AS (SELECT i.id, count(*) AS n FROM router.ticket t JOIN ids i"
+    "  ON i.id IN (t.group_id, t.village_id, t.township_id, t.county_id, t.unit_id) WHERE" OVERDUE_WHERE
+    "  GROUP BY i.id)"
+    " SELECT u.id = $1::bigint, u.code, u.name, u.level, " AGG_COLS ", coalesce(o.n, 0)"
+    " FROM ids JOIN registry.unit u ON u.id = ids.id LEFT JOIN agg a ON a.unit_id = u.id"
+    " LEFT JOIN od o ON o.id = u.id ORDER BY u.id <> $1::bigint, u.code";
 
 static const char SERVICES_SQL[] =
-    "WITH agg AS (SELECT service_code, " SUMS " FROM router.stat_daily"
+    "WITH agg AS (SELECT grouping(service_code) AS g, service_code, " SUMS " FROM router.stat_daily"
     "  WHERE unit_id = $1::bigint AND day BETWEEN $2::date AND $3::date"
-    "  AND ($4::text IS NULL OR service_code = $4) GROUP BY service_code),"
-    " od AS (SELECT t.service_code, count(*) AS n FROM router.ticket t WHERE" OVERDUE_WHERE
-    "  AND $1::bigint IN (t.group_id, t.village_id, t.township_id, t.county_id, t.unit_id) GROUP BY t.service_code)"
-    " SELECT s.code, s.name, NULL, " AGG_COLS ", coalesce(o.n, 0)"
-    " FROM registry.service s LEFT JOIN agg a ON a.service_code = s.code LEFT JOIN od o ON o.service_code = s.code"
-    " WHERE ($4::text IS NULL OR s.code = $4) AND (s.active OR a.service_code IS NOT NULL OR o.n IS NOT NULL)"
-    " ORDER BY s.sort, s.code";
+    "  AND ($4::text IS NULL OR service_code = $4) GROUP BY GROUPING SETS ((service_code), ())),"
+    " od AS (SELECT grouping(t.service_code) AS g, t.service_code, count(*) AS n FROM router.ticket t WHERE" OVERDUE_WHERE
+    "  AND $1::bigint IN (t.group_id, t.village_id, t.township_id, t.county_id, t.unit_id)"
+    "  GROUP BY GROUPING SETS ((t.service_code), ()))"
+    " SELECT true, NULL, NULL, NULL, " AGG_COLS ", (SELECT n FROM od WHERE g = 1), -1, NULL"
+    " FROM agg a WHERE a.g = 1"
+    " UNION ALL"
+    " SELECT false, coalesce(s.code, a.service_code), coalesce(s.name, a.service_code), NULL, " AGG_COLS ","
+    "  coalesce(o.n, 0), s.sort, coalesce(s.code, a.service_code)"
+    " FROM (SELECT * FROM registry.service WHERE $4::text IS NULL OR code = $4) s"
+    " FULL JOIN (SELECT * FROM agg WHERE g = 0) a ON a.service_code = s.code"
+    " LEFT JOIN od o ON o.g = 0 AND o.service_code = coalesce(s.code, a.service_code)"
+    " WHERE s.active OR a.service_code IS NOT NULL OR o.n IS NOT NULL"
+    " ORDER BY 1 DESC, 14, 15";
 
 static long long ll(const PGresult *r, int row, int col)
 {
@@ -450,27 +455,38 @@ static void stats(const intake_t *app, const http_req_t *req, http_resp_t *resp,
     int64_t now_us = gclock_now_us();
     snprintf(now, sizeof now, "%lld.%06lld", (long long)(now_us / 1000000), (long long)(now_us % 1000000));
     const char *p[] = {unit_id, rep.from, rep.to, rep.service_code, now};
-    PGresult *t = db_exec(db, TOTAL_SQL, 5, p, err, sizeof err, NULL);
-    if (!t) {
-        unavailable(resp, "total", err);
+    /* One snapshot for the total and the rows; a short scan in one backend beats parallel workers
+     * (their start-up costs more than they save here) and JIT compilation. */
+    if (!db_run(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, err, sizeof err) ||
+        !db_run(db, "SET LOCAL max_parallel_workers_per_gather = 0", 0, NULL, err, sizeof err) ||
+        !db_run(db, "SET LOCAL jit = off", 0, NULL, err, sizeof err)) {
+        char ignore[256];
+        if (!db_run(db, "ROLLBACK", 0, NULL, ignore, sizeof ignore))
+            log_debug("stats rollback: %s", ignore);
+        unavailable(resp, "begin", err);
         goto out;
     }
-    read_counts(t, 0, 0, &rep.unit.c);
-    PQclear(t);
-    PGresult *r = db_exec(db, rep.by_service ? SERVICES_SQL : CHILDREN_SQL, 5, p, err, sizeof err, NULL);
-    if (!r) {
-        unavailable(resp, "rows", err);
+    PGresult *r = db_exec(db, rep.by_service ? SERVICES_SQL : UNITS_SQL, 5, p, err, sizeof err, NULL);
+    char end_err[256];
+    bool ended = db_run(db, r ? "COMMIT" : "ROLLBACK", 0, NULL, end_err, sizeof end_err);
+    if (!r || !ended) {
+        PQclear(r);
+        unavailable(resp, "rows", r ? end_err : err);
         goto out;
     }
-    rep.n_rows = PQntuples(r);
-    rep.rows = calloc((size_t)rep.n_rows + 1, sizeof *rep.rows);
+    rep.rows = calloc((size_t)PQntuples(r) + 1, sizeof *rep.rows);
     if (!rep.rows)
         log_oom();
-    for (int i = 0; i < rep.n_rows; i++) {
-        rep.rows[i].code = xdup(PQgetvalue(r, i, 0));
-        rep.rows[i].name = xdup(PQgetvalue(r, i, 1));
-        rep.rows[i].level = rep.by_service ? NULL : xdup(PQgetvalue(r, i, 2));
-        read_counts(r, i, 3, &rep.rows[i].c);
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (PQgetvalue(r, i, 0)[0] == 't') { /* the total: first */
+            read_counts(r, i, 4, &rep.unit.c);
+            continue;
+        }
+        stat_row_t *row = &rep.rows[rep.n_rows++];
+        row->code = xdup(PQgetvalue(r, i, 1));
+        row->name = xdup(PQgetvalue(r, i, 2));
+        row->level = rep.by_service ? NULL : xdup(PQgetvalue(r, i, 3));
+        read_counts(r, i, 4, &row->c);
     }
     PQclear(r);
     if (csv)
