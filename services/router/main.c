@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "assign.h"
+#include "civil.h"
 #include "commands.h"
 #include "config.h"
 #include "consumer.h"
@@ -74,6 +75,21 @@ static void serve_commands(router_t *r, void *sock)
     }
 }
 
+/* A year with no calendar file counts Monday to Friday as working days (workcal.h): say so,
+ * and in December remind the operator to add the next year's holidays. */
+static void warn_missing_years(const workcal_t *cal, int64_t now_us)
+{
+    int64_t y;
+    int m, d;
+    civil_from_days(civil_floor_div(now_us / 1000000 + 8 * 3600, 86400), &y, &m, &d);
+    if (!workcal_year_loaded(cal, (int)y))
+        log_warn("no holiday calendar for %lld: clocks count Monday-Friday only; add deploy/calendar/%lld.txt",
+                 (long long)y, (long long)y);
+    if (m == 12 && !workcal_year_loaded(cal, (int)y + 1))
+        log_warn("no holiday calendar for %lld yet: add deploy/calendar/%lld.txt when the notice is published",
+                 (long long)y + 1, (long long)y + 1);
+}
+
 int main(int argc, char **argv)
 {
     cfg_t *cfg = cfg_new(KEYS, sizeof KEYS / sizeof KEYS[0]);
@@ -97,6 +113,7 @@ int main(int argc, char **argv)
         log_error("calendar: %s", err);
         goto done;
     }
+    warn_missing_years(r.cal, gclock_now_us());
     if (!(r.db = daemon_connect(conninfo, "gridgov-router")))
         goto done;
     r.relay = relay_start(conninfo, "router", cfg_str(cfg, "router_pub_endpoint"), (int)cfg_int(cfg, "relay_sweep_ms"),

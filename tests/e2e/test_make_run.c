@@ -44,8 +44,8 @@ static bool file_contains(const char *path, const char *needle)
 static void binaries_answer_help_and_version(void **state)
 {
     (void)state;
-    const char *bins[] = {"gridgov-intake", "gridgovctl"};
-    for (size_t i = 0; i < 2; i++) {
+    const char *bins[] = {"gridgov-intake", "gridgov-router", "gridgovctl"};
+    for (size_t i = 0; i < 3; i++) {
         char cmd[1200];
         snprintf(cmd, sizeof cmd, "%s/%s --help | grep -q GRIDGOV_DB && %s/%s --version | grep -q %s", h_env("GRIDGOV_BIN"),
                  bins[i], h_env("GRIDGOV_BIN"), bins[i], bins[i]);
@@ -54,6 +54,20 @@ static void binaries_answer_help_and_version(void **state)
         int st = system(cmd);
         assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 2);
     }
+}
+
+/* A year with no holiday file is not a crash: the router says which file to add. */
+static void router_names_the_missing_calendar_year(void **state)
+{
+    (void)state;
+    char clock[1100], cmd[4096];
+    snprintf(clock, sizeof clock, "%s/clock-2027", h_env("GRIDGOV_TEST_VAR"));
+    h_set_clock(clock, "2027-03-01T02:00:00Z");
+    snprintf(cmd, sizeof cmd,
+             "GRIDGOV_CLOCK_FILE=%s GRIDGOV_DB=host=/nonexistent GRIDGOV_CALENDAR_DIR=%s/deploy/calendar "
+             "timeout 2 %s/gridgov-router 2>&1 | grep -q 'no holiday calendar for 2027.*deploy/calendar/2027.txt'",
+             clock, h_env("GRIDGOV_TOP"), h_env("GRIDGOV_BIN"));
+    assert_int_equal(system(cmd), 0);
 }
 
 static void make_run_serves_open311_and_announces_tickets(void **state)
@@ -197,6 +211,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(binaries_answer_help_and_version),
+        cmocka_unit_test(router_names_the_missing_calendar_year),
         cmocka_unit_test(make_run_serves_open311_and_announces_tickets),
     };
     return cmocka_run_group_tests_name("make_run", tests, NULL, NULL);
