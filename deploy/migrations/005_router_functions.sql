@@ -144,3 +144,12 @@ BEGIN
     RETURN 'assigned';
 END
 $$;
+
+-- Whether unit p_inner is p_outer or lies inside it (a supervisor may dispatch only within their area).
+CREATE FUNCTION router.unit_within(p_outer bigint, p_inner bigint) RETURNS boolean LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE up AS (
+        SELECT id, parent_id FROM registry.unit WHERE id = p_inner
+        UNION ALL
+        SELECT u.id, u.parent_id FROM registry.unit u JOIN up ON u.id = up.parent_id)
+    SELECT EXISTS (SELECT 1 FROM up WHERE id = p_outer)
+$$;

@@ -515,6 +515,20 @@ outcome_t lifecycle_apply(router_t *r, PGconn *conn, const char *code, action_t 
     }
     if (!authorized(a, &t, actor))
         return out_error(403, "forbidden", "this ticket is outside your unit or role", NULL);
+    if (a == ACT_DISPATCH && args->unit_id && strcmp(actor->role, "operator") != 0) {
+        /* a supervisor hands tickets only to units inside their own area */
+        char outer[24], inner[24];
+        snprintf(outer, sizeof outer, "%lld", (long long)actor->unit_id);
+        snprintf(inner, sizeof inner, "%lld", (long long)args->unit_id);
+        const char *p[] = {outer, inner};
+        PGresult *w = exec(conn, "SELECT router.unit_within($1::bigint, $2::bigint)", 2, p, err, sizeof err);
+        if (!w)
+            goto db_error;
+        bool inside = PQgetvalue(w, 0, 0)[0] == 't';
+        PQclear(w);
+        if (!inside)
+            return out_error(403, "forbidden", "that unit is outside your area", NULL);
+    }
     outcome_t o;
     if (!check_args(a, &t, args, &o))
         return o;

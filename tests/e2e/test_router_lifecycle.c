@@ -317,6 +317,7 @@ static void returns_go_back_to_the_dispatcher_and_outsiders_get_403(void **state
     char js[160];
     snprintf(js, sizeof js, "{\"unit\":\"%s\"}", grp);
     assert_int_equal(act(code, "dispatch", sup, "{\"unit\":\"no-such-unit\"}", NULL), 400);
+    assert_int_equal(act(code, "dispatch", sup, "{\"unit\":\"430121-102\"}", NULL), 403); /* not their township */
     assert_int_equal(act(code, "dispatch", sup, js, NULL), 200);
     s = sql1("SELECT t.state || ' ' || u.code || ' ' || (t.assignee_id IS NOT NULL)::text FROM router.ticket t"
              " JOIN registry.unit u ON u.id = t.unit_id WHERE t.code = $1", code);
