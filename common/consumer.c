@@ -25,6 +25,9 @@ struct consumer {
     void *sub;
     int64_t next_sweep_ms;
     bool gap; /* a live sequence gap was seen: sweep now */
+    char last_error[512];     /* the handler's last failure */
+    char failing_id[40];      /* the event that failed last, and how often in a row */
+    int failures;
     struct {
         char id[40];
         unsigned long long seq;
@@ -133,8 +136,10 @@ static int apply_one(consumer_t *self, PGconn *c, const char *raw)
         else if (fresh)
             ran = self->fn(c, env, raw, self->arg, err, sizeof err) ? 1 : -1;
     }
-    if (ran < 0)
+    if (ran < 0) {
         log_warn("consumer %s: event %s (%s) not processed: %s", self->name, id, type, err);
+        snprintf(self->last_error, sizeof self->last_error, "%s", err);
+    }
     json_decref(env);
     return ran;
 }
@@ -199,13 +204,42 @@ static int process_live(consumer_t *self, const char *raw)
 }
 
 static const char SWEEP_SQL[] =
-    "SELECT e.xid::text, e.seq, e.envelope::text FROM bus.envelope e "
+    "SELECT e.xid::text, e.seq, e.envelope::text, e.envelope->>'id' FROM bus.envelope e "
     "WHERE (e.xid, e.seq) > (COALESCE((SELECT xid FROM bus.cursor WHERE consumer = $1), '0'::xid8),"
     "                        COALESCE((SELECT seq FROM bus.cursor WHERE consumer = $1), 0))"
     "  AND e.xid < pg_snapshot_xmin(pg_current_snapshot()) "
     "ORDER BY e.xid, e.seq LIMIT " SWEEP_BATCH;
 
-#define TX_EVENTS 100 /* events per transaction in a sweep */
+#define TX_EVENTS 100  /* events per transaction in a sweep */
+#define DEAD_AFTER 5   /* failures in a row before an event goes to bus.dead_letter */
+
+/* Gives up on row k: marks it processed, records it with its error, moves the cursor past it. */
+static bool dead_letter(consumer_t *self, PGconn *c, PGresult *rows, int k)
+{
+    char err[512], attempts[16];
+    snprintf(attempts, sizeof attempts, "%d", self->failures);
+    const char *id = PQgetvalue(rows, k, 3);
+    const char *p[] = {self->name, id, attempts, self->last_error};
+    if (!exec_ok(c, "BEGIN"))
+        return false;
+    PGresult *r = db_pq_exec(c,
+                             "WITH i AS (INSERT INTO bus.inbox (consumer, event_id) VALUES ($1, $2::uuid)"
+                             " ON CONFLICT DO NOTHING)"
+                             " INSERT INTO bus.dead_letter (consumer, event_id, attempts, error)"
+                             " VALUES ($1, $2::uuid, $3::int, $4) ON CONFLICT DO NOTHING",
+                             4, p, err, sizeof err, NULL);
+    bool ok = r && save_cursor(self, c, PQgetvalue(rows, k, 0), PQgetvalue(rows, k, 1)) && exec_ok(c, "COMMIT");
+    PQclear(r);
+    if (!ok) {
+        exec_ok(c, "ROLLBACK");
+        return false;
+    }
+    log_error("consumer %s: gave up on event %s after %d attempts (bus.dead_letter): %s", self->name, id,
+              self->failures, self->last_error);
+    self->failures = 0;
+    self->failing_id[0] = '\0';
+    return true;
+}
 
 int consumer_catch_up(consumer_t *self)
 {
@@ -228,11 +262,22 @@ int consumer_catch_up(consumer_t *self)
              * the one that fails; that one holds the cursor until it succeeds. */
             for (int k = i; ran < 0 && k < end; k++) {
                 int one = apply_rows(self, c, r, k, k + 1);
-                if (one < 0) {
+                if (one >= 0) {
+                    total += one;
+                    continue;
+                }
+                const char *id = PQgetvalue(r, k, 3);
+                if (strcmp(id, self->failing_id) != 0) {
+                    snprintf(self->failing_id, sizeof self->failing_id, "%s", id);
+                    self->failures = 0;
+                }
+                /* a connection failure is not the event's fault: do not count it */
+                if (PQstatus(c) == CONNECTION_OK)
+                    self->failures++;
+                if (self->failures < DEAD_AFTER || !dead_letter(self, c, r, k)) {
                     PQclear(r);
                     return -1;
                 }
-                total += one;
             }
             if (ran > 0)
                 total += ran;

@@ -10,7 +10,9 @@
  *     oldest running transaction (pg_snapshot_xmin), because seq values are not assigned in
  *     commit order: reading by seq alone would skip events that commit late.
  * A handler that fails rolls its event back; the sweep stops there and retries it next time
- * (events are processed in commit order, a failing one holds up those behind it).
+ * (events are processed in commit order). After five failures in a row the event is recorded in
+ * bus.dead_letter with its error and the consumer moves past it, so one poisoned event cannot
+ * hold up every event behind it.
  *
  * Ownership: consumer_new() returns an object that owns its connection and sockets;
  * consumer_destroy() frees it and NULLs the pointer. The handler is borrowed. */

@@ -110,7 +110,7 @@ BEGIN
     IF pt IS NOT NULL AND p_dup_radius_m > 0 THEN
         SELECT r.ticket_id INTO dup FROM router.ticket r
         WHERE ST_DWithin(r.location, pt::geography, p_dup_radius_m)
-          AND r.state NOT IN ('closed', 'rejected', 'merged') AND r.service_code = p_service
+          AND r.state IN ('assigned', 'accepted', 'in_progress') AND r.service_code = p_service
           AND r.received_at >= p_received - make_interval(secs => p_dup_window_h * 3600)
         ORDER BY r.received_at, r.ticket_id LIMIT 1;
     END IF;

@@ -116,8 +116,12 @@ bool assign_on_ticket_created(PGconn *conn, const json_t *envelope, const char *
     const char *req = str(d, "requested_at");
     int64_t received;
     if (!id || !code || !service || !req || !timefmt_parse(req, &received)) {
-        snprintf(err, errsz, "ticket.created without ticket_id, code, service_code or requested_at");
-        return false;
+        /* nothing to route: skip it (retrying cannot help) */
+        log_error("ticket.created %s without ticket_id, code, service_code or requested_at: skipped",
+                  json_string_value(json_object_get(envelope, "id")));
+        (void)err;
+        (void)errsz;
+        return true;
     }
     bool has_pt = json_is_number(json_object_get(d, "lat")) && json_is_number(json_object_get(d, "long"));
     char lat[32] = "", lon[32] = "";

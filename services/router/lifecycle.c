@@ -44,7 +44,7 @@ static const struct {
                               WHO_SUPERVISOR, true},
     [ACT_RATE] = {"rate", "rated", S(ST_RESOLVED), ST_CLOSED, WHO_RESIDENT, false},
     [ACT_CLOSE_UNRATED] = {"close_unrated", "closed", S(ST_RESOLVED), ST_CLOSED, WHO_SYSTEM, false},
-    [ACT_ESCALATE] = {"escalate", "escalated", S(ST_ASSIGNED), ST_ASSIGNED, WHO_SYSTEM, false},
+    [ACT_ESCALATE] = {"escalate", "escalated", S(ST_ASSIGNED) | S(ST_RETURNED), SAME, WHO_SYSTEM, false},
     [ACT_OVERDUE] = {"overdue", "overdue", S(ST_ASSIGNED) | S(ST_ACCEPTED) | S(ST_IN_PROGRESS), ST_ASSIGNED,
                      WHO_SYSTEM, false},
 };
@@ -88,6 +88,7 @@ typedef struct {
     double received_s, resolve_due_s;
     char service_code[40];
     char reporter_phone[20];
+    int64_t extension_requester; /* who asked for the pending extension */
 } row_t;
 
 static outcome_t out_error(int status, const char *code, const char *message, const char *state)
@@ -107,7 +108,9 @@ static bool load_row(PGconn *conn, const char *code, row_t *t, bool *found, char
                              "SELECT r.ticket_id, r.unit_id, r.group_id, r.village_id, r.township_id, r.county_id,"
                              " r.placed_unit_id, r.state, r.reopened, r.extension_pending, coalesce(r.stat_on_time, false),"
                              " coalesce(r.stat_work_s, 0), extract(epoch FROM r.received_at),"
-                             " coalesce(extract(epoch FROM r.resolve_due), 0), r.service_code, coalesce(i.phone, ''), r.overdue"
+                             " coalesce(extract(epoch FROM r.resolve_due), 0), r.service_code, coalesce(i.phone, ''), r.overdue,"
+                             " (SELECT coalesce(e.requested_by, 0) FROM router.extension e"
+                             "  WHERE e.ticket_id = r.ticket_id AND e.decision IS NULL)"
                              " FROM router.ticket r JOIN intake.ticket i ON i.id = r.ticket_id"
                              " WHERE r.code = $1 FOR UPDATE OF r",
                              1, p, err, errsz, NULL);
@@ -132,6 +135,7 @@ static bool load_row(PGconn *conn, const char *code, row_t *t, bool *found, char
         t->resolve_due_s = atof(PQgetvalue(r, 0, 13));
         snprintf(t->service_code, sizeof t->service_code, "%s", PQgetvalue(r, 0, 14));
         snprintf(t->reporter_phone, sizeof t->reporter_phone, "%s", PQgetvalue(r, 0, 15));
+        t->extension_requester = col_i(r, 17);
         t->overdue = PQgetvalue(r, 0, 16)[0] == 't';
     }
     PQclear(r);
@@ -183,19 +187,6 @@ static bool run(PGconn *c, const char *sql, int n, const char *const *p, char *e
     PGresult *r = exec(c, sql, n, p, err, errsz);
     PQclear(r);
     return r != NULL;
-}
-
-/* Moves the ticket one level up (escalation): the parent unit holds it with a fresh sign clock.
- * At the county there is nowhere higher: the county keeps it and the clock starts again. */
-static bool move_up(router_t *r, PGconn *c, const row_t *t, int64_t now, char *err, size_t errsz)
-{
-    int64_t parent = 0;
-    if (!assign_parent(c, t->unit_id, &parent, err, errsz))
-        return false;
-    category_rule_t rule;
-    if (!assign_rule(c, t->service_code, &rule, err, errsz))
-        return false;
-    return assign_hold(r, c, t->id, parent ? parent : t->unit_id, &rule, now, err, errsz);
 }
 
 /* The supervision order (督办) for a missed resolve deadline goes to the supervisor of the level
@@ -266,15 +257,15 @@ static int apply_effects(router_t *r, PGconn *c, action_t a, const row_t *t, con
         break;
     }
     case ACT_RETURN: {
-        /* back to the dispatcher: the township desk that covers the placement (else the county) */
-        int64_t desk = t->township_id ? t->township_id : t->county_id;
-        char dk[24];
-        snprintf(dk, sizeof dk, "%lld", (long long)desk);
-        const char *p[] = {id, dk};
-        if (!run(c, "UPDATE router.ticket SET state = 'returned', unit_id = $2::bigint, assignee_id = NULL,"
-                    " level = (SELECT level FROM registry.unit WHERE id = $2::bigint), sign_due = NULL,"
-                    " sign_warn_at = NULL, returns = returns + 1 WHERE ticket_id = $1::bigint",
-                 2, p, err, errsz))
+        /* back to the dispatcher: the township desk that covers the placement (else the county),
+         * which has a sign clock of its own to hand it on (else it climbs, see sla.c) */
+        int64_t desk = t->township_id && t->township_id != t->unit_id ? t->township_id : t->county_id;
+        category_rule_t rule;
+        if (!assign_rule(c, t->service_code, &rule, err, errsz) || !assign_hold(r, c, t->id, desk, &rule, now, err, errsz))
+            return -1;
+        const char *p[] = {id};
+        if (!run(c, "UPDATE router.ticket SET state = 'returned', returns = returns + 1 WHERE ticket_id = $1::bigint", 1,
+                 p, err, errsz))
             return -1;
         d.returns = 1;
         break;
@@ -284,8 +275,14 @@ static int apply_effects(router_t *r, PGconn *c, action_t a, const row_t *t, con
         category_rule_t rule;
         if (!assign_rule(c, t->service_code, &rule, err, errsz) || !assign_hold(r, c, t->id, target, &rule, now, err, errsz))
             return -1;
-        const char *p[] = {id};
-        if (!run(c, "UPDATE router.ticket SET state = 'assigned' WHERE ticket_id = $1::bigint", 1, p, err, errsz))
+        /* the unit that gets it now gets the whole resolve time */
+        char due[32], warn[32];
+        router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.resolve_hours * 3600)), due);
+        router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.resolve_hours * rule.warn_share * 3600)), warn);
+        const char *p[] = {id, due, warn};
+        if (!run(c, "UPDATE router.ticket SET state = 'assigned', resolve_due = to_timestamp($2::float8),"
+                    " resolve_warn_at = to_timestamp($3::float8), resolve_warned = false WHERE ticket_id = $1::bigint",
+                 3, p, err, errsz))
             return -1;
         break;
     }
@@ -345,13 +342,15 @@ static int apply_effects(router_t *r, PGconn *c, action_t a, const row_t *t, con
             category_rule_t rule;
             if (!assign_rule(c, t->service_code, &rule, err, errsz))
                 return -1;
-            char due[32];
+            char due[32], warn[32];
             router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.resolve_hours * 3600)), due);
-            const char *p[] = {id, due};
+            router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.resolve_hours * rule.warn_share * 3600)), warn);
+            const char *p[] = {id, due, warn};
             if (!run(c, "UPDATE router.ticket SET state = 'in_progress', reopened = reopened + 1, resolved_at = NULL,"
-                        " resolve_due = to_timestamp($2::float8), overdue = false, stat_on_time = NULL, stat_work_s = NULL"
+                        " resolve_due = to_timestamp($2::float8), resolve_warn_at = to_timestamp($3::float8),"
+                        " resolve_warned = false, overdue = false, stat_on_time = NULL, stat_work_s = NULL"
                         " WHERE ticket_id = $1::bigint",
-                     2, p, err, errsz))
+                     3, p, err, errsz))
                 return -1;
             d.resolved = -1;
             d.resolved_on_time = t->stat_on_time ? -1 : 0;
@@ -377,32 +376,55 @@ static int apply_effects(router_t *r, PGconn *c, action_t a, const row_t *t, con
         break;
     }
     case ACT_ESCALATE: {
-        if (!move_up(r, c, t, now, err, errsz))
+        /* 签收 missed: re-dispatched one level up. At the county there is no level above: the
+         * county keeps it (and its assignee) with a fresh sign clock, a reminder, not a climb. */
+        int64_t parent = 0;
+        category_rule_t rule;
+        if (!assign_parent(c, t->unit_id, &parent, err, errsz) || !assign_rule(c, t->service_code, &rule, err, errsz))
             return -1;
-        const char *p[] = {id};
-        if (!run(c, "UPDATE router.ticket SET escalations = escalations + 1 WHERE ticket_id = $1::bigint", 1, p, err,
-                 errsz))
-            return -1;
-        d.escalations = 1;
+        if (parent) {
+            if (!assign_hold(r, c, t->id, parent, &rule, now, err, errsz))
+                return -1;
+            const char *p[] = {id};
+            if (!run(c, "UPDATE router.ticket SET escalations = escalations + 1 WHERE ticket_id = $1::bigint", 1, p,
+                     err, errsz))
+                return -1;
+            d.escalations = 1;
+        } else {
+            char due[32];
+            router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.sign_hours * 3600)), due);
+            const char *p[] = {id, due};
+            if (!run(c, "UPDATE router.ticket SET sign_due = to_timestamp($2::float8) WHERE ticket_id = $1::bigint", 2,
+                     p, err, errsz))
+                return -1;
+        }
         break;
     }
     case ACT_OVERDUE: {
-        /* 超期: supervision order to the next level up, the ticket climbs one level and must be
-         * signed for there, with a fresh resolve clock for the new holder */
+        /* 超期: a supervision order to the next level up; the ticket climbs one level and must be
+         * signed for there, with a fresh resolve clock for the new holder. At the county the
+         * order goes to the county and the holder keeps working it on a fresh clock. */
+        int64_t parent = 0;
         category_rule_t rule;
-        if (!raise_supervision(c, t, now, err, errsz) || !move_up(r, c, t, now, err, errsz) ||
-            !assign_rule(c, t->service_code, &rule, err, errsz))
+        if (!assign_parent(c, t->unit_id, &parent, err, errsz) || !assign_rule(c, t->service_code, &rule, err, errsz) ||
+            !raise_supervision(c, t, now, err, errsz))
+            return -1;
+        if (parent && !assign_hold(r, c, t->id, parent, &rule, now, err, errsz))
             return -1;
         char due[32], warn[32];
         router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.resolve_hours * 3600)), due);
         router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.resolve_hours * rule.warn_share * 3600)), warn);
-        const char *p[] = {id, due, warn};
-        if (!run(c, "UPDATE router.ticket SET state = 'assigned', overdue = true, escalations = escalations + 1,"
-                    " resolve_due = to_timestamp($2::float8), resolve_warn_at = to_timestamp($3::float8)"
+        const char *p[] = {id, due, warn, parent ? "true" : "false"};
+        if (!run(c, "UPDATE router.ticket SET overdue = true, resolve_due = to_timestamp($2::float8),"
+                    " resolve_warn_at = to_timestamp($3::float8), resolve_warned = false,"
+                    " state = CASE WHEN $4::boolean THEN 'assigned' ELSE state END,"
+                    " escalations = escalations + CASE WHEN $4::boolean THEN 1 ELSE 0 END"
                     " WHERE ticket_id = $1::bigint",
-                 3, p, err, errsz))
+                 4, p, err, errsz))
             return -1;
-        d.escalations = 1;
+        d.escalations = parent ? 1 : 0;
+        if (!parent)
+            to = (int)t->state;
         break;
     }
     case ACT__COUNT:
@@ -515,6 +537,9 @@ outcome_t lifecycle_apply(router_t *r, PGconn *conn, const char *code, action_t 
     }
     if (!authorized(a, &t, actor))
         return out_error(403, "forbidden", "this ticket is outside your unit or role", NULL);
+    if ((a == ACT_GRANT_EXTENSION || a == ACT_REFUSE_EXTENSION) && t.extension_requester &&
+        t.extension_requester == actor->staff_id)
+        return out_error(403, "forbidden", "an extension is decided by someone other than who asked for it", NULL);
     if (a == ACT_DISPATCH && args->unit_id && strcmp(actor->role, "operator") != 0) {
         /* a supervisor hands tickets only to units inside their own area */
         char outer[24], inner[24];

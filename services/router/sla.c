@@ -71,7 +71,30 @@ static int warnings(router_t *r, const char *ts)
     return n;
 }
 
+/* Of several router instances one runs the clocks: the holder of this session lock. Without it
+ * two instances could both pick a ticket whose deadline passed and move it twice. */
+#define SLA_LOCK "7342002"
+
+static int sla_tick_locked(router_t *r, int64_t now);
+
 int sla_tick(router_t *r, int64_t now)
+{
+    char err[256];
+    const char *p[] = {SLA_LOCK};
+    PGresult *l = db_exec(r->db, "SELECT pg_try_advisory_lock($1::bigint)", 1, p, err, sizeof err, NULL);
+    if (!l)
+        return -1;
+    bool mine = PQgetvalue(l, 0, 0)[0] == 't';
+    PQclear(l);
+    if (!mine)
+        return 0;
+    int n = sla_tick_locked(r, now);
+    PGresult *u = db_exec(r->db, "SELECT pg_advisory_unlock($1::bigint)", 1, p, err, sizeof err, NULL);
+    PQclear(u);
+    return n;
+}
+
+static int sla_tick_locked(router_t *r, int64_t now)
 {
     char ts[32], closed_before[32];
     router_ts(now, ts);
@@ -86,7 +109,8 @@ int sla_tick(router_t *r, int64_t now)
         return -1;
     total += n;
     n = for_each(r,
-                 "SELECT code FROM router.ticket WHERE state = 'assigned' AND sign_due <= to_timestamp($1::float8)"
+                 "SELECT code FROM router.ticket WHERE state IN ('assigned', 'returned')"
+                 " AND sign_due <= to_timestamp($1::float8)"
                  " ORDER BY sign_due LIMIT " BATCH,
                  1, p, ACT_ESCALATE, now);
     if (n < 0)

@@ -52,10 +52,16 @@ static int teardown(void **state)
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-/* The effect: one row per processing, in the consumer's transaction. */
+/* The effect: one row per processing, in the consumer's transaction. A ticket whose description
+ * starts with "poison" always fails (a deterministic bug in a handler). */
 static bool record_effect(PGconn *conn, const json_t *env, const char *raw, void *arg, char *err, size_t errsz)
 {
     (void)raw;
+    const char *desc = json_string_value(json_object_get(json_object_get(env, "data"), "description"));
+    if (desc && !strncmp(desc, "poison", 6)) {
+        snprintf(err, errsz, "cannot handle %s", desc);
+        return false;
+    }
     const char *p[] = {arg, json_string_value(json_object_get(env, "id")),
                        json_string_value(json_object_get(json_object_get(env, "data"), "code"))};
     PGresult *r = PQexecParams(conn, "INSERT INTO test.effect (consumer, event_id, code) VALUES ($1, $2, $3)", 3, NULL, p,
@@ -207,12 +213,37 @@ static void consumer_killed_mid_stream_processes_each_once_after_restart(void **
     PQfinish(db);
 }
 
+static void a_poisoned_event_goes_to_dead_letter_and_the_rest_flow(void **state)
+{
+    (void)state;
+    PGconn *db = h_db();
+    const char *name = "test-poison";
+    consumer_t *c = new_consumer(name);
+    assert_true(consumer_catch_up(c) >= 0);
+    consumer_destroy(&c);
+    assert_int_equal(post_tickets(1, "poison"), 1);
+    assert_int_equal(post_tickets(3, "after"), 3);
+    c = new_consumer(name);
+    for (int i = 0; i < 300 && count_effects(db, name, "after", false) < 3; i++)
+        consumer_poll(c, 20);
+    assert_int_equal(count_effects(db, name, "after", false), 3);
+    const char *p[] = {name};
+    assert_int_equal(h_sql_int(db, "SELECT count(*) FROM bus.dead_letter d JOIN bus.outbox o ON o.id = d.event_id"
+                                   " WHERE d.consumer = $1 AND d.attempts = 5 AND o.data->>'description' = 'poison-0'"
+                                   " AND d.error LIKE '%cannot handle poison-0%'", 1, p),
+                     1);
+    assert_int_equal(count_effects(db, name, "poison", false), 0);
+    consumer_destroy(&c);
+    PQfinish(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(consumer_stopped_while_events_are_produced_processes_each_once),
         cmocka_unit_test(live_events_arrive_without_waiting_for_the_sweep),
         cmocka_unit_test(consumer_killed_mid_stream_processes_each_once_after_restart),
+        cmocka_unit_test(a_poisoned_event_goes_to_dead_letter_and_the_rest_flow),
     };
     return cmocka_run_group_tests_name("bus", tests, setup, teardown);
 }

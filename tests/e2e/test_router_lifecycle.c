@@ -240,6 +240,9 @@ static void friday_before_qingming_escalates_when_the_calendar_says(void **state
                        " FROM router.ticket WHERE code = $1", code);
     assert_string_equal(after, "2026-04-10 11:00"); /* Thu 11:00 + one working day of 6.5 h */
     expect_409(code, "grant_extension", op, "in_progress");
+    /* nobody approves their own extension, not even the county operator */
+    assert_int_equal(act(code, "request_extension", op, "{\"hours\":3,\"note\":\"再延\"}", NULL), 200);
+    assert_int_equal(act(code, "grant_extension", op, NULL, NULL), 403);
     assert_int_equal(act(code, "resolve", tok, "{}", NULL), 400); /* resolving needs what was done */
     assert_int_equal(act(code, "resolve", tok, "{\"note\":\"已加固坝体\"}", NULL), 200);
     expect_409(code, "resolve", tok, "resolved");
@@ -256,9 +259,9 @@ static void friday_before_qingming_escalates_when_the_calendar_says(void **state
 
     /* every transition recorded and announced once */
     assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.transition JOIN router.ticket USING (ticket_id)"
-                                     " WHERE code = $1", 1, p), 10);
+                                     " WHERE code = $1", 1, p), 11);
     assert_true(wait_for("SELECT count(*) FROM bus.outbox WHERE source = 'router' AND data->>'code' = $1"
-                         " AND type <> 'ticket.warning'", code, 10));
+                         " AND type <> 'ticket.warning'", code, 11));
     free(code);
     free(due);
     free(lvl);
@@ -380,12 +383,35 @@ static void missed_resolve_deadline_raises_supervision_and_unrated_tickets_close
     free(s);
 }
 
+static void at_the_county_a_missed_clock_reminds_instead_of_climbing(void **state)
+{
+    (void)state;
+    h_set_clock(g_clock, "2026-04-20T01:00:00Z"); /* Mon 09:00 */
+    char body[256];
+    snprintf(body, sizeof body, "{\"service_code\":\"AID\",\"address_string\":\"无法定位\"}");
+    char *code = file_ticket(body); /* no place: the county desk holds it */
+    char *before = sql1("SELECT level || ' ' || assignee_id || ' ' || escalations FROM router.ticket WHERE code = $1", code);
+    h_set_clock(g_clock, "2026-04-22T01:00:00Z"); /* two working days later: sign-for long missed */
+    assert_true(wait_for("SELECT count(*) FROM router.transition JOIN router.ticket USING (ticket_id)"
+                         " WHERE code = $1 AND action = 'escalate'", code, 1));
+    usleep(300 * 1000);
+    char *after = sql1("SELECT level || ' ' || assignee_id || ' ' || escalations FROM router.ticket WHERE code = $1", code);
+    assert_string_equal(after, before); /* same desk, same person, nothing counted */
+    const char *p[] = {code};
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.ticket WHERE code = $1"
+                                     " AND sign_due > '2026-04-22T01:00:00Z'", 1, p), 1);
+    free(code);
+    free(before);
+    free(after);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(friday_before_qingming_escalates_when_the_calendar_says),
         cmocka_unit_test(returns_go_back_to_the_dispatcher_and_outsiders_get_403),
         cmocka_unit_test(missed_resolve_deadline_raises_supervision_and_unrated_tickets_close),
+        cmocka_unit_test(at_the_county_a_missed_clock_reminds_instead_of_climbing),
     };
     return cmocka_run_group_tests_name("router_lifecycle", tests, setup, teardown);
 }
