@@ -1,5 +1,7 @@
 #include "form.h"
 
+#include <errno.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -233,4 +235,24 @@ json_t *form_parse(const char *s, size_t n, char *err, size_t errsz)
         return NULL;
     }
     return obj;
+}
+
+const char *form_arg(const json_t *args, const char *name)
+{
+    const char *v = json_string_value(json_object_get(args, name));
+    return v && *v ? v : NULL;
+}
+
+bool form_arg_long(const json_t *args, const char *name, long min, long max, long *out)
+{
+    const char *s = form_arg(args, name);
+    if (!s)
+        return true;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
 }

@@ -46,4 +46,12 @@ json_t *form_parse(const char *s, size_t n, char *err, size_t errsz)
 bool form_percent_decode(const char *s, size_t n, buf_t *out, char *err, size_t errsz)
     __attribute__((warn_unused_result));
 
+/* A parameter of a parsed form or query: its string when present and non-empty, else NULL
+ * (Open311: an empty parameter is the same as an absent one). Borrowed from args. */
+const char *form_arg(const json_t *args, const char *name);
+/* An optional whole-number parameter: true and *out unchanged when absent or empty; true and *out
+ * set when it is a number in [min, max]; false otherwise. */
+bool form_arg_long(const json_t *args, const char *name, long min, long max, long *out)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -346,12 +346,6 @@ static void report_free(report_t *rep)
 
 /* ---- the request ------------------------------------------------------------------------ */
 
-static const char *qarg(const json_t *q, const char *name)
-{
-    const char *s = json_string_value(json_object_get(q, name));
-    return s && *s ? s : NULL;
-}
-
 static void unavailable(http_resp_t *resp, const char *what, const char *err)
 {
     log_warn("stats %s: %s", what, err);
@@ -383,9 +377,9 @@ static void stats(const intake_t *app, const http_req_t *req, http_resp_t *resp,
         return;
     }
     report_t rep = {0};
-    const char *unit = qarg(q, "unit"), *from = qarg(q, "from"), *to = qarg(q, "to");
-    const char *group_by = qarg(q, "group_by");
-    rep.service_code = qarg(q, "service_code");
+    const char *unit = form_arg(q, "unit"), *from = form_arg(q, "from"), *to = form_arg(q, "to");
+    const char *group_by = form_arg(q, "group_by");
+    rep.service_code = form_arg(q, "service_code");
     long d_from = 0, d_to = 0, today = today_local();
     if (group_by && strcmp(group_by, "unit") && strcmp(group_by, "service")) {
         render_api_error(resp, 400, "invalid_group_by", "group_by", "group_by is unit or service");

@@ -234,25 +234,6 @@ static void get_one(const intake_t *app, const char *code, http_resp_t *resp)
     PQclear(r);
 }
 
-static bool page_arg(const json_t *q, const char *name, long min, long max, long *out)
-{
-    const char *s = json_string_value(json_object_get(q, name));
-    if (!s || !*s)
-        return true;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-static const char *qarg(const json_t *q, const char *name)
-{
-    const char *s = json_string_value(json_object_get(q, name));
-    return s && *s ? s : NULL;
-}
-
 static void list(const intake_t *app, const http_req_t *req, http_resp_t *resp)
 {
     char err[512];
@@ -262,13 +243,13 @@ static void list(const intake_t *app, const http_req_t *req, http_resp_t *resp)
         return;
     }
     ticket_filter_t f = {.page = 1, .page_size = API_DEFAULT_PAGE_SIZE};
-    f.service_codes = qarg(q, "service_code");
-    f.statuses = qarg(q, "status");
-    f.channel = qarg(q, "channel");
-    f.start = qarg(q, "since");
-    f.end = qarg(q, "until");
+    f.service_codes = form_arg(q, "service_code");
+    f.statuses = form_arg(q, "status");
+    f.channel = form_arg(q, "channel");
+    f.start = form_arg(q, "since");
+    f.end = form_arg(q, "until");
     int64_t tmp;
-    if (!page_arg(q, "page", 1, 1000000, &f.page) || !page_arg(q, "page_size", 1, API_MAX_PAGE_SIZE, &f.page_size)) {
+    if (!form_arg_long(q, "page", 1, 1000000, &f.page) || !form_arg_long(q, "page_size", 1, API_MAX_PAGE_SIZE, &f.page_size)) {
         render_api_error(resp, 400, "invalid_page", "page", "page must be 1 or more and page_size from 1 to 500");
     } else if ((f.start && !timefmt_parse(f.start, &tmp)) || (f.end && !timefmt_parse(f.end, &tmp))) {
         render_api_error(resp, 400, "invalid_time", f.start ? "since" : "until",

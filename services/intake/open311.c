@@ -42,12 +42,6 @@ static bool split_format(const char *s, char *name, size_t n, fmt_t *f)
 }
 
 /* An Open311 parameter: a non-empty string, or NULL (empty means absent). */
-static const char *arg(const json_t *args, const char *name)
-{
-    const char *v = json_string_value(json_object_get(args, name));
-    return v && *v ? v : NULL;
-}
-
 /* Query string and (for a form POST) body merged; the same key in both must agree. */
 static json_t *read_args(const http_req_t *req, fmt_t f, http_resp_t *resp, bool with_body)
 {
@@ -113,7 +107,7 @@ static json_t *read_args(const http_req_t *req, fmt_t f, http_resp_t *resp, bool
 
 static bool check_jurisdiction(const json_t *args, fmt_t f, http_resp_t *resp)
 {
-    const char *j = arg(args, "jurisdiction_id");
+    const char *j = form_arg(args, "jurisdiction_id");
     if (!j)
         return true;
     const catalog_t *cat = catalog_acquire();
@@ -175,26 +169,14 @@ static void send_rows(PGresult *r, long limit, fmt_t f, http_resp_t *resp)
     json_decref(items);
 }
 
-static bool parse_page(const char *s, long min, long max, long *out)
-{
-    if (!s)
-        return true;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 static void get_requests(const intake_t *app, const json_t *args, fmt_t f, http_resp_t *resp)
 {
     ticket_filter_t flt = {.page = 1, .page_size = DEFAULT_PAGE_SIZE};
-    flt.codes = arg(args, "service_request_id");
-    flt.service_codes = arg(args, "service_code");
-    flt.statuses = arg(args, "status");
-    if (!parse_page(arg(args, "page"), 1, 1000000, &flt.page) ||
-        !parse_page(arg(args, "page_size"), 1, DEFAULT_PAGE_SIZE, &flt.page_size)) {
+    flt.codes = form_arg(args, "service_request_id");
+    flt.service_codes = form_arg(args, "service_code");
+    flt.statuses = form_arg(args, "status");
+    if (!form_arg_long(args, "page", 1, 1000000, &flt.page) ||
+        !form_arg_long(args, "page_size", 1, DEFAULT_PAGE_SIZE, &flt.page_size)) {
         render_o311_error(resp, f, 400, "page must be 1 or more and page_size from 1 to 1000");
         return;
     }
@@ -208,7 +190,7 @@ static void get_requests(const intake_t *app, const json_t *args, fmt_t f, http_
                 return;
             }
     }
-    const char *sd = arg(args, "start_date"), *ed = arg(args, "end_date");
+    const char *sd = form_arg(args, "start_date"), *ed = form_arg(args, "end_date");
     int64_t start = 0, end = 0;
     if ((sd && !timefmt_parse(sd, &start)) || (ed && !timefmt_parse(ed, &end))) {
         render_o311_error(resp, f, 400, "start_date and end_date must be W3C datetimes with a zone, e.g. 2026-11-01T00:00:00+08:00");
@@ -292,7 +274,7 @@ static void post_request(const intake_t *app, const http_req_t *req, const json_
         render_o311_error(resp, f, 503, "the database is unavailable; nothing was stored, try again");
         return;
     }
-    long long client = catalog_api_client(db, arg(args, "api_key"));
+    long long client = catalog_api_client(db, form_arg(args, "api_key"));
     if (!client) {
         metrics_inc(M_REJECTED_INPUT);
         render_o311_error(resp, f, 403, "Invalid api_key received -- can't proceed with create_request.");
@@ -301,21 +283,21 @@ static void post_request(const intake_t *app, const http_req_t *req, const json_
     ticket_input_t in = {
         .channel = "open311",
         .api_client_id = client,
-        .jurisdiction_id = arg(args, "jurisdiction_id"),
-        .service_code = arg(args, "service_code"),
-        .description = arg(args, "description"),
-        .address_string = arg(args, "address_string"),
-        .address_id = arg(args, "address_id"),
+        .jurisdiction_id = form_arg(args, "jurisdiction_id"),
+        .service_code = form_arg(args, "service_code"),
+        .description = form_arg(args, "description"),
+        .address_string = form_arg(args, "address_string"),
+        .address_id = form_arg(args, "address_id"),
         .attributes = json_object_get(args, "attribute"),
-        .first_name = arg(args, "first_name"),
-        .last_name = arg(args, "last_name"),
-        .email = arg(args, "email"),
-        .phone = arg(args, "phone"),
-        .device_id = arg(args, "device_id"),
-        .account_id = arg(args, "account_id"),
-        .media_url = arg(args, "media_url"),
+        .first_name = form_arg(args, "first_name"),
+        .last_name = form_arg(args, "last_name"),
+        .email = form_arg(args, "email"),
+        .phone = form_arg(args, "phone"),
+        .device_id = form_arg(args, "device_id"),
+        .account_id = form_arg(args, "account_id"),
+        .media_url = form_arg(args, "media_url"),
     };
-    const char *lat = arg(args, "lat"), *lon = arg(args, "long");
+    const char *lat = form_arg(args, "lat"), *lon = form_arg(args, "long");
     in.has_lat = lat != NULL;
     in.has_long = lon != NULL;
     if ((lat && !parse_double(lat, &in.lat)) || (lon && !parse_double(lon, &in.lon))) {

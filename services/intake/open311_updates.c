@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "form.h"
 #include "gclock.h"
 #include "log.h"
 #include "timefmt.h"
@@ -65,32 +66,14 @@ static const char *status_of(const char *from, const char *to)
     return "open";
 }
 
-static const char *arg(const json_t *args, const char *name)
-{
-    const char *v = json_string_value(json_object_get(args, name));
-    return v && *v ? v : NULL;
-}
-
-static bool parse_long(const char *s, long min, long max, long *out)
-{
-    if (!s)
-        return true;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 void open311_updates(const intake_t *app, const json_t *args, fmt_t f, http_resp_t *resp)
 {
     long page = 1, page_size = MAX_PAGE_SIZE;
-    if (!parse_long(arg(args, "page"), 1, 1000000, &page) || !parse_long(arg(args, "page_size"), 1, MAX_PAGE_SIZE, &page_size)) {
+    if (!form_arg_long(args, "page", 1, 1000000, &page) || !form_arg_long(args, "page_size", 1, MAX_PAGE_SIZE, &page_size)) {
         render_o311_error(resp, f, 400, "page must be 1 or more and page_size from 1 to 1000");
         return;
     }
-    const char *sd = arg(args, "start_date"), *ed = arg(args, "end_date");
+    const char *sd = form_arg(args, "start_date"), *ed = form_arg(args, "end_date");
     int64_t start = 0, end = 0;
     if ((sd && !timefmt_parse(sd, &start)) || (ed && !timefmt_parse(ed, &end))) {
         render_o311_error(resp, f, 400,

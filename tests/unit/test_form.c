@@ -349,9 +349,43 @@ static void percent_decode_replaces_buffer_contents(void **state)
     buf_free(&b);
 }
 
+static void form_arg_treats_empty_as_absent(void **state)
+{
+    (void)state;
+    char err[128];
+    json_t *a = form_parse("a=x&b=&n=42", 11, err, sizeof err);
+    assert_non_null(a);
+    assert_string_equal(form_arg(a, "a"), "x");
+    assert_null(form_arg(a, "b"));
+    assert_null(form_arg(a, "missing"));
+    json_decref(a);
+}
+
+static void form_arg_long_checks_range_and_digits(void **state)
+{
+    (void)state;
+    char err[128];
+    json_t *a = form_parse("n=42&big=99999999999999999999&bad=4x&neg=-1&empty=", 51, err, sizeof err);
+    assert_non_null(a);
+    long v = 7;
+    assert_true(form_arg_long(a, "absent", 1, 100, &v));
+    assert_int_equal(v, 7);
+    assert_true(form_arg_long(a, "empty", 1, 100, &v));
+    assert_int_equal(v, 7);
+    assert_true(form_arg_long(a, "n", 1, 100, &v));
+    assert_int_equal(v, 42);
+    assert_false(form_arg_long(a, "n", 1, 10, &v));
+    assert_false(form_arg_long(a, "big", 1, 1000, &v));
+    assert_false(form_arg_long(a, "bad", 1, 1000, &v));
+    assert_false(form_arg_long(a, "neg", 1, 1000, &v));
+    json_decref(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(form_arg_treats_empty_as_absent),
+        cmocka_unit_test(form_arg_long_checks_range_and_digits),
         cmocka_unit_test(empty_input_gives_empty_object),
         cmocka_unit_test(plain_pairs_map_to_strings),
         cmocka_unit_test(plus_decodes_to_space),
