@@ -352,7 +352,6 @@ static void percent_decode_replaces_buffer_contents(void **state)
 static void form_arg_treats_empty_as_absent(void **state)
 {
     (void)state;
-    char err[128];
     json_t *a = form_parse("a=x&b=&n=42", 11, err, sizeof err);
     assert_non_null(a);
     assert_string_equal(form_arg(a, "a"), "x");
@@ -364,7 +363,6 @@ static void form_arg_treats_empty_as_absent(void **state)
 static void form_arg_long_checks_range_and_digits(void **state)
 {
     (void)state;
-    char err[128];
     json_t *a = form_parse("n=42&big=99999999999999999999&bad=4x&neg=-1&empty=", 51, err, sizeof err);
     assert_non_null(a);
     long v = 7;
