@@ -52,7 +52,8 @@ CREATE FUNCTION router.duty(p_unit bigint, p_office text) RETURNS bigint LANGUAG
     WHERE s.unit_id = p_unit AND s.active
       AND s.role = ANY (CASE u.level WHEN 'group' THEN ARRAY['group_leader', 'grid_worker']
                                      WHEN 'county' THEN ARRAY['handler', 'operator'] ELSE ARRAY['handler'] END)
-    ORDER BY (coalesce(p_office, '') <> '' AND s.name LIKE '%' || p_office || '%') DESC,
+    ORDER BY (coalesce(p_office, '') <> '' AND
+              strpos(s.name, p_office) > 0) DESC,
              CASE WHEN s.role IN ('group_leader', 'handler') THEN 0 ELSE 1 END,
              (SELECT count(*) FROM router.ticket t WHERE t.assignee_id = s.id
                 AND t.state IN ('assigned', 'accepted', 'in_progress')),

@@ -212,6 +212,18 @@ static bool raise_supervision(PGconn *c, const row_t *t, int64_t now, char *err,
                3, p, err, errsz);
 }
 
+/* An extension request still waiting when the ticket is resolved or returned has nothing left to
+ * extend: it is closed as refused (by nobody) so the next holder can ask afresh. */
+static bool close_extension(PGconn *c, const char *id, const char *at, char *err, size_t errsz)
+{
+    const char *p[] = {id, at};
+    return run(c,
+               "WITH e AS (UPDATE router.extension SET decision = 'refused', decided_at = to_timestamp($2::float8)"
+               " WHERE ticket_id = $1::bigint AND decision IS NULL RETURNING 1)"
+               " UPDATE router.ticket SET extension_pending = false WHERE ticket_id = $1::bigint",
+               2, p, err, errsz);
+}
+
 /* The state-specific writes. Returns the state the ticket ends in, or -1 on a database error. */
 static int apply_effects(router_t *r, PGconn *c, action_t a, const row_t *t, const actor_t *who,
                          const action_args_t *args, int64_t now, char *err, size_t errsz)
@@ -249,7 +261,8 @@ static int apply_effects(router_t *r, PGconn *c, action_t a, const row_t *t, con
         const char *p[] = {id, at, args->note, ot, ws};
         if (!run(c, "UPDATE router.ticket SET state = 'resolved', resolved_at = to_timestamp($2::float8),"
                     " resolution = $3, stat_on_time = $4::boolean, stat_work_s = $5::bigint WHERE ticket_id = $1::bigint",
-                 5, p, err, errsz))
+                 5, p, err, errsz) ||
+            !close_extension(c, id, at, err, errsz))
             return -1;
         d.resolved = 1;
         d.resolved_on_time = on_time;
@@ -265,7 +278,8 @@ static int apply_effects(router_t *r, PGconn *c, action_t a, const row_t *t, con
             return -1;
         const char *p[] = {id};
         if (!run(c, "UPDATE router.ticket SET state = 'returned', returns = returns + 1 WHERE ticket_id = $1::bigint", 1,
-                 p, err, errsz))
+                 p, err, errsz) ||
+            !close_extension(c, id, at, err, errsz))
             return -1;
         d.returns = 1;
         break;

@@ -246,6 +246,10 @@ static void friday_before_qingming_escalates_when_the_calendar_says(void **state
     assert_int_equal(act(code, "resolve", tok, "{}", NULL), 400); /* resolving needs what was done */
     assert_int_equal(act(code, "resolve", tok, "{\"note\":\"已加固坝体\"}", NULL), 200);
     expect_409(code, "resolve", tok, "resolved");
+    /* the request left waiting is closed with the resolution */
+    assert_true(wait_for("SELECT count(*) FROM router.extension e JOIN router.ticket t USING (ticket_id)"
+                         " WHERE t.code = $1 AND e.decision IS NULL", code, 0));
+    assert_true(wait_for("SELECT count(*) FROM router.ticket WHERE code = $1 AND extension_pending", code, 0));
 
     /* The resident is not satisfied: reopened once; satisfied after the second resolution. */
     assert_int_equal(rate(code, "satisfied", "13800000000"), 403); /* not the reporter */
