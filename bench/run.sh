@@ -13,7 +13,7 @@
 #
 # Environment: BUILD (build), BENCH_CONNECTIONS (8), BENCH_HTTP_THREADS (= connections),
 # BENCH_DURATION seconds per measurement (15), BENCH_ROUNDS (2), BENCH_WRK_THREADS (2),
-# BENCH_PGBENCH_MODE (extended: the protocol intake's PQexecParams uses; or simple, prepared),
+# BENCH_PGBENCH_MODE (prepared: the protocol intake uses for the insert; or extended, simple),
 # BENCH_HTTP_PORT (18180), BENCH_PUB_PORT (17201), BENCH_PGDIR (var/bench-pg, wiped each run),
 # BENCH_OUT (var/bench-out: raw outputs of every tool, wiped each run).
 set -euo pipefail
@@ -27,7 +27,7 @@ HTTP_THREADS=${BENCH_HTTP_THREADS:-$C}
 DUR=${BENCH_DURATION:-15}
 ROUNDS=${BENCH_ROUNDS:-2}
 WRK_THREADS=${BENCH_WRK_THREADS:-2}
-PGB_MODE=${BENCH_PGBENCH_MODE:-extended}
+PGB_MODE=${BENCH_PGBENCH_MODE:-prepared}
 HTTP_PORT=${BENCH_HTTP_PORT:-18180}
 PUB_PORT=${BENCH_PUB_PORT:-17201}
 pgdir=${BENCH_PGDIR:-$top/var/bench-pg}

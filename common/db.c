@@ -8,10 +8,14 @@
 #include "buf.h"
 #include "log.h"
 
+#define MAX_PREPARED 16
+
 struct db {
     char *conninfo;
     char *appname;
     PGconn *conn;
+    const char *prepared[MAX_PREPARED]; /* statement names prepared on this connection */
+    int nprepared;
 };
 
 static PGconn *open_conn(const char *conninfo, const char *appname, char *err, size_t errsz)
@@ -76,6 +80,7 @@ PGconn *db_conn(db_t *self, char *err, size_t errsz)
         self->conn = NULL;
     }
     self->conn = open_conn(self->conninfo, self->appname, err, errsz);
+    self->nprepared = 0; /* prepared statements died with the old session */
     if (self->conn)
         PQsetNoticeProcessor(self->conn, quiet_notice, NULL);
     return self->conn;
@@ -236,4 +241,55 @@ bool db_migrate(db_t *self, const char *dir, char *err, size_t errsz)
     if (!db_run(self, "SELECT pg_advisory_unlock($1::bigint)", 1, unlockp, e2, sizeof e2))
         log_warn("advisory unlock failed: %s", e2);
     return ok;
+}
+
+PGresult *db_exec_prepared(db_t *self, const char *name, const char *sql, int nparams, const char *const *params,
+                           char *err, size_t errsz, char sqlstate[6])
+{
+    PGconn *c = db_conn(self, err, errsz);
+    if (!c) {
+        if (sqlstate)
+            snprintf(sqlstate, 6, "08006");
+        return NULL;
+    }
+    bool known = false;
+    for (int i = 0; i < self->nprepared && !known; i++)
+        known = self->prepared[i] == name || !strcmp(self->prepared[i], name);
+    if (!known) {
+        PGresult *p = PQprepare(c, name, sql, nparams, NULL);
+        bool ok = PQresultStatus(p) == PGRES_COMMAND_OK;
+        if (!ok) {
+            const char *state = PQresultErrorField(p, PG_DIAG_SQLSTATE);
+            if (!state)
+                state = PQstatus(c) == CONNECTION_OK ? "XX000" : "08006";
+            snprintf(err, errsz, "%s: prepare %s: %s", state, name, PQerrorMessage(c));
+            if (sqlstate)
+                snprintf(sqlstate, 6, "%s", state);
+            PQclear(p);
+            return NULL;
+        }
+        PQclear(p);
+        if (self->nprepared < MAX_PREPARED)
+            self->prepared[self->nprepared++] = name;
+    }
+    PGresult *res = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        if (sqlstate)
+            sqlstate[0] = '\0';
+        return res;
+    }
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (!state && PQstatus(c) != CONNECTION_OK)
+        state = "08006";
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    snprintf(err, errsz, "%s: %s", state ? state : "XX000", msg ? msg : PQerrorMessage(c));
+    if (sqlstate)
+        snprintf(sqlstate, 6, "%s", state ? state : "XX000");
+    PQclear(res);
+    if (PQstatus(c) != CONNECTION_OK) {
+        PQfinish(self->conn);
+        self->conn = NULL;
+    }
+    return NULL;
 }

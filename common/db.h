@@ -27,6 +27,11 @@ PGconn *db_conn(db_t *self, char *err, size_t errsz);
 PGresult *db_exec(db_t *self, const char *sql, int nparams, const char *const *params, char *err,
                   size_t errsz, char sqlstate[6]) __attribute__((warn_unused_result));
 
+/* Like db_exec for a hot statement: prepared on first use on this connection under `name` (a
+ * string with static storage), then executed by name; prepared again after a reconnect. */
+PGresult *db_exec_prepared(db_t *self, const char *name, const char *sql, int nparams, const char *const *params,
+                           char *err, size_t errsz, char sqlstate[6]) __attribute__((warn_unused_result));
+
 /* Like db_exec for statements whose rows are not needed. */
 bool db_run(db_t *self, const char *sql, int nparams, const char *const *params, char *err, size_t errsz)
     __attribute__((warn_unused_result));

@@ -81,7 +81,7 @@ store_status_t ticket_store_create(db_t *db, const ticket_input_t *in, const cha
 
     if (!idem || !idem->key) {
         /* One statement, its own transaction: the row and the event commit together. */
-        PGresult *r = db_pq_exec(c, CREATE_SQL, 17, p, err, sizeof err, state);
+        PGresult *r = db_exec_prepared(db, "create_ticket", CREATE_SQL, 17, p, err, sizeof err, state);
         if (!r) {
             st = db_input_error(state, err, e) ? STORE_BAD_INPUT : STORE_UNAVAILABLE;
             goto out;

@@ -281,6 +281,34 @@ static void terminated_backend_fails_once_then_reconnects(void **state)
     assert_int_not_equal(pid1, pid2);
 }
 
+static void prepared_statement_runs_by_name_and_survives_a_reconnect(void **state)
+{
+    db_t *db = *state;
+    char err[512] = "", st[6] = "";
+    const char *p[] = {"路灯"};
+    PGresult *r = db_exec_prepared(db, "unit_echo", "SELECT $1::text || '不亮'", 1, p, err, sizeof err, st);
+    if (!r)
+        fail_msg("prepared: %s", err);
+    assert_string_equal(PQgetvalue(r, 0, 0), "路灯不亮");
+    PQclear(r);
+    r = db_exec(db, "SELECT count(*) FROM pg_prepared_statements WHERE name = 'unit_echo'", 0, NULL, err, sizeof err, st);
+    assert_non_null(r);
+    assert_string_equal(PQgetvalue(r, 0, 0), "1");
+    PQclear(r);
+    /* the session dies: the statement is prepared again on the new one */
+    r = db_exec(db, "SELECT pg_terminate_backend(pg_backend_pid())", 0, NULL, err, sizeof err, st);
+    assert_null(r);
+    r = db_exec_prepared(db, "unit_echo", "SELECT $1::text || '不亮'", 1, p, err, sizeof err, st);
+    if (!r)
+        fail_msg("prepared after reconnect: %s", err);
+    assert_string_equal(PQgetvalue(r, 0, 0), "路灯不亮");
+    PQclear(r);
+    /* an error in the statement is reported like db_exec's */
+    r = db_exec_prepared(db, "unit_bad", "SELECT 1/0", 0, NULL, err, sizeof err, st);
+    assert_null(r);
+    assert_string_equal(st, "22012");
+}
+
 static void terminated_from_outside_reconnects(void **state)
 {
     db_t *db = *state;
@@ -490,6 +518,7 @@ int main(void)
         T(pq_exec_works_inside_a_transaction),
         cmocka_unit_test(sqlstate_retryable_table),
         T(terminated_backend_fails_once_then_reconnects),
+        T(prepared_statement_runs_by_name_and_survives_a_reconnect),
         T(terminated_from_outside_reconnects),
         T(migrate_applies_once_and_broken_file_leaves_nothing),
         T(migrate_missing_dir_fails_naming_it),
