@@ -16,7 +16,7 @@
 #include "uuid.h"
 
 #define RELAY_BATCH "500"
-#define RELAY_GATHER_MS 5
+#define RELAY_GATHER_MS 20
 
 struct relay {
     char *conninfo;
