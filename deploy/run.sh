@@ -82,10 +82,13 @@ Press Ctrl-C to stop.
 
 EOF
 
+parent=$PPID
 while :; do
   sleep 1 &
   wait $! || true
   [ "$stopping" = 1 ] && break
+  # `make run` killed by a signal to make alone (not to the process group): stop with it
+  kill -0 "$parent" 2>/dev/null || shutdown
   for d in "${daemons[@]}"; do
     if ! kill -0 "${pids[$d]}" 2>/dev/null; then
       wait "${pids[$d]}" 2>/dev/null && rc=0 || rc=$?
