@@ -70,6 +70,39 @@ static void router_names_the_missing_calendar_year(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* `make run` stopped by SIGTERM sent to make itself (as a service manager would) stops the
+ * daemons and the database too. */
+static void sigterm_to_make_stops_everything(void **state)
+{
+    (void)state;
+    int http = h_port(55), pub = h_port(56);
+    char var[1024], log[1100], e_var[1100], e_http[64], e_pub[64];
+    snprintf(var, sizeof var, "%s/makerun-make", h_env("GRIDGOV_TEST_VAR"));
+    snprintf(log, sizeof log, "%s.log", var);
+    snprintf(e_var, sizeof e_var, "GRIDGOV_VAR=%s", var);
+    snprintf(e_http, sizeof e_http, "GRIDGOV_HTTP_PORT=%d", http);
+    snprintf(e_pub, sizeof e_pub, "GRIDGOV_PUB_PORT=%d", pub);
+    const char *env[] = {e_var, e_http, e_pub, "GRIDGOV_DB=", "GRIDGOV_PGDIR=", NULL};
+    /* the same build the tests run from: build-san is SAN=1 */
+    bool san = strstr(h_env("GRIDGOV_BIN"), "build-san") != NULL;
+    const char *argv[] = {"/usr/bin/make", "--no-print-directory", "-C", h_env("GRIDGOV_TOP"), "run",
+                          san ? "SAN=1" : "SAN=", NULL};
+    pid_t make = h_spawn(argv, env, log);
+    assert_true(h_wait_healthy(http, 120000));
+    int st = h_stop(make, SIGTERM);
+    (void)st;
+    char pidfile[1100];
+    snprintf(pidfile, sizeof pidfile, "%s/pg/data/postmaster.pid", var);
+    struct stat sb;
+    bool gone = false;
+    for (int i = 0; i < 200 && !gone; i++) {
+        gone = stat(pidfile, &sb) != 0 && !h_wait_healthy(http, 10);
+        if (!gone)
+            usleep(100 * 1000);
+    }
+    assert_true(gone);
+}
+
 static void make_run_serves_open311_and_announces_tickets(void **state)
 {
     (void)state;
@@ -213,6 +246,7 @@ int main(void)
         cmocka_unit_test(binaries_answer_help_and_version),
         cmocka_unit_test(router_names_the_missing_calendar_year),
         cmocka_unit_test(make_run_serves_open311_and_announces_tickets),
+        cmocka_unit_test(sigterm_to_make_stops_everything),
     };
     return cmocka_run_group_tests_name("make_run", tests, NULL, NULL);
 }
