@@ -121,13 +121,10 @@ char *commands_handle(router_t *r, const char *payload, size_t len, int64_t now)
     out = reply(idc, o.status, o.reply);
 store:;
     const char *ps[] = {idc, out};
-    json_t *parsed = json_loads(out, 0, &je);
-    char st[8];
-    snprintf(st, sizeof st, "%d", (int)json_integer_value(json_object_get(parsed, "status")));
-    json_decref(parsed);
-    const char *pstore[] = {ps[0], st, ps[1]};
-    PGresult *s = db_pq_exec(c, "INSERT INTO router.command (id, status, reply) VALUES ($1::uuid, $2::int, $3::jsonb)", 3,
-                             pstore, err, sizeof err, NULL);
+    PGresult *s = db_pq_exec(c,
+                             "INSERT INTO router.command (id, status, reply)"
+                             " VALUES ($1::uuid, ($2::jsonb->>'status')::int, $2::jsonb)",
+                             2, ps, err, sizeof err, NULL);
     if (!s)
         goto unavailable;
     PQclear(s);
