@@ -47,28 +47,11 @@ static int teardown(void **state)
 static const char *post(const char *json_body)
 {
     static char code[40];
-    char url[128], key[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/tickets", g_http);
-    snprintf(key, sizeof key, "X-API-Key: %s", g_key);
-    const char *hdr[] = {"Content-Type: application/json", key, NULL};
-    h_resp_t r;
-    assert_true(h_http("POST", url, hdr, json_body, strlen(json_body), &r));
-    if (r.status != 201)
-        fail_msg("POST %s -> %ld %s", json_body, r.status, buf_str(&r.body));
-    json_error_t je;
-    json_t *j = json_loads(buf_str(&r.body), 0, &je);
-    snprintf(code, sizeof code, "%s", json_string_value(json_object_get(j, "code")));
-    json_decref(j);
-    h_resp_free(&r);
+    assert_true(h_post_ticket(g_http, g_key, json_body, code));
     return code;
 }
 
-static void wait_routed(const char *code)
-{
-    const char *p[] = {code};
-    if (!h_wait_sql(g_db, "SELECT count(*) FROM router.ticket WHERE code = $1", 1, p, 1, 10000))
-        fail_msg("ticket %s was not routed", code);
-}
+static void wait_routed(const char *code) { assert_true(h_wait_routed(g_db, code, 10000)); }
 
 /* A point inside a group of the village with this code suffix, as "lat":..,"long":.. */
 static void point_in_group(const char *group_code, char *out, size_t n)

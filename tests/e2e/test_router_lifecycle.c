@@ -62,23 +62,10 @@ static char *sql1(const char *sql, const char *a)
 /* POSTs a native ticket and waits until the router has it; returns the code (caller frees). */
 static char *file_ticket(const char *json_body)
 {
-    char url[128], key[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/tickets", g_http);
-    snprintf(key, sizeof key, "X-API-Key: %s", g_key);
-    const char *hdr[] = {"Content-Type: application/json", key, NULL};
-    h_resp_t r;
-    assert_true(h_http("POST", url, hdr, json_body, strlen(json_body), &r));
-    if (r.status != 201)
-        fail_msg("POST %s -> %ld %s", json_body, r.status, buf_str(&r.body));
-    json_error_t je;
-    json_t *j = json_loads(buf_str(&r.body), 0, &je);
-    char *code = strdup(json_string_value(json_object_get(j, "code")));
-    json_decref(j);
-    h_resp_free(&r);
-    const char *p[] = {code};
-    if (!h_wait_sql(g_db, "SELECT count(*) FROM router.ticket WHERE code = $1", 1, p, 1, 20000))
-        fail_msg("ticket %s was not routed", code);
-    return code;
+    char code[40];
+    assert_true(h_post_ticket(g_http, g_key, json_body, code));
+    assert_true(h_wait_routed(g_db, code, 20000));
+    return strdup(code);
 }
 
 /* An action through intake, with an Idempotency-Key when key is given; returns the HTTP status,

@@ -4,6 +4,7 @@
 #include "timefmt.h"
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -287,4 +288,36 @@ void h_set_clock(const char *path, const char *iso_utc)
     fprintf(f, "%lld.%06lld\n", (long long)(us / 1000000), (long long)(us % 1000000));
     fclose(f);
     rename(tmp, path); /* a new file: the daemons see the change */
+}
+
+bool h_post_ticket(int http_port, const char *api_key, const char *json, char code[40])
+{
+    char url[128], key[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/tickets", http_port);
+    snprintf(key, sizeof key, "X-API-Key: %s", api_key);
+    const char *hdr[] = {"Content-Type: application/json", key, NULL};
+    h_resp_t r;
+    bool ok = h_http("POST", url, hdr, json, strlen(json), &r) && r.status == 201;
+    code[0] = '\0';
+    if (ok) {
+        json_error_t je;
+        json_t *j = json_loads(buf_str(&r.body), 0, &je);
+        const char *c = json_string_value(json_object_get(j, "code"));
+        snprintf(code, 40, "%s", c ? c : "");
+        ok = c != NULL;
+        json_decref(j);
+    } else {
+        fprintf(stderr, "harness: POST %s -> %ld %s\n", json, r.status, buf_str(&r.body));
+    }
+    h_resp_free(&r);
+    return ok;
+}
+
+bool h_wait_routed(PGconn *c, const char *code, int timeout_ms)
+{
+    const char *p[] = {code};
+    bool ok = h_wait_sql(c, "SELECT count(*) FROM router.ticket WHERE code = $1", 1, p, 1, timeout_ms);
+    if (!ok)
+        fprintf(stderr, "harness: ticket %s was not routed within %d ms\n", code, timeout_ms);
+    return ok;
 }

@@ -36,6 +36,10 @@ pid_t h_start_intake(int http_port, int pub_port, const char *const *extra_env);
 /* Starts gridgov-router: commands on base_port, its events on base_port+1, subscribed to the
  * intake publishing on intake_pub_port, with the shipped calendar. */
 pid_t h_start_router(int base_port, int intake_pub_port, const char *const *extra_env);
+/* POSTs a ticket to the native API with this API key; true on 201 with the public code in code. */
+bool h_post_ticket(int http_port, const char *api_key, const char *json, char code[40]);
+/* Waits until the router has taken the ticket (a row in router.ticket). */
+bool h_wait_routed(PGconn *c, const char *code, int timeout_ms);
 /* Polls a count query until it equals want or the time is up. */
 bool h_wait_sql(PGconn *c, const char *sql, int n, const char *const *params, long long want, int timeout_ms);
 
