@@ -4,13 +4,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <zmq.h>
 
+#include "buf.h"
 #include "db.h"
 #include "log.h"
+#include "uuid.h"
 
 #define SWEEP_BATCH "500"
+#define TX_EVENTS 500 /* events per transaction, swept or live */
 #define MAX_PUBLISHERS 16
 
 struct consumer {
@@ -18,6 +22,7 @@ struct consumer {
     char *prefix;
     int sweep_ms;
     consumer_fn fn;
+    consumer_batch_fn batch_fn;
     void *arg;
     db_t *db;
     char *conninfo;
@@ -59,6 +64,7 @@ consumer_t *consumer_new(const consumer_opts_t *o, char *err, size_t errsz)
     self->conninfo = xstrdup(o->conninfo);
     self->sweep_ms = o->sweep_ms > 0 ? o->sweep_ms : 1000;
     self->fn = o->fn;
+    self->batch_fn = o->batch_fn;
     self->arg = o->arg;
     self->db = db_connect(o->conninfo, o->name, err, errsz);
     if (!self->db)
@@ -109,38 +115,84 @@ static bool type_matches(const consumer_t *self, const char *type)
     return strncmp(type, self->prefix, strlen(self->prefix)) == 0;
 }
 
-/* The effect of one event inside the caller's open transaction: the inbox row, and the
- * handler only when that row is new. Returns 1 when the effect ran, 0 for a repeat, a malformed
- * envelope or another type, -1 on failure (the caller rolls back). */
-static int apply_one(consumer_t *self, PGconn *c, const char *raw)
+/* The effects of events raws[0..n) inside the caller's open transaction: one inbox insert for all
+ * of them, then the handler for the events whose inbox row is new (a repeat changes nothing).
+ * Malformed envelopes and other types are skipped. Returns how many effects ran, or -1 on failure
+ * (the caller rolls back). */
+static int apply_events(consumer_t *self, PGconn *c, const char *const *raws, int n)
 {
-    char err[512];
-    json_error_t jerr;
-    json_t *env = json_loads(raw, 0, &jerr);
-    const char *id = env ? json_string_value(json_object_get(env, "id")) : NULL;
-    const char *type = env ? json_string_value(json_object_get(env, "type")) : NULL;
-    if (!id || !type) {
-        log_warn("consumer %s: skipping a malformed envelope", self->name);
-        json_decref(env);
-        return 0;
+    char err[512] = "";
+    size_t cap = (size_t)(n > 0 ? n : 1);
+    json_t **envs = calloc(cap, sizeof *envs);
+    const json_t **fresh = calloc(cap, sizeof *fresh);
+    int *fresh_at = calloc(cap, sizeof *fresh_at);
+    if (!envs || !fresh || !fresh_at)
+        log_oom();
+    buf_t ids = BUF_INIT;
+    buf_puts(&ids, "{");
+    int wanted = 0;
+    for (int i = 0; i < n; i++) {
+        json_error_t jerr;
+        json_t *env = json_loads(raws[i], 0, &jerr);
+        const char *id = env ? json_string_value(json_object_get(env, "id")) : NULL;
+        const char *type = env ? json_string_value(json_object_get(env, "type")) : NULL;
+        if (!id || !type || !uuid_valid(id)) {
+            log_warn("consumer %s: skipping a malformed envelope", self->name);
+            json_decref(env);
+        } else if (!type_matches(self, type)) {
+            json_decref(env);
+        } else {
+            envs[i] = env;
+            buf_printf(&ids, "%s%s", wanted++ ? "," : "", id);
+        }
     }
-    int ran = 0;
-    if (type_matches(self, type)) {
-        const char *p[] = {self->name, id};
-        PGresult *r = db_pq_exec(c, "INSERT INTO bus.inbox (consumer, event_id) VALUES ($1, $2::uuid) ON CONFLICT DO NOTHING",
+    buf_puts(&ids, "}");
+    int ran = 0, nfresh = 0;
+    if (wanted > 0) {
+        /* ON CONFLICT DO NOTHING also drops an event that came twice in this batch */
+        const char *p[] = {self->name, buf_str(&ids)};
+        PGresult *r = db_pq_exec(c,
+                                 "INSERT INTO bus.inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])"
+                                 " ON CONFLICT DO NOTHING RETURNING event_id::text",
                                  2, p, err, sizeof err, NULL);
-        bool fresh = r && strcmp(PQcmdTuples(r), "1") == 0;
-        PQclear(r);
         if (!r)
             ran = -1;
-        else if (fresh)
-            ran = self->fn(c, env, raw, self->arg, err, sizeof err) ? 1 : -1;
+        /* the events whose row is new, in the batch's order, each once */
+        int rows = r ? PQntuples(r) : 0;
+        bool *taken = calloc((size_t)(rows > 0 ? rows : 1), sizeof *taken);
+        if (!taken)
+            log_oom();
+        for (int i = 0; i < n && r; i++) {
+            const char *id = envs[i] ? json_string_value(json_object_get(envs[i], "id")) : NULL;
+            for (int k = 0; id && k < rows; k++)
+                if (!taken[k] && !strcasecmp(PQgetvalue(r, k, 0), id)) {
+                    taken[k] = true;
+                    fresh_at[nfresh] = i;
+                    fresh[nfresh++] = envs[i];
+                    break;
+                }
+        }
+        free(taken);
+        PQclear(r);
+    }
+    if (ran == 0 && nfresh > 0) {
+        if (self->batch_fn) {
+            ran = self->batch_fn(c, fresh, (size_t)nfresh, self->arg, err, sizeof err) ? nfresh : -1;
+        } else {
+            for (int k = 0; k < nfresh && ran >= 0; k++)
+                ran = self->fn(c, fresh[k], raws[fresh_at[k]], self->arg, err, sizeof err) ? ran + 1 : -1;
+        }
     }
     if (ran < 0) {
-        log_warn("consumer %s: event %s (%s) not processed: %s", self->name, id, type, err);
+        log_warn("consumer %s: %d event(s) not processed: %s", self->name, n, err);
         snprintf(self->last_error, sizeof self->last_error, "%s", err);
     }
-    json_decref(env);
+    for (int i = 0; i < n; i++)
+        json_decref(envs[i]);
+    free(envs);
+    free(fresh);
+    free(fresh_at);
+    buf_free(&ids);
     return ran;
 }
 
@@ -172,30 +224,26 @@ static int apply_rows(consumer_t *self, PGconn *c, PGresult *rows, int from, int
 {
     if (!exec_ok(c, "BEGIN"))
         return -1;
-    int ran = 0;
-    for (int i = from; i < to; i++) {
-        int r = apply_one(self, c, PQgetvalue(rows, i, 2));
-        if (r < 0) {
-            exec_ok(c, "ROLLBACK");
-            return -1;
-        }
-        ran += r;
-    }
-    if (!save_cursor(self, c, PQgetvalue(rows, to - 1, 0), PQgetvalue(rows, to - 1, 1)) || !exec_ok(c, "COMMIT")) {
+    const char *raws[TX_EVENTS];
+    for (int i = from; i < to; i++)
+        raws[i - from] = PQgetvalue(rows, i, 2);
+    int ran = apply_events(self, c, raws, to - from);
+    if (ran < 0 || !save_cursor(self, c, PQgetvalue(rows, to - 1, 0), PQgetvalue(rows, to - 1, 1)) ||
+        !exec_ok(c, "COMMIT")) {
         exec_ok(c, "ROLLBACK");
         return -1;
     }
     return ran;
 }
 
-/* A live event from ZeroMQ: its own transaction, no cursor (the sweep moves the cursor). */
-static int process_live(consumer_t *self, const char *raw)
+/* Live events from ZeroMQ: one transaction for all, no cursor (the sweep moves the cursor). */
+static int process_live(consumer_t *self, const char *const *raws, int n)
 {
     char err[512];
     PGconn *c = db_conn(self->db, err, sizeof err);
     if (!c || !exec_ok(c, "BEGIN"))
         return -1;
-    int r = apply_one(self, c, raw);
+    int r = apply_events(self, c, raws, n);
     if (r < 0 || !exec_ok(c, "COMMIT")) {
         exec_ok(c, "ROLLBACK");
         return -1;
@@ -210,7 +258,6 @@ static const char SWEEP_SQL[] =
     "  AND e.xid < pg_snapshot_xmin(pg_current_snapshot()) "
     "ORDER BY e.xid, e.seq LIMIT " SWEEP_BATCH;
 
-#define TX_EVENTS 100  /* events per transaction in a sweep */
 #define DEAD_AFTER 5   /* failures in a row before an event goes to bus.dead_letter */
 
 /* Gives up on row k: marks it processed, records it with its error, moves the cursor past it. */
@@ -338,24 +385,11 @@ int consumer_next_timeout_ms(const consumer_t *self)
     return left < 0 ? 0 : (int)left;
 }
 
-int consumer_poll(consumer_t *self, int timeout_ms)
+/* The next queued live event's envelope (malloc'd, NUL-terminated), or NULL when none is queued.
+ * A message is [type, header, envelope]; one with another shape is dropped. */
+static char *recv_event(consumer_t *self)
 {
-    int ran = 0;
-    int64_t now = mono_ms();
-    if (self->gap || now >= self->next_sweep_ms) {
-        int n = consumer_catch_up(self);
-        if (n < 0)
-            return -1;
-        ran += n;
-        now = mono_ms();
-    }
-    int64_t until_sweep = self->next_sweep_ms - now;
-    int wait = timeout_ms < until_sweep ? timeout_ms : (int)(until_sweep > 0 ? until_sweep : 0);
-    zmq_pollitem_t item = {self->sub, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, wait) <= 0)
-        return ran;
-    /* Drain what is queued now, processing each live event at once. */
-    for (int k = 0; k < 1000; k++) {
+    for (;;) {
         zmq_msg_t parts[3];
         int got = 0, more = 1;
         while (more && got < 3) {
@@ -377,24 +411,60 @@ int consumer_poll(consumer_t *self, int timeout_ms)
             more = zmq_msg_more(&x);
             zmq_msg_close(&x);
         }
+        char *raw = NULL;
         if (got == 3) {
             check_sequence(self, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]));
             size_t n = zmq_msg_size(&parts[2]);
-            char *raw = malloc(n + 1);
+            raw = malloc(n + 1);
             if (!raw)
                 log_oom();
             memcpy(raw, zmq_msg_data(&parts[2]), n);
             raw[n] = '\0';
-            int r = process_live(self, raw);
-            free(raw);
-            if (r < 0)
-                self->gap = true; /* the sweep will bring it back */
-            else
-                ran += r;
         }
         for (int i = 0; i < got; i++)
             zmq_msg_close(&parts[i]);
-        if (got == 0)
+        if (raw || got == 0)
+            return raw;
+    }
+}
+
+int consumer_poll(consumer_t *self, int timeout_ms)
+{
+    int ran = 0;
+    int64_t now = mono_ms();
+    if (self->gap || now >= self->next_sweep_ms) {
+        int n = consumer_catch_up(self);
+        if (n < 0)
+            return -1;
+        ran += n;
+        now = mono_ms();
+    }
+    int64_t until_sweep = self->next_sweep_ms - now;
+    int wait = timeout_ms < until_sweep ? timeout_ms : (int)(until_sweep > 0 ? until_sweep : 0);
+    zmq_pollitem_t item = {self->sub, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, wait) <= 0)
+        return ran;
+    /* Drain what is queued now, up to TX_EVENTS events a transaction: under load one commit
+     * serves many events instead of one each. */
+    for (int batches = 0; batches < 10; batches++) {
+        char *raws[TX_EVENTS];
+        int nraw = 0;
+        while (nraw < TX_EVENTS) {
+            char *raw = recv_event(self);
+            if (!raw)
+                break;
+            raws[nraw++] = raw;
+        }
+        if (nraw == 0)
+            break;
+        int r = process_live(self, (const char *const *)raws, nraw);
+        if (r < 0)
+            self->gap = true; /* the sweep will bring them back */
+        else
+            ran += r;
+        for (int i = 0; i < nraw; i++)
+            free(raws[i]);
+        if (nraw < TX_EVENTS)
             break;
     }
     return ran;

@@ -3,7 +3,8 @@
  * A consumer has a durable name. For each event it runs, in ONE transaction:
  *   INSERT INTO bus.inbox (consumer, event_id) ... ON CONFLICT DO NOTHING
  *   -- and only when that inserted a row: the handler's effect
- * so a replayed event changes nothing. Events arrive two ways:
+ * so a replayed event changes nothing. Up to 100 events share a transaction (one inbox insert,
+ * one commit), whether swept or live; when that fails they go again one per transaction. Events arrive two ways:
  *   - live, over ZeroMQ SUB from the producers' relays (low latency, may be lost);
  *   - by a sweep of bus.outbox past the consumer's cursor (bus.cursor), on start, on a sequence
  *     gap, and every sweep_ms. The cursor is (xid, seq) and the sweep reads only below the
@@ -30,13 +31,20 @@
 typedef bool (*consumer_fn)(PGconn *conn, const json_t *envelope, const char *raw, void *arg, char *err,
                             size_t errsz);
 
+/* The batch form, for handlers that do set-based work: the new events of one transaction, in
+ * commit order (borrowed, n >= 1). The same rules as consumer_fn; false rolls all of them back, and
+ * the consumer then retries them one per call to find the event that fails. */
+typedef bool (*consumer_batch_fn)(PGconn *conn, const json_t *const *envelopes, size_t n, void *arg, char *err,
+                                  size_t errsz);
+
 typedef struct {
     const char *name;        /* durable consumer name, e.g. "router" */
     const char *conninfo;
     const char *endpoints;   /* comma-separated PUB endpoints to subscribe to; may be "" */
     const char *type_prefix; /* only events whose type starts with this ("" = all) */
     int sweep_ms;            /* periodic sweep; 0 = 1000 */
-    consumer_fn fn;
+    consumer_fn fn;          /* one event at a time, or: */
+    consumer_batch_fn batch_fn; /* all the new events of a transaction at once (fn is then unused) */
     void *arg;
 } consumer_opts_t;
 

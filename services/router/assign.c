@@ -8,6 +8,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "assign_resolve.h"
 #include "timefmt.h"
 
 static PGresult *exec(PGconn *c, const char *sql, int n, const char *const *p, char *err, size_t errsz)
@@ -107,48 +108,230 @@ bool assign_hold(router_t *r, PGconn *conn, int64_t ticket_id, int64_t unit_id, 
 
 static const char *str(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
-bool assign_on_ticket_created(PGconn *conn, const json_t *envelope, const char *raw, void *arg, char *err, size_t errsz)
-{
-    (void)raw;
-    router_t *r = arg;
-    const json_t *d = json_object_get(envelope, "data");
-    const char *id = str(d, "ticket_id"), *code = str(d, "code"), *service = str(d, "service_code");
-    const char *req = str(d, "requested_at");
-    int64_t received;
-    if (!id || !code || !service || !req || !timefmt_parse(req, &received)) {
-        /* nothing to route: skip it (retrying cannot help) */
-        log_error("ticket.created %s without ticket_id, code, service_code or requested_at: skipped",
-                  json_string_value(json_object_get(envelope, "id")));
-        (void)err;
-        (void)errsz;
-        return true;
-    }
-    bool has_pt = json_is_number(json_object_get(d, "lat")) && json_is_number(json_object_get(d, "long"));
-    char lat[32] = "", lon[32] = "";
-    if (has_pt) {
-        snprintf(lat, sizeof lat, "%.8f", json_number_value(json_object_get(d, "lat")));
-        snprintf(lon, sizeof lon, "%.8f", json_number_value(json_object_get(d, "long")));
-    }
+static double epoch_s(int64_t us) { return (double)us / 1e6; }
+
+/* One new ticket of a batch: what the envelope says and the rule's clocks. */
+typedef struct {
+    const json_t *data;  /* borrowed from the envelope */
+    int64_t ticket_id, received_us;
     category_rule_t rule;
-    if (!assign_rule(conn, service, &rule, err, errsz))
-        return false;
-    /* The clocks run from the moment the resident was answered, on the working-time calendar. */
-    char at[32], sign_due[32], sign_warn[32], resolve_due[32], resolve_warn[32], radius[32], window[32];
-    router_ts(received, at);
-    router_ts(workcal_add(r->cal, received, (int64_t)llround(rule.sign_hours * 3600)), sign_due);
-    router_ts(workcal_add(r->cal, received, (int64_t)llround(rule.sign_hours * rule.warn_share * 3600)), sign_warn);
-    router_ts(workcal_add(r->cal, received, (int64_t)llround(rule.resolve_hours * 3600)), resolve_due);
-    router_ts(workcal_add(r->cal, received, (int64_t)llround(rule.resolve_hours * rule.warn_share * 3600)), resolve_warn);
-    snprintf(radius, sizeof radius, "%.3f", rule.dup_radius_m);
-    snprintf(window, sizeof window, "%.3f", rule.dup_window_h);
-    const char *p[] = {id, code, service, has_pt ? lat : NULL, has_pt ? lon : NULL, str(d, "address_id"),
-                       str(json_object_get(d, "reporter"), "phone"), at, rule.level, rule.office, radius, window,
-                       sign_due, sign_warn, resolve_due, resolve_warn};
-    PGresult *res = exec(conn,
-                         "SELECT router.assign_ticket($1::bigint, $2, $3, $4::float8, $5::float8, $6, $7,"
-                         " to_timestamp($8::float8), $9, $10, $11::float8, $12::float8, to_timestamp($13::float8),"
-                         " to_timestamp($14::float8), to_timestamp($15::float8), to_timestamp($16::float8))",
-                         16, p, err, errsz);
+} batch_ticket_t;
+
+/* PostgreSQL int[] text ("{1,5}") into a malloc'd array. */
+static int *parse_int_array(const char *s, size_t *n)
+{
+    *n = 0;
+    size_t cap = 1;
+    for (const char *q = s; *q; q++)
+        cap += *q == ',';
+    int *out = malloc(cap * sizeof *out);
+    if (!out)
+        log_oom();
+    for (const char *q = s; *q;) {
+        if (*q >= '0' && *q <= '9') {
+            char *end;
+            out[(*n)++] = (int)strtol(q, &end, 10);
+            q = end;
+        } else {
+            q++;
+        }
+    }
+    return out;
+}
+
+/* Staff candidates [[id, tier, load], ...] (router.assign_plan) into a malloc'd array. */
+static assign_staff_t *parse_staff(const char *text, size_t *n)
+{
+    json_error_t jerr;
+    json_t *a = json_loads(text, 0, &jerr);
+    *n = json_is_array(a) ? json_array_size(a) : 0;
+    assign_staff_t *out = calloc(*n ? *n : 1, sizeof *out);
+    if (!out)
+        log_oom();
+    for (size_t k = 0; k < *n; k++) {
+        const json_t *e = json_array_get(a, k);
+        out[k].id = json_integer_value(json_array_get(e, 0));
+        out[k].tier = (int)json_integer_value(json_array_get(e, 1));
+        out[k].load = json_integer_value(json_array_get(e, 2));
+    }
+    json_decref(a);
+    return out;
+}
+
+static int64_t col_id(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : atoll(PQgetvalue(r, row, col));
+}
+
+static void set_id(json_t *o, const char *k, int64_t v) { json_object_set_new(o, k, v ? json_integer(v) : json_null()); }
+
+/* The rows router.assign_apply writes: one per ticket that was not routed before. */
+static json_t *apply_rows(router_t *r, const batch_ticket_t *bt, const assign_item_t *items, const PGresult *plan,
+                          size_t n)
+{
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const assign_item_t *it = &items[i];
+        if (it->outcome == ASSIGN_SKIP)
+            continue;
+        const json_t *d = bt[i].data;
+        json_t *o = json_object();
+        json_object_set_new(o, "ord", json_integer((json_int_t)i));
+        json_object_set_new(o, "ticket_id", json_integer(it->ticket_id));
+        json_object_set_new(o, "code", json_string(it->code));
+        json_object_set_new(o, "service", json_string(str(d, "service_code")));
+        json_object_set_new(o, "state", json_string(it->outcome == ASSIGN_MERGED ? "merged" : "assigned"));
+        set_id(o, "group_id", col_id(plan, (int)i, 2));
+        set_id(o, "village_id", col_id(plan, (int)i, 3));
+        set_id(o, "township_id", col_id(plan, (int)i, 4));
+        set_id(o, "county_id", col_id(plan, (int)i, 5));
+        json_object_set_new(o, "received", json_real(epoch_s(it->received_us)));
+        if (it->outcome == ASSIGN_MERGED) {
+            set_id(o, "unit_id", it->merged_unit_id);
+            set_id(o, "merged_into", it->merged_into);
+            json_object_set_new(o, "merged_code", it->merged_code ? json_string(it->merged_code) : json_null());
+        } else {
+            /* The clocks run from the moment the resident was answered, on the working-time calendar. */
+            const category_rule_t *c = &bt[i].rule;
+            int64_t at = it->received_us;
+            set_id(o, "unit_id", it->unit_id);
+            set_id(o, "assignee_id", it->assignee_id);
+            json_object_set_new(o, "sign_due", json_real(epoch_s(workcal_add(r->cal, at, llround(c->sign_hours * 3600)))));
+            json_object_set_new(o, "sign_warn", json_real(epoch_s(workcal_add(
+                                                    r->cal, at, llround(c->sign_hours * c->warn_share * 3600)))));
+            json_object_set_new(o, "resolve_due",
+                                json_real(epoch_s(workcal_add(r->cal, at, llround(c->resolve_hours * 3600)))));
+            json_object_set_new(o, "resolve_warn", json_real(epoch_s(workcal_add(
+                                                       r->cal, at, llround(c->resolve_hours * c->warn_share * 3600)))));
+        }
+        json_object_set(o, "lat", json_object_get(d, "lat"));
+        json_object_set(o, "long", json_object_get(d, "long"));
+        json_array_append_new(rows, o);
+    }
+    return rows;
+}
+
+/* Runs one SQL call with a JSON array as its parameter. */
+static PGresult *call_json(PGconn *conn, const char *sql, const json_t *arg, char *err, size_t errsz)
+{
+    char *text = json_dumps(arg, JSON_COMPACT);
+    if (!text)
+        log_oom();
+    const char *p[] = {text};
+    PGresult *res = exec(conn, sql, 1, p, err, errsz);
+    free(text);
+    return res;
+}
+
+/* One chunk of a batch: plan, resolve, apply. */
+static bool assign_chunk(router_t *r, PGconn *conn, const json_t *const *envelopes, size_t n, char *err, size_t errsz)
+{
+    batch_ticket_t *bt = calloc(n, sizeof *bt);
+    assign_item_t *items = calloc(n, sizeof *items);
+    if (!bt || !items)
+        log_oom();
+    json_t *plan_in = json_array();
+    size_t m = 0; /* tickets that can be routed */
+    bool ok = false;
+    PGresult *plan = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *d = json_object_get(envelopes[i], "data");
+        const char *id = str(d, "ticket_id"), *code = str(d, "code"), *service = str(d, "service_code");
+        const char *req = str(d, "requested_at");
+        int64_t received;
+        if (!id || !code || !service || !req || !timefmt_parse(req, &received)) {
+            /* nothing to route: skip it (retrying cannot help) */
+            log_error("ticket.created %s without ticket_id, code, service_code or requested_at: skipped",
+                      json_string_value(json_object_get(envelopes[i], "id")));
+            continue;
+        }
+        batch_ticket_t *t = &bt[m];
+        t->data = d;
+        t->ticket_id = atoll(id);
+        t->received_us = received;
+        if (!assign_rule(conn, service, &t->rule, err, errsz))
+            goto done;
+        items[m].ticket_id = t->ticket_id;
+        items[m].code = code;
+        items[m].received_us = received;
+        bool has_pt = json_is_number(json_object_get(d, "lat")) && json_is_number(json_object_get(d, "long"));
+        json_t *o = json_object();
+        json_object_set_new(o, "ord", json_integer((json_int_t)m));
+        json_object_set_new(o, "ticket_id", json_integer(t->ticket_id));
+        json_object_set_new(o, "service", json_string(service));
+        if (has_pt) {
+            json_object_set(o, "lat", json_object_get(d, "lat"));
+            json_object_set(o, "long", json_object_get(d, "long"));
+        }
+        if (str(d, "address_id"))
+            json_object_set(o, "address_id", json_object_get(d, "address_id"));
+        const char *phone = str(json_object_get(d, "reporter"), "phone");
+        if (phone)
+            json_object_set_new(o, "phone", json_string(phone));
+        json_object_set_new(o, "received", json_real(epoch_s(received)));
+        json_object_set_new(o, "level", json_string(t->rule.level));
+        json_object_set_new(o, "office", json_string(t->rule.office));
+        json_object_set_new(o, "radius", json_real(t->rule.dup_radius_m));
+        json_object_set_new(o, "window_h", json_real(t->rule.dup_window_h));
+        json_array_append_new(plan_in, o);
+        m++;
+    }
+    if (m == 0) {
+        ok = true;
+        goto done;
+    }
+    plan = call_json(conn,
+                     "SELECT ord, routed, group_id, village_id, township_id, county_id, unit_id, unit_level, dup_id,"
+                     " dup_received, dup_unit_id, dup_code, near, staff FROM router.assign_plan($1::jsonb)",
+                     plan_in, err, errsz);
+    if (!plan)
+        goto done;
+    if ((size_t)PQntuples(plan) != m) {
+        snprintf(err, errsz, "router.assign_plan returned %d rows for %zu tickets", PQntuples(plan), m);
+        goto done;
+    }
+    for (size_t i = 0; i < m; i++) {
+        assign_item_t *it = &items[i];
+        int row = (int)i; /* ordered by ord */
+        it->routed = PQgetvalue(plan, row, 1)[0] == 't';
+        it->unit_id = col_id(plan, row, 6);
+        it->dup_id = col_id(plan, row, 8);
+        it->dup_received_us = PQgetisnull(plan, row, 9) ? 0 : llround(atof(PQgetvalue(plan, row, 9)) * 1e6);
+        it->dup_unit_id = col_id(plan, row, 10);
+        it->dup_code = PQgetisnull(plan, row, 11) ? NULL : PQgetvalue(plan, row, 11);
+        it->near = parse_int_array(PQgetvalue(plan, row, 12), &it->nnear);
+        it->staff = parse_staff(PQgetvalue(plan, row, 13), &it->nstaff);
+    }
+    assign_resolve(items, m);
+    json_t *rows = apply_rows(r, bt, items, plan, m);
+    PGresult *res = json_array_size(rows) ? call_json(conn, "SELECT router.assign_apply($1::jsonb)", rows, err, errsz)
+                                          : PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    json_decref(rows);
+    ok = res != NULL;
     PQclear(res);
-    return res != NULL;
+done:
+    for (size_t i = 0; i < m; i++) {
+        free((void *)items[i].near);
+        free((void *)items[i].staff);
+    }
+    PQclear(plan);
+    json_decref(plan_in);
+    free(items);
+    free(bt);
+    return ok;
+}
+
+/* router.assign_plan compares each ticket with the earlier ones of its call, so its cost grows with
+ * the square of the call's size: a consumer transaction (up to 500 events) is routed in chunks.
+ * A chunk sees the tickets the chunks before it wrote (same transaction), so the result is the
+ * same as one ticket at a time. */
+#define ASSIGN_CHUNK 100
+
+bool assign_on_ticket_batch(PGconn *conn, const json_t *const *envelopes, size_t n, void *arg, char *err,
+                            size_t errsz)
+{
+    for (size_t i = 0; i < n; i += ASSIGN_CHUNK)
+        if (!assign_chunk(arg, conn, envelopes + i, n - i < ASSIGN_CHUNK ? n - i : ASSIGN_CHUNK, err, errsz))
+            return false;
+    return true;
 }

@@ -31,8 +31,10 @@ bool assign_hold(router_t *r, PGconn *conn, int64_t ticket_id, int64_t unit_id, 
 bool assign_parent(PGconn *conn, int64_t unit_id, int64_t *parent, char *err, size_t errsz)
     __attribute__((warn_unused_result));
 
-/* The consumer handler for ticket.created: runs in the consumer's transaction. */
-bool assign_on_ticket_created(PGconn *conn, const json_t *envelope, const char *raw, void *router, char *err,
-                              size_t errsz);
+/* The consumer's batch handler for ticket.created (consumer_batch_fn): routes the new tickets of
+ * one transaction, in their order, with two SQL calls (router.assign_plan, then assign_resolve()
+ * decides, then router.assign_apply). Runs in the consumer's transaction. */
+bool assign_on_ticket_batch(PGconn *conn, const json_t *const *envelopes, size_t n, void *router, char *err,
+                            size_t errsz);
 
 #endif

@@ -124,7 +124,7 @@ int main(int argc, char **argv)
     }
     consumer_opts_t co = {.name = "router", .conninfo = conninfo, .endpoints = cfg_str(cfg, "sub_endpoints"),
                           .type_prefix = "ticket.created", .sweep_ms = (int)cfg_int(cfg, "sweep_ms"),
-                          .fn = assign_on_ticket_created, .arg = &r};
+                          .batch_fn = assign_on_ticket_batch, .arg = &r};
     consumer = consumer_new(&co, err, sizeof err);
     if (!consumer) {
         log_error("%s", err);
