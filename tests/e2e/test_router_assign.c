@@ -29,6 +29,11 @@ static int setup(void **state)
     char *k = h_api_key(g_db);
     snprintf(g_key, sizeof g_key, "%s", k);
     free(k);
+    /* a category of this file's own, so no other test's open tickets can be its duplicates */
+    h_sql_exec(g_db, "INSERT INTO registry.service (code, name, grp) VALUES ('BATCHTEST', '批量测试', '测试')"
+                     " ON CONFLICT DO NOTHING");
+    h_sql_exec(g_db, "INSERT INTO router.category_rule (service_code, level, sign_hours, resolve_hours)"
+                     " VALUES ('BATCHTEST', 'village', 8, 40) ON CONFLICT DO NOTHING");
     g_http = h_port(60);
     g_intake = h_start_intake(g_http, h_port(61), NULL);
     g_router = h_start_router(h_port(62), h_port(61), NULL);
@@ -230,6 +235,72 @@ static void a_second_report_nearby_follows_the_first(void **state)
     free(o);
 }
 
+/* Reports that reach the router together (it was down) are routed in one batch, with the same
+ * outcome as one at a time: the second of two nearby reports follows the first even though the
+ * first was not in the database when the batch was read; a distant one and one of another
+ * category are assigned. */
+static void reports_routed_together_follow_each_other_as_one_at_a_time(void **state)
+{
+    (void)state;
+    assert_int_equal(h_stop(g_router, SIGTERM), 0);
+    char *grp = h_sql_text(g_db, "SELECT code FROM registry.unit WHERE level = 'group' ORDER BY id OFFSET 120 LIMIT 1", 0, NULL);
+    char *far = h_sql_text(g_db, "SELECT code FROM registry.unit WHERE level = 'group' ORDER BY id OFFSET 20 LIMIT 1", 0, NULL);
+    char pt[96], pt_far[96], body[512], first[40], second[40], distant[40], other[40];
+    point_in_group(grp, pt, sizeof pt);
+    point_in_group(far, pt_far, sizeof pt_far);
+    snprintf(body, sizeof body, "{\"service_code\":\"BATCHTEST\",%s,\"description\":\"第一件\"}", pt);
+    snprintf(first, sizeof first, "%s", post(body));
+    /* the same point again: 0 m away */
+    snprintf(body, sizeof body, "{\"service_code\":\"BATCHTEST\",%s,\"description\":\"第二件\"}", pt);
+    snprintf(second, sizeof second, "%s", post(body));
+    snprintf(body, sizeof body, "{\"service_code\":\"BATCHTEST\",%s,\"description\":\"远处\"}", pt_far);
+    snprintf(distant, sizeof distant, "%s", post(body));
+    snprintf(body, sizeof body, "{\"service_code\":\"POLICY\",%s,\"description\":\"别的事项\"}", pt);
+    snprintf(other, sizeof other, "%s", post(body));
+
+    g_router = h_start_router(h_port(62), h_port(61), NULL);
+    wait_routed(first);
+    wait_routed(second);
+    wait_routed(distant);
+    wait_routed(other);
+    const char *codes[] = {first, second, distant, other};
+    /* one batch: all four rows written by one transaction */
+    assert_int_equal(h_sql_int(g_db, "SELECT count(DISTINCT xmin::text) FROM router.ticket WHERE code IN ($1, $2, $3, $4)",
+                               4, codes), 1);
+    char *s = sql1("SELECT state FROM router.ticket WHERE code = $1", first);
+    assert_string_equal(s, "assigned");
+    free(s);
+    s = sql1("SELECT t.state || ' ' || m.code FROM router.ticket t JOIN router.ticket m ON m.ticket_id = t.merged_into"
+             " WHERE t.code = $1", second);
+    char want[96];
+    snprintf(want, sizeof want, "merged %s", first);
+    assert_string_equal(s, want);
+    free(s);
+    /* the first ticket's followers: its own reporter and the second's */
+    const char *pair[] = {first, second};
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.follower f JOIN router.ticket o ON o.ticket_id = f.ticket_id"
+                                     " JOIN router.ticket n ON n.ticket_id = f.source_ticket_id"
+                                     " WHERE o.code = $1 AND n.code IN ($1, $2)", 2, pair), 2);
+    const char *p2[] = {second};
+    assert_true(h_wait_sql(g_db, "SELECT count(*) FROM bus.outbox WHERE type = 'ticket.merged' AND data->>'code' = $1"
+                                 " AND data->>'merged_into' IS NOT NULL", 1, p2, 1, 5000));
+    s = sql1("SELECT data->>'merged_into' FROM bus.outbox WHERE type = 'ticket.merged' AND data->>'code' = $1", second);
+    assert_string_equal(s, first);
+    free(s);
+    s = sql1("SELECT state FROM router.ticket WHERE code = $1", distant);
+    assert_string_equal(s, "assigned");
+    free(s);
+    s = sql1("SELECT state FROM router.ticket WHERE code = $1", other);
+    assert_string_equal(s, "assigned");
+    free(s);
+    /* every one counted once as received, the merged one not at all */
+    assert_int_equal(h_sql_int(g_db, "SELECT coalesce(sum(received), 0) FROM router.stat_daily s JOIN registry.unit u"
+                                     " ON u.id = s.unit_id WHERE u.level = 'county' AND s.service_code = 'BATCHTEST'",
+                               0, NULL), 2);
+    free(grp);
+    free(far);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +308,7 @@ int main(void)
         cmocka_unit_test(categories_pick_their_level_and_desk),
         cmocka_unit_test(household_or_registered_phone_places_without_a_point),
         cmocka_unit_test(a_second_report_nearby_follows_the_first),
+        cmocka_unit_test(reports_routed_together_follow_each_other_as_one_at_a_time),
     };
     return cmocka_run_group_tests_name("router_assign", tests, setup, teardown);
 }
