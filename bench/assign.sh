@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Does assignment keep up with intake? In one run: intake and the router on a private PostgreSQL,
-# wrk posting Open311 reports at random points of the county for BENCH_DURATION seconds; intake's
-# rate is what wrk got answered, the router's is the tickets it assigned divided by the time from
-# the first request until the last ticket was assigned (so a backlog it builds counts against it).
-# Prints both and PASS/FAIL against "assignment >= intake". `make bench` runs it after run.sh.
+# Does assignment keep up with intake? In one run, on a private PostgreSQL, wrk posting Open311
+# reports at random points of the county for BENCH_DURATION seconds:
+#  1. together: intake and the router share the machine. Intake's rate is what wrk got answered;
+#     the router's is the tickets it assigned divided by the time from the first request until the
+#     last ticket was assigned (so a backlog it builds counts against it). PASS/FAIL is this ratio.
+#  2. apart (capacity): the router stopped, wrk against intake alone (its full rate with the whole
+#     machine), then the router started on that backlog: tickets assigned per second while it
+#     drains. Printed for comparison: what each side can do when it does not share the 2 cores.
+# `make bench` runs it after run.sh.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -34,30 +38,55 @@ export GRIDGOV_LOG_LEVEL=warn GRIDGOV_CALENDAR_DIR=$top/deploy/calendar
 GRIDGOV_HTTP_PORT=$HTTP GRIDGOV_HTTP_THREADS=$C GRIDGOV_PUB_ENDPOINT=tcp://127.0.0.1:$PUB \
   GRIDGOV_ROUTER_ENDPOINT=tcp://127.0.0.1:$((PUB + 1)) "$bin/gridgov-intake" 2>"$out/assign-intake.log" &
 pids+=($!)
-GRIDGOV_SUB_ENDPOINTS=tcp://127.0.0.1:$PUB GRIDGOV_COMMAND_ENDPOINT=tcp://127.0.0.1:$((PUB + 1)) \
-  GRIDGOV_ROUTER_PUB_ENDPOINT=tcp://127.0.0.1:$((PUB + 2)) "$bin/gridgov-router" 2>"$out/assign-router.log" &
-pids+=($!)
+start_router() {
+  GRIDGOV_SUB_ENDPOINTS=tcp://127.0.0.1:$PUB GRIDGOV_COMMAND_ENDPOINT=tcp://127.0.0.1:$((PUB + 1)) \
+    GRIDGOV_ROUTER_PUB_ENDPOINT=tcp://127.0.0.1:$((PUB + 2)) "$bin/gridgov-router" 2>>"$out/assign-router.log" &
+  router_pid=$!
+  pids+=("$router_pid")
+}
+: >"$out/assign-router.log"
+start_router
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 count() { psql -XAtq "$GRIDGOV_DB" -c "$1"; }
+# waits (at most 10 minutes) until the router has every ticket intake answered
+drain() {
+  local want; want=$(count "SELECT count(*) FROM intake.ticket")
+  for _ in $(seq 1 3000); do
+    [ "$(count "SELECT count(*) FROM router.ticket")" -ge "$want" ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
 start=$(date +%s.%N)
 wrk -t 2 -c "$C" -d "${DUR}s" -s bench/open311_spread.lua "http://127.0.0.1:$HTTP" > "$out/assign-wrk.txt"
 line=$(grep '^WRK' "$out/assign-wrk.txt")
 answered=$(count "SELECT count(*) FROM intake.ticket")
-# wait for the router to drain its backlog (at most 10 minutes)
-for _ in $(seq 1 3000); do
-  [ "$(count "SELECT count(*) FROM router.ticket")" -ge "$answered" ] && break
-  sleep 0.2
-done
+drain || true
 end=$(date +%s.%N)
 routed=$(count "SELECT count(*) FROM router.ticket")
 intake_rps=$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$line")
 assign_rps=$(echo "$routed / ($end - $start)" | bc -l)
+# 2. apart: intake alone, then the router on the backlog
+kill -TERM "$router_pid"; wait "$router_pid" 2>/dev/null || true
+before=$(count "SELECT count(*) FROM router.ticket")
+wrk -t 2 -c "$C" -d "${DUR}s" -s bench/open311_spread.lua "http://127.0.0.1:$HTTP" > "$out/assign-wrk-alone.txt"
+line_alone=$(grep '^WRK' "$out/assign-wrk-alone.txt")
+backlog=$(( $(count "SELECT count(*) FROM intake.ticket") - before ))
+d0=$(date +%s.%N)
+start_router
+drain || { echo "bench: the router did not drain the backlog" >&2; exit 1; }
+d1=$(date +%s.%N)
+alone_rps=$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$line_alone")
+drain_rps=$(echo "$backlog / ($d1 - $d0)" | bc -l)
+
 printf '\n==== gridgov assignment bench: %s, 2 cores, C=%s, %ss of load ====\n' "$(date -u +%FT%H:%MZ)" "$C" "$DUR"
 printf 'intake   %s\n' "$line"
 printf 'router   %d tickets assigned in %.1f s from the first request: %.1f per second\n' "$routed" \
   "$(echo "$end - $start" | bc -l)" "$assign_rps"
 ratio=$(echo "$assign_rps / $intake_rps" | bc -l)
 printf 'ratio    assignment/intake %.3f\n' "$ratio"
+printf 'apart    intake alone %.1f req/s; router alone on that backlog: %d tickets in %.1f s, %.1f per second: ratio %.3f\n' \
+  "$alone_rps" "$backlog" "$(echo "$d1 - $d0" | bc -l)" "$drain_rps" "$(echo "$drain_rps / $alone_rps" | bc -l)"
 if [ "$(echo "$ratio >= 1" | bc -l)" = 1 ]; then echo "PASS  assignment keeps up with intake"; else echo "FAIL  assignment keeps up with intake"; fi
 [ "$routed" -ge "$answered" ] || { echo "bench: the router did not finish" >&2; exit 1; }

@@ -33,6 +33,10 @@ static PGconn *open_conn(const char *conninfo, const char *appname, char *err, s
         PQfinish(c);
         return NULL;
     }
+    /* No JIT for our short statements: the planner's cost for a few spatial lookups passes
+     * jit_above_cost, and compiling such a plan took 200 ms where running it takes a few. */
+    PGresult *r = PQexec(c, "SET jit = off");
+    PQclear(r);
     return c;
 }
 
