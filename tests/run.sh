@@ -94,6 +94,12 @@ for t in "$BUILD"/tests/unit/test_* "$BUILD"/tests/e2e/test_*; do
   [ "${f:-0}" != 0 ] && failures+=("$name")
 done
 
+if selected "sql/router_invariants"; then
+  echo "== sql/router_invariants"
+  psql -q -v ON_ERROR_STOP=1 "$GRIDGOV_DB" -f tests/sql/router_invariants.sql
+  record "sql/router_invariants" $?
+fi
+
 if selected "proto/schemas"; then
   echo "== proto/schemas"
   /usr/bin/python3 tests/proto_check.py "$GRIDGOV_DB"

@@ -20,13 +20,15 @@ INSERT INTO router.staff_load (staff_id, open)
 SELECT assignee_id, count(*) FROM router.ticket
 WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress') GROUP BY 1;
 
--- Adds {staff_id: change} to the counters, in staff id order, so two writers take them in the
--- same order.
+-- Adds {staff_id: change} to the counters. An UPDATE first, then an INSERT for people without a
+-- row yet (not INSERT .. ON CONFLICT: the CHECK is tested on the row proposed for insertion, so a
+-- decrement would fail before it reached the conflict).
 CREATE FUNCTION router.staff_load_add(p_delta jsonb) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO router.staff_load AS l (staff_id, open)
-    SELECT (e.key)::bigint, (e.value)::int FROM jsonb_each_text(p_delta) e WHERE (e.value)::int <> 0
-    ORDER BY 1
-    ON CONFLICT (staff_id) DO UPDATE SET open = l.open + EXCLUDED.open
+    WITH d AS (SELECT (e.key)::bigint AS id, (e.value)::int AS n FROM jsonb_each_text(p_delta) e
+               WHERE (e.value)::int <> 0),
+    up AS (UPDATE router.staff_load l SET open = l.open + d.n FROM d WHERE l.staff_id = d.id RETURNING l.staff_id)
+    INSERT INTO router.staff_load (staff_id, open)
+    SELECT d.id, d.n FROM d WHERE d.id NOT IN (SELECT staff_id FROM up) ORDER BY d.id
 $$;
 
 CREATE FUNCTION router.staff_load_track() RETURNS trigger LANGUAGE plpgsql AS $$
