@@ -13,8 +13,8 @@
 #include "log.h"
 #include "uuid.h"
 
-#define SWEEP_BATCH "500"
-#define TX_EVENTS 500 /* events per transaction, swept or live */
+#define SWEEP_BATCH "1000"
+#define TX_EVENTS 1000 /* most events per transaction, swept or live (consumer_opts_t.tx_events) */
 #define MAX_PUBLISHERS 16
 
 struct consumer {
@@ -24,6 +24,7 @@ struct consumer {
     consumer_fn fn;
     consumer_batch_fn batch_fn;
     void *arg;
+    int tx_events;
     db_t *db;
     char *conninfo;
     void *ctx;
@@ -65,6 +66,7 @@ consumer_t *consumer_new(const consumer_opts_t *o, char *err, size_t errsz)
     self->sweep_ms = o->sweep_ms > 0 ? o->sweep_ms : 1000;
     self->fn = o->fn;
     self->batch_fn = o->batch_fn;
+    self->tx_events = o->tx_events > 0 && o->tx_events < TX_EVENTS ? o->tx_events : TX_EVENTS;
     self->arg = o->arg;
     self->db = db_connect(o->conninfo, o->name, err, errsz);
     if (!self->db)
@@ -225,9 +227,11 @@ static int apply_rows(consumer_t *self, PGconn *c, PGresult *rows, int from, int
     if (!exec_ok(c, "BEGIN"))
         return -1;
     const char *raws[TX_EVENTS];
+    int n = 0;
     for (int i = from; i < to; i++)
-        raws[i - from] = PQgetvalue(rows, i, 2);
-    int ran = apply_events(self, c, raws, to - from);
+        if (!PQgetisnull(rows, i, 2)) /* NULL: processed already */
+            raws[n++] = PQgetvalue(rows, i, 2);
+    int ran = apply_events(self, c, raws, n);
     if (ran < 0 || !save_cursor(self, c, PQgetvalue(rows, to - 1, 0), PQgetvalue(rows, to - 1, 1)) ||
         !exec_ok(c, "COMMIT")) {
         exec_ok(c, "ROLLBACK");
@@ -251,8 +255,14 @@ static int process_live(consumer_t *self, const char *const *raws, int n)
     return r;
 }
 
+/* Past the cursor, below the oldest running transaction. An event of another type, or already in
+ * the inbox (processed live), comes back without its envelope, which is then neither built nor
+ * parsed: the sweep only moves the cursor past it. */
 static const char SWEEP_SQL[] =
-    "SELECT e.xid::text, e.seq, e.envelope::text, e.envelope->>'id' FROM bus.envelope e "
+    "SELECT e.xid::text, e.seq,"
+    "       CASE WHEN starts_with(e.type, $2)"
+    "             AND NOT EXISTS (SELECT 1 FROM bus.inbox i WHERE i.consumer = $1 AND i.event_id = e.id)"
+    "            THEN e.envelope::text END, e.id::text FROM bus.envelope e "
     "WHERE (e.xid, e.seq) > (COALESCE((SELECT xid FROM bus.cursor WHERE consumer = $1), '0'::xid8),"
     "                        COALESCE((SELECT seq FROM bus.cursor WHERE consumer = $1), 0))"
     "  AND e.xid < pg_snapshot_xmin(pg_current_snapshot()) "
@@ -293,8 +303,8 @@ int consumer_catch_up(consumer_t *self)
     int total = 0;
     for (;;) {
         char err[512];
-        const char *p[] = {self->name};
-        PGresult *r = db_exec(self->db, SWEEP_SQL, 1, p, err, sizeof err, NULL);
+        const char *p[] = {self->name, self->prefix};
+        PGresult *r = db_exec(self->db, SWEEP_SQL, 2, p, err, sizeof err, NULL);
         PGconn *c = r ? db_conn(self->db, err, sizeof err) : NULL;
         if (!r || !c) {
             log_warn("consumer %s: sweep failed: %s", self->name, err);
@@ -302,8 +312,8 @@ int consumer_catch_up(consumer_t *self)
             return -1;
         }
         int n = PQntuples(r);
-        for (int i = 0; i < n; i += TX_EVENTS) {
-            int end = i + TX_EVENTS < n ? i + TX_EVENTS : n;
+        for (int i = 0; i < n; i += self->tx_events) {
+            int end = i + self->tx_events < n ? i + self->tx_events : n;
             int ran = apply_rows(self, c, r, i, end);
             /* A chunk that failed goes again one event per transaction, to commit those before
              * the one that fails; that one holds the cursor until it succeeds. */
@@ -449,7 +459,7 @@ int consumer_poll(consumer_t *self, int timeout_ms)
     for (int batches = 0; batches < 10; batches++) {
         char *raws[TX_EVENTS];
         int nraw = 0;
-        while (nraw < TX_EVENTS) {
+        while (nraw < self->tx_events) {
             char *raw = recv_event(self);
             if (!raw)
                 break;
@@ -464,7 +474,7 @@ int consumer_poll(consumer_t *self, int timeout_ms)
             ran += r;
         for (int i = 0; i < nraw; i++)
             free(raws[i]);
-        if (nraw < TX_EVENTS)
+        if (nraw < self->tx_events)
             break;
     }
     return ran;

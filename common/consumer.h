@@ -3,7 +3,7 @@
  * A consumer has a durable name. For each event it runs, in ONE transaction:
  *   INSERT INTO bus.inbox (consumer, event_id) ... ON CONFLICT DO NOTHING
  *   -- and only when that inserted a row: the handler's effect
- * so a replayed event changes nothing. Up to 100 events share a transaction (one inbox insert,
+ * so a replayed event changes nothing. Up to 1000 events share a transaction (one inbox insert,
  * one commit), whether swept or live; when that fails they go again one per transaction. Events arrive two ways:
  *   - live, over ZeroMQ SUB from the producers' relays (low latency, may be lost);
  *   - by a sweep of bus.outbox past the consumer's cursor (bus.cursor), on start, on a sequence
@@ -46,6 +46,7 @@ typedef struct {
     consumer_fn fn;          /* one event at a time, or: */
     consumer_batch_fn batch_fn; /* all the new events of a transaction at once (fn is then unused) */
     void *arg;
+    int tx_events;           /* most events per transaction; 0 = 1000 (also the most) */
 } consumer_opts_t;
 
 typedef struct consumer consumer_t;

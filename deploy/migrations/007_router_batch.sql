@@ -20,41 +20,34 @@ INSERT INTO router.staff_load (staff_id, open)
 SELECT assignee_id, count(*) FROM router.ticket
 WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress') GROUP BY 1;
 
--- Adds {staff_id: change} to the counters. An UPDATE first, then an INSERT for people without a
--- row yet (not INSERT .. ON CONFLICT: the CHECK is tested on the row proposed for insertion, so a
--- decrement would fail before it reached the conflict).
-CREATE FUNCTION router.staff_load_add(p_delta jsonb) RETURNS void LANGUAGE sql AS $$
-    WITH d AS (SELECT (e.key)::bigint AS id, (e.value)::int AS n FROM jsonb_each_text(p_delta) e
-               WHERE (e.value)::int <> 0),
-    up AS (UPDATE router.staff_load l SET open = l.open + d.n FROM d WHERE l.staff_id = d.id RETURNING l.staff_id)
-    INSERT INTO router.staff_load (staff_id, open)
-    SELECT d.id, d.n FROM d WHERE d.id NOT IN (SELECT staff_id FROM up) ORDER BY d.id
-$$;
-
+-- The change to each person's count made by one statement on router.ticket, from its transition
+-- tables: an UPDATE of the counters there are, then an INSERT of the missing ones (not INSERT ..
+-- ON CONFLICT: the CHECK is tested on the row proposed for insertion, so a decrement would fail
+-- before it reached the conflict).
 CREATE FUNCTION router.staff_load_track() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    delta jsonb;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        SELECT jsonb_object_agg(assignee_id, n) INTO delta FROM (
-            SELECT assignee_id, count(*) AS n FROM new_rows
-            WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress') GROUP BY 1) x;
+        WITH d AS (SELECT assignee_id AS id, count(*)::int AS n FROM new_rows
+                   WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress') GROUP BY 1),
+        up AS (UPDATE router.staff_load l SET open = l.open + d.n FROM d WHERE l.staff_id = d.id RETURNING l.staff_id)
+        INSERT INTO router.staff_load (staff_id, open)
+        SELECT d.id, d.n FROM d WHERE d.id NOT IN (SELECT staff_id FROM up) ORDER BY d.id;
     ELSIF TG_OP = 'UPDATE' THEN
-        SELECT jsonb_object_agg(id, n) INTO delta FROM (
-            SELECT id, sum(n) AS n FROM (
-                SELECT assignee_id AS id, 1 AS n FROM new_rows
-                WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress')
-                UNION ALL
-                SELECT assignee_id, -1 FROM old_rows
-                WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress')) y
-            GROUP BY id) x;
+        WITH d AS (SELECT id, sum(n)::int AS n FROM (
+                       SELECT assignee_id AS id, 1 AS n FROM new_rows
+                       WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress')
+                       UNION ALL
+                       SELECT assignee_id, -1 FROM old_rows
+                       WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress')) y
+                   GROUP BY id HAVING sum(n) <> 0),
+        up AS (UPDATE router.staff_load l SET open = l.open + d.n FROM d WHERE l.staff_id = d.id RETURNING l.staff_id)
+        INSERT INTO router.staff_load (staff_id, open)
+        SELECT d.id, d.n FROM d WHERE d.id NOT IN (SELECT staff_id FROM up) ORDER BY d.id;
     ELSE
-        SELECT jsonb_object_agg(assignee_id, -n) INTO delta FROM (
-            SELECT assignee_id, count(*) AS n FROM old_rows
-            WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress') GROUP BY 1) x;
-    END IF;
-    IF delta IS NOT NULL THEN
-        PERFORM router.staff_load_add(delta);
+        UPDATE router.staff_load l SET open = l.open - d.n
+        FROM (SELECT assignee_id AS id, count(*)::int AS n FROM old_rows
+              WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress') GROUP BY 1) d
+        WHERE l.staff_id = d.id;
     END IF;
     RETURN NULL;
 END
@@ -87,10 +80,18 @@ CREATE OR REPLACE FUNCTION router.duty(p_unit bigint, p_office text) RETURNS big
     SELECT staff_id FROM router.duty_candidates(p_unit, p_office) ORDER BY tier, load, staff_id LIMIT 1
 $$;
 
+-- Epoch microseconds (as the router passes times) to a timestamp.
+CREATE FUNCTION router.ts(p_us bigint) RETURNS timestamptz LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT to_timestamp(p_us::float8 / 1000000)
+$$;
+
 -- The read half. p is a JSON array of the new tickets, in commit order:
---   {"ord", "ticket_id", "service", "lat", "long", "address_id", "phone", "received" (epoch s),
+--   {"ord", "ticket_id", "service", "lat", "long", "address_id", "phone", "received" (epoch µs),
 --    "level", "office", "radius" (m), "window_h"}  -- the last four from the category's rule
--- One row per ticket:
+-- plus, marked "context": true, tickets assigned earlier in the same batch that this connection
+-- may not see yet (the router reads on one connection while it writes on another): they take
+-- part in "near" only.
+-- One row per ticket that is not context:
 --   routed       already in router.ticket (a replay): leave it alone
 --   group_id .. county_id   where it lives: the household named (address_id, as a grid worker at
 --                the door gives it), else the group polygon holding the point, else the
@@ -98,24 +99,25 @@ $$;
 --                area holds the point; the county always
 --   unit_id, unit_level     the unit at the rule's level above that place (a desk cannot hand down)
 --   dup_*        the earliest open ticket of the same category within radius and window (重复件)
---   near         the earlier tickets of this batch that would be such a duplicate target
+--   near         the ords of earlier tickets of this batch (context included) that would be such a
+--                duplicate target
 --   staff        who can hold it at unit_id: [[staff_id, tier, load], ...]
 CREATE FUNCTION router.assign_plan(p jsonb)
 RETURNS TABLE (ord int, routed boolean, group_id bigint, village_id bigint, township_id bigint, county_id bigint,
-               unit_id bigint, unit_level text, dup_id bigint, dup_received float8, dup_unit_id bigint,
+               unit_id bigint, unit_level text, dup_id bigint, dup_received bigint, dup_unit_id bigint,
                dup_code text, near int[], staff jsonb)
 -- (Our connections run with jit off, common/db.c: compiling this plan took 200 ms.)
 LANGUAGE sql STABLE AS $$
     WITH b AS (
-        SELECT x.*, to_timestamp(x.received) AS received_at,
+        SELECT x.*, router.ts(x.received) AS received_at,
                CASE WHEN x.lat IS NOT NULL AND x.long IS NOT NULL
                     THEN ST_SetSRID(ST_MakePoint(x.long, x.lat), 4326) END AS pt
         FROM jsonb_to_recordset(p) AS x(ord int, ticket_id bigint, service text, lat float8, long float8,
-                                        address_id text, phone text, received float8, level text, office text,
-                                        radius float8, window_h float8)
+                                        address_id text, phone text, received bigint, level text, office text,
+                                        radius float8, window_h float8, context boolean)
     ), placed AS MATERIALIZED (  -- materialized: each lookup runs once per ticket, not once per use
         SELECT b.*, g.id AS g, c.id AS c
-        FROM b
+        FROM (SELECT * FROM b WHERE NOT coalesce(b.context, false)) b
         CROSS JOIN (SELECT id FROM registry.unit WHERE level = 'county' ORDER BY id LIMIT 1) c
         CROSS JOIN LATERAL (SELECT coalesce(
                    (SELECT h.group_id FROM registry.household h WHERE h.code = b.address_id),
@@ -147,7 +149,7 @@ LANGUAGE sql STABLE AS $$
     -- (LIMIT 1: one index probe per ticket, never a hash of the whole table)
     SELECT n.ord, (SELECT true FROM router.ticket r WHERE r.ticket_id = n.ticket_id LIMIT 1) IS NOT NULL,
            n.g, n.v, n.tw, n.c, n.target, n.target_level,
-           dup.ticket_id, extract(epoch FROM dup.received_at)::float8, dup.unit_id, dup.code,
+           dup.ticket_id, (extract(epoch FROM dup.received_at) * 1000000)::bigint, dup.unit_id, dup.code,
            ARRAY(SELECT e.ord FROM b e
                  WHERE e.ord < n.ord AND e.service = n.service AND n.pt IS NOT NULL AND e.pt IS NOT NULL
                    AND n.radius > 0 AND e.received_at >= n.received_at - make_interval(secs => n.window_h * 3600)
@@ -174,55 +176,61 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The write half. p is a JSON array of router.assign_row: what the router decided, in commit order
--- (times as epoch seconds; state 'assigned' or 'merged'; merged_code the original's public code).
+-- (times in epoch microseconds; state 'assigned' or 'merged'; merged_code the original's code).
 -- Writes each ticket, its follower row, the aggregates (assigned tickets count as received), and
--- one transition and event each: ticket.assigned or ticket.merged. Every statement is set-based;
--- a LANGUAGE sql body is planned per call, so no plan outlives the table sizes it was made for.
+-- one transition and event each: ticket.assigned or ticket.merged. Set-based; a LANGUAGE sql body
+-- is planned per call, so no plan outlives the table sizes it was made for.
 CREATE TYPE router.assign_row AS (
     ord int, ticket_id bigint, code text, service text, state text, group_id bigint, village_id bigint,
-    township_id bigint, county_id bigint, received float8, unit_id bigint, assignee_id bigint,
-    merged_into bigint, merged_code text, sign_due float8, sign_warn float8, resolve_due float8,
-    resolve_warn float8, lat float8, long float8);
+    township_id bigint, county_id bigint, received bigint, unit_id bigint, assignee_id bigint,
+    merged_into bigint, merged_code text, sign_due bigint, sign_warn bigint, resolve_due bigint,
+    resolve_warn bigint, lat float8, long float8);
 
 CREATE FUNCTION router.assign_apply(p jsonb) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO router.ticket (ticket_id, code, service_code, state, placed_unit_id, group_id, village_id,
-                               township_id, county_id, received_at, updated_at, merged_into, unit_id, level,
-                               assignee_id, assigned_at, sign_due, sign_warn_at, resolve_due, resolve_warn_at,
-                               location)
-    SELECT a.ticket_id, a.code, a.service, a.state, coalesce(a.group_id, a.township_id, a.county_id), a.group_id,
-           a.village_id, a.township_id, a.county_id, to_timestamp(a.received), to_timestamp(a.received),
-           a.merged_into, a.unit_id, CASE WHEN a.state = 'assigned' THEN u.level END,
-           a.assignee_id, CASE WHEN a.state = 'assigned' THEN to_timestamp(a.received) END,
-           to_timestamp(a.sign_due), to_timestamp(a.sign_warn), to_timestamp(a.resolve_due),
-           to_timestamp(a.resolve_warn),
-           CASE WHEN a.lat IS NOT NULL AND a.long IS NOT NULL
-                THEN ST_SetSRID(ST_MakePoint(a.long, a.lat), 4326)::geography END
-    FROM jsonb_populate_recordset(NULL::router.assign_row, p) a LEFT JOIN registry.unit u ON u.id = a.unit_id
-    ORDER BY a.ord;
-
-    INSERT INTO router.follower (ticket_id, source_ticket_id)
-    SELECT coalesce(a.merged_into, a.ticket_id), a.ticket_id
-    FROM jsonb_populate_recordset(NULL::router.assign_row, p) a ORDER BY a.ord
-    ON CONFLICT DO NOTHING;
-
-    -- one upsert per aggregate row, in the order every writer takes them (county, township,
-    -- village, group, as router.stats_add does), so concurrent writers wait instead of deadlocking
-    INSERT INTO router.stat_daily AS s (day, unit_id, service_code, received)
-    SELECT (to_timestamp(a.received) AT TIME ZONE 'Asia/Shanghai')::date, x.id, a.service, count(*)
-    FROM jsonb_populate_recordset(NULL::router.assign_row, p) a
-    CROSS JOIN LATERAL unnest(ARRAY[a.county_id, a.township_id, a.village_id, a.group_id]) WITH ORDINALITY AS x(id, n)
-    WHERE a.state = 'assigned' AND x.id IS NOT NULL
-    GROUP BY 1, x.id, x.n, a.service
-    ORDER BY x.n, x.id, a.service, 1
-    ON CONFLICT (unit_id, service_code, day) DO UPDATE SET received = s.received + EXCLUDED.received;
-
-    INSERT INTO router.transition (ticket_id, action, from_state, to_state, unit_id, note, at)
-    SELECT a.ticket_id, CASE a.state WHEN 'assigned' THEN 'assign' ELSE 'merge' END, NULL, a.state, a.unit_id,
-           CASE WHEN a.state = 'merged' THEN '重复件，已并入 ' || a.merged_code END, to_timestamp(a.received)
-    FROM jsonb_populate_recordset(NULL::router.assign_row, p) a ORDER BY a.ord;
-
-    -- The events, in batch order. What bus.emit does, for all rows in one statement (bus.emit per
-    -- row cost as much as everything else here together).
+    -- One statement: the rows are decoded once and each insert feeds the next through RETURNING.
+    -- (Foreign keys to the tickets inserted here are checked at the end of the statement.)
+    WITH a AS MATERIALIZED (
+        SELECT * FROM jsonb_populate_recordset(NULL::router.assign_row, p)
+    ), t AS (
+        INSERT INTO router.ticket (ticket_id, code, service_code, state, placed_unit_id, group_id, village_id,
+                                   township_id, county_id, received_at, updated_at, merged_into, unit_id, level,
+                                   assignee_id, assigned_at, sign_due, sign_warn_at, resolve_due, resolve_warn_at,
+                                   location)
+        SELECT a.ticket_id, a.code, a.service, a.state, coalesce(a.group_id, a.township_id, a.county_id), a.group_id,
+               a.village_id, a.township_id, a.county_id, router.ts(a.received), router.ts(a.received),
+               a.merged_into, a.unit_id, CASE WHEN a.state = 'assigned' THEN u.level END,
+               a.assignee_id, CASE WHEN a.state = 'assigned' THEN router.ts(a.received) END,
+               router.ts(a.sign_due), router.ts(a.sign_warn), router.ts(a.resolve_due),
+               router.ts(a.resolve_warn),
+               CASE WHEN a.lat IS NOT NULL AND a.long IS NOT NULL
+                    THEN ST_SetSRID(ST_MakePoint(a.long, a.lat), 4326)::geography END
+        FROM a LEFT JOIN registry.unit u ON u.id = a.unit_id
+        ORDER BY a.ord
+        RETURNING ticket_id, code, unit_id, level, assignee_id, sign_due, resolve_due
+    ), f AS (
+        INSERT INTO router.follower (ticket_id, source_ticket_id)
+        SELECT coalesce(a.merged_into, a.ticket_id), a.ticket_id FROM a ORDER BY a.ord
+        ON CONFLICT DO NOTHING
+    ), s AS (
+        -- one upsert per aggregate row, in the order every writer takes them (county, township,
+        -- village, group, as router.stats_add does), so concurrent writers wait instead of deadlocking
+        INSERT INTO router.stat_daily AS s (day, unit_id, service_code, received)
+        SELECT (router.ts(a.received) AT TIME ZONE 'Asia/Shanghai')::date, x.id, a.service, count(*)
+        FROM a
+        CROSS JOIN LATERAL unnest(ARRAY[a.county_id, a.township_id, a.village_id, a.group_id]) WITH ORDINALITY AS x(id, n)
+        WHERE a.state = 'assigned' AND x.id IS NOT NULL
+        GROUP BY 1, x.id, x.n, a.service
+        ORDER BY x.n, x.id, a.service, 1
+        ON CONFLICT (unit_id, service_code, day) DO UPDATE SET received = s.received + EXCLUDED.received
+    ), tr AS (
+        INSERT INTO router.transition (ticket_id, action, from_state, to_state, unit_id, note, at)
+        SELECT a.ticket_id, CASE a.state WHEN 'assigned' THEN 'assign' ELSE 'merge' END, NULL, a.state, a.unit_id,
+               CASE WHEN a.state = 'merged' THEN '重复件，已并入 ' || a.merged_code END, router.ts(a.received)
+        FROM a ORDER BY a.ord
+        RETURNING ticket_id, action, from_state, to_state, note, at
+    )
+    -- The events, in batch order: what bus.emit does, for all rows at once (bus.emit per row cost
+    -- as much as everything else here together).
     INSERT INTO bus.outbox (id, type, source, occurred_at, correlation_id, data)
     SELECT gen_random_uuid(), 'ticket.' || tr.to_state, 'router', tr.at, NULL, jsonb_strip_nulls(jsonb_build_object(
                'ticket_id', t.ticket_id::text, 'code', t.code, 'action', tr.action, 'from_state', tr.from_state,
@@ -231,11 +239,9 @@ CREATE FUNCTION router.assign_apply(p jsonb) RETURNS void LANGUAGE sql AS $$
                'sign_due', to_char(t.sign_due AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                'resolve_due', to_char(t.resolve_due AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                'at', to_char(tr.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')))
-    FROM jsonb_populate_recordset(NULL::router.assign_row, p) a
-    JOIN router.ticket t ON t.ticket_id = a.ticket_id
-    JOIN router.transition tr ON tr.ticket_id = a.ticket_id
+    FROM a JOIN t ON t.ticket_id = a.ticket_id JOIN tr ON tr.ticket_id = a.ticket_id
     LEFT JOIN registry.unit u ON u.id = t.unit_id
-    ORDER BY a.ord;
+    ORDER BY a.ord
 $$;
 
 -- Duplicates are found through the location index since 005; this one only cost every insert.
@@ -243,3 +249,23 @@ DROP INDEX router.router_ticket_dup;
 
 DROP FUNCTION router.assign_ticket(bigint, text, text, float8, float8, text, text, timestamptz, text, text, float8,
                                    float8, timestamptz, timestamptz, timestamptz, timestamptz);
+
+-- Where a ticket was placed (its group, village, township, county) is a copy of the registry's
+-- tree taken at assignment, kept for the aggregates. Checking five foreign keys on every new
+-- ticket was a fifth of the cost of assigning it; a unit is never deleted once tickets name it
+-- (the trigger below says so, and stat_daily and unit_id still reference units by foreign key).
+ALTER TABLE router.ticket DROP CONSTRAINT ticket_placed_unit_id_fkey, DROP CONSTRAINT ticket_group_id_fkey,
+    DROP CONSTRAINT ticket_village_id_fkey, DROP CONSTRAINT ticket_township_id_fkey,
+    DROP CONSTRAINT ticket_county_id_fkey;
+
+CREATE FUNCTION registry.unit_keep_placed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM router.ticket t
+               WHERE OLD.id IN (t.placed_unit_id, t.group_id, t.village_id, t.township_id, t.county_id)) THEN
+        RAISE EXCEPTION 'unit % has tickets placed in it: deactivate it instead of deleting it', OLD.id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER unit_keep_placed BEFORE DELETE ON registry.unit FOR EACH ROW EXECUTE FUNCTION registry.unit_keep_placed();

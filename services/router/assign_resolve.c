@@ -5,14 +5,7 @@
 
 #include "log.h"
 
-/* Tickets this batch has given each person so far. */
-typedef struct {
-    int64_t *id;
-    int64_t *added;
-    size_t n, cap;
-} given_t;
-
-static int64_t *given_slot(given_t *g, int64_t staff_id)
+static int64_t *given_slot(assign_given_t *g, int64_t staff_id)
 {
     for (size_t i = 0; i < g->n; i++)
         if (g->id[i] == staff_id)
@@ -34,7 +27,7 @@ static bool earlier(int64_t at_a, int64_t id_a, int64_t at_b, int64_t id_b)
     return at_a < at_b || (at_a == at_b && id_a < id_b);
 }
 
-static int64_t pick_duty(const assign_item_t *it, given_t *g)
+static int64_t pick_duty(const assign_item_t *it, assign_given_t *g)
 {
     const assign_staff_t *best = NULL;
     int64_t best_load = 0;
@@ -53,10 +46,9 @@ static int64_t pick_duty(const assign_item_t *it, given_t *g)
     return best->id;
 }
 
-void assign_resolve(assign_item_t *items, size_t n)
+void assign_resolve_range(assign_item_t *items, size_t from, size_t to, assign_given_t *g)
 {
-    given_t g = {0};
-    for (size_t j = 0; j < n; j++) {
+    for (size_t j = from; j < to; j++) {
         assign_item_t *it = &items[j];
         it->assignee_id = it->merged_into = it->merged_unit_id = 0;
         it->merged_code = NULL;
@@ -91,8 +83,20 @@ void assign_resolve(assign_item_t *items, size_t n)
             continue;
         }
         it->outcome = ASSIGN_ASSIGNED;
-        it->assignee_id = pick_duty(it, &g);
+        it->assignee_id = pick_duty(it, g);
     }
-    free(g.id);
-    free(g.added);
+}
+
+void assign_given_free(assign_given_t *g)
+{
+    free(g->id);
+    free(g->added);
+    *g = (assign_given_t){0};
+}
+
+void assign_resolve(assign_item_t *items, size_t n)
+{
+    assign_given_t g = {0};
+    assign_resolve_range(items, 0, n, &g);
+    assign_given_free(&g);
 }

@@ -46,6 +46,18 @@ typedef struct {
     const char *merged_code;
 } assign_item_t;
 
+/* What the batch has given each person so far (the loads router.assign_plan read do not include
+ * it). Zero-initialize; assign_given_free() releases it. */
+typedef struct {
+    int64_t *id, *added;
+    size_t n, cap;
+} assign_given_t;
+
+/* Decides items[from..to) in order; earlier items (indexes below from, decided by an earlier call
+ * with the same given) count as the batch's earlier tickets. */
+void assign_resolve_range(assign_item_t *items, size_t from, size_t to, assign_given_t *given);
+void assign_given_free(assign_given_t *given);
+
 /* Decides items[0..n) in order. */
 void assign_resolve(assign_item_t *items, size_t n);
 

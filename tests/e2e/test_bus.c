@@ -177,7 +177,14 @@ static pid_t run_consumer_process(const char *name)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        consumer_t *c = new_consumer(name);
+        /* 100 events a transaction, so that the kill lands between commits of the 1,000 */
+        char err[512];
+        consumer_opts_t o = {.name = name, .conninfo = h_env("GRIDGOV_DB"), .endpoints = g_endpoint,
+                             .type_prefix = "ticket.", .sweep_ms = 200, .fn = record_effect, .arg = (void *)name,
+                             .tx_events = 100};
+        consumer_t *c = consumer_new(&o, err, sizeof err);
+        if (!c)
+            _exit(3);
         for (;;)
             consumer_poll(c, 50);
     }

@@ -1,0 +1,314 @@
+/* 派单 of the new tickets of one consumer transaction (assign.h: assign_on_ticket_batch).
+ *
+ * The batch is routed in chunks of ASSIGN_CHUNK, each in three steps:
+ *   plan     router.assign_plan reads where each ticket lives, the open ticket it could follow,
+ *            the earlier tickets of the batch near it, and who can hold it with their load;
+ *   resolve  assign_resolve_range() decides, in commit order (assign_resolve.h);
+ *   apply    router.assign_apply writes tickets, followers, aggregates, transitions and events.
+ * The writes go to the consumer's connection, inside its transaction; the plans are read on the
+ * router's other connection while the previous chunk's apply runs, so the two overlap. That
+ * connection cannot see this transaction's writes, so everything the batch has done so far is
+ * passed along: the tickets assigned earlier in the batch as "context" rows (candidates to
+ * follow) and the loads it has given (assign_given_t). The outcome is the same as routing one
+ * ticket at a time. Without the second connection the plans run on the consumer's. */
+#include "assign.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assign_resolve.h"
+#include "buf.h"
+#include "db.h"
+#include "log.h"
+#include "timefmt.h"
+
+/* router.assign_plan compares each ticket with the earlier ones of the batch, so a call's cost
+ * grows with its size times the batch's: a consumer transaction (up to 500 events) is planned in
+ * chunks. */
+#define ASSIGN_CHUNK 200
+
+static const char PLAN_SQL[] =
+    "SELECT ord, routed, group_id, village_id, township_id, county_id, unit_id, dup_id, dup_received, dup_unit_id,"
+    " dup_code, near, staff FROM router.assign_plan($1::jsonb)";
+static const char APPLY_SQL[] = "SELECT router.assign_apply($1::jsonb)";
+
+static const char *str(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+
+/* One new ticket: what its envelope says, its rule, and where the plan placed it. */
+typedef struct {
+    const json_t *data; /* borrowed from the envelope */
+    category_rule_t rule;
+    int64_t group_id, village_id, township_id, county_id;
+} batch_ticket_t;
+
+/* PostgreSQL int[] text ("{1,5}") into a malloc'd array. */
+static int *parse_int_array(const char *s, size_t *n)
+{
+    *n = 0;
+    size_t cap = 1;
+    for (const char *q = s; *q; q++)
+        cap += *q == ',';
+    int *out = malloc(cap * sizeof *out);
+    if (!out)
+        log_oom();
+    for (const char *q = s; *q;) {
+        if (*q >= '0' && *q <= '9') {
+            char *end;
+            out[(*n)++] = (int)strtol(q, &end, 10);
+            q = end;
+        } else {
+            q++;
+        }
+    }
+    return out;
+}
+
+/* Staff candidates [[id, tier, load], ...] (router.assign_plan) into a malloc'd array. */
+static assign_staff_t *parse_staff(const char *text, size_t *n)
+{
+    json_error_t jerr;
+    json_t *a = json_loads(text, 0, &jerr);
+    *n = json_is_array(a) ? json_array_size(a) : 0;
+    assign_staff_t *out = calloc(*n ? *n : 1, sizeof *out);
+    if (!out)
+        log_oom();
+    for (size_t k = 0; k < *n; k++) {
+        const json_t *e = json_array_get(a, k);
+        out[k].id = json_integer_value(json_array_get(e, 0));
+        out[k].tier = (int)json_integer_value(json_array_get(e, 1));
+        out[k].load = json_integer_value(json_array_get(e, 2));
+    }
+    json_decref(a);
+    return out;
+}
+
+static int64_t col_id(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : atoll(PQgetvalue(r, row, col));
+}
+
+/* JSON text is written straight into a buffer: building jansson objects for every row cost more
+ * of the router's CPU (allocations, formatting reals) than the rest of its work. */
+static void put_str(buf_t *b, const char *key, const char *v)
+{
+    buf_printf(b, ",\"%s\":", key);
+    if (!v) {
+        buf_puts(b, "null");
+        return;
+    }
+    buf_putc(b, '"');
+    for (const unsigned char *q = (const unsigned char *)v; *q; q++) {
+        if (*q == '"' || *q == '\\')
+            buf_printf(b, "\\%c", *q);
+        else if (*q < 0x20)
+            buf_printf(b, "\\u%04x", *q);
+        else
+            buf_putc(b, (char)*q);
+    }
+    buf_putc(b, '"');
+}
+
+static void put_id(buf_t *b, const char *key, int64_t v)
+{
+    if (v)
+        buf_printf(b, ",\"%s\":%lld", key, (long long)v);
+    else
+        buf_printf(b, ",\"%s\":null", key);
+}
+
+/* The reported point as JSON numbers (exactly as the envelope had them), when there is one. */
+static void put_point(buf_t *b, const json_t *d)
+{
+    const json_t *lat = json_object_get(d, "lat"), *lon = json_object_get(d, "long");
+    if (json_is_number(lat) && json_is_number(lon))
+        buf_printf(b, ",\"lat\":%.17g,\"long\":%.17g", json_number_value(lat), json_number_value(lon));
+}
+
+/* A ticket as router.assign_plan reads it; context rows (assigned earlier in the batch) only
+ * need what "near" compares. */
+static void plan_row(buf_t *b, const batch_ticket_t *t, const assign_item_t *it, size_t ord, bool context)
+{
+    const json_t *d = t->data;
+    buf_printf(b, "%s{\"ord\":%zu,\"received\":%lld", b->len > 1 ? "," : "", ord, (long long)it->received_us);
+    put_str(b, "service", str(d, "service_code"));
+    put_point(b, d);
+    if (context) {
+        buf_puts(b, ",\"context\":true}");
+        return;
+    }
+    put_id(b, "ticket_id", it->ticket_id);
+    put_str(b, "address_id", str(d, "address_id"));
+    put_str(b, "phone", str(json_object_get(d, "reporter"), "phone"));
+    put_str(b, "level", t->rule.level);
+    put_str(b, "office", t->rule.office);
+    buf_printf(b, ",\"radius\":%.3f,\"window_h\":%.3f}", t->rule.dup_radius_m, t->rule.dup_window_h);
+}
+
+/* A ticket as router.assign_apply writes it. */
+static void apply_row(buf_t *b, router_t *r, const batch_ticket_t *t, const assign_item_t *it, size_t ord)
+{
+    buf_printf(b, "%s{\"ord\":%zu,\"received\":%lld", b->len > 1 ? "," : "", ord, (long long)it->received_us);
+    put_id(b, "ticket_id", it->ticket_id);
+    put_str(b, "code", it->code);
+    put_str(b, "service", str(t->data, "service_code"));
+    put_str(b, "state", it->outcome == ASSIGN_MERGED ? "merged" : "assigned");
+    put_id(b, "group_id", t->group_id);
+    put_id(b, "village_id", t->village_id);
+    put_id(b, "township_id", t->township_id);
+    put_id(b, "county_id", t->county_id);
+    if (it->outcome == ASSIGN_MERGED) {
+        put_id(b, "unit_id", it->merged_unit_id);
+        put_id(b, "merged_into", it->merged_into);
+        put_str(b, "merged_code", it->merged_code);
+    } else {
+        /* The clocks run from the moment the resident was answered, on the working-time calendar. */
+        const category_rule_t *c = &t->rule;
+        int64_t at = it->received_us;
+        put_id(b, "unit_id", it->unit_id);
+        put_id(b, "assignee_id", it->assignee_id);
+        buf_printf(b, ",\"sign_due\":%lld,\"sign_warn\":%lld,\"resolve_due\":%lld,\"resolve_warn\":%lld",
+                   (long long)workcal_add(r->cal, at, llround(c->sign_hours * 3600)),
+                   (long long)workcal_add(r->cal, at, llround(c->sign_hours * c->warn_share * 3600)),
+                   (long long)workcal_add(r->cal, at, llround(c->resolve_hours * 3600)),
+                   (long long)workcal_add(r->cal, at, llround(c->resolve_hours * c->warn_share * 3600)));
+    }
+    put_point(b, t->data);
+    buf_putc(b, '}');
+}
+
+/* Waits for the result of a query sent with PQsendQueryParams, reading it to the end. */
+static bool finish(PGconn *conn, bool *pending, char *err, size_t errsz)
+{
+    if (!*pending)
+        return true;
+    *pending = false;
+    bool ok = true;
+    PGresult *res;
+    while ((res = PQgetResult(conn))) {
+        if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+            if (ok)
+                snprintf(err, errsz, "router.assign_apply: %s", PQresultErrorMessage(res));
+            ok = false;
+        }
+        PQclear(res);
+    }
+    return ok;
+}
+
+/* Fills items[from..to) from the plan's rows (one per ticket, by ord). */
+static bool take_plan(const PGresult *plan, batch_ticket_t *bt, assign_item_t *items, size_t from, size_t to,
+                      char *err, size_t errsz)
+{
+    if ((size_t)PQntuples(plan) != to - from) {
+        snprintf(err, errsz, "router.assign_plan returned %d rows for %zu tickets", PQntuples(plan), to - from);
+        return false;
+    }
+    for (int row = 0; row < PQntuples(plan); row++) {
+        size_t i = (size_t)atoll(PQgetvalue(plan, row, 0));
+        if (i < from || i >= to) {
+            snprintf(err, errsz, "router.assign_plan returned ord %zu outside %zu..%zu", i, from, to);
+            return false;
+        }
+        assign_item_t *it = &items[i];
+        it->routed = PQgetvalue(plan, row, 1)[0] == 't';
+        bt[i].group_id = col_id(plan, row, 2);
+        bt[i].village_id = col_id(plan, row, 3);
+        bt[i].township_id = col_id(plan, row, 4);
+        bt[i].county_id = col_id(plan, row, 5);
+        it->unit_id = col_id(plan, row, 6);
+        it->dup_id = col_id(plan, row, 7);
+        it->dup_received_us = col_id(plan, row, 8);
+        it->dup_unit_id = col_id(plan, row, 9);
+        it->dup_code = PQgetisnull(plan, row, 10) ? NULL : PQgetvalue(plan, row, 10);
+        it->near = parse_int_array(PQgetvalue(plan, row, 11), &it->nnear);
+        it->staff = parse_staff(PQgetvalue(plan, row, 12), &it->nstaff);
+    }
+    return true;
+}
+
+bool assign_on_ticket_batch(PGconn *conn, const json_t *const *envelopes, size_t n, void *arg, char *err,
+                            size_t errsz)
+{
+    router_t *r = arg;
+    batch_ticket_t *bt = calloc(n ? n : 1, sizeof *bt);
+    assign_item_t *items = calloc(n ? n : 1, sizeof *items);
+    PGresult **plans = calloc(n / ASSIGN_CHUNK + 1, sizeof *plans);
+    if (!bt || !items || !plans)
+        log_oom();
+    assign_given_t given = {0};
+    buf_t json = BUF_INIT;
+    bool ok = false, pending = false;
+    size_t m = 0; /* tickets that can be routed */
+    for (size_t i = 0; i < n; i++) {
+        const json_t *d = json_object_get(envelopes[i], "data");
+        const char *id = str(d, "ticket_id"), *code = str(d, "code"), *service = str(d, "service_code");
+        const char *req = str(d, "requested_at");
+        int64_t received;
+        if (!id || !code || !service || !req || !timefmt_parse(req, &received)) {
+            /* nothing to route: skip it (retrying cannot help) */
+            log_error("ticket.created %s without ticket_id, code, service_code or requested_at: skipped",
+                      json_string_value(json_object_get(envelopes[i], "id")));
+            continue;
+        }
+        if (!assign_rule(conn, service, &bt[m].rule, err, errsz))
+            goto done;
+        bt[m].data = d;
+        items[m] = (assign_item_t){.ticket_id = atoll(id), .code = code, .received_us = received};
+        m++;
+    }
+    /* the plans' connection: the router's own, idle while the consumer runs (same thread) */
+    PGconn *reader = db_conn(r->db, err, errsz);
+    if (!reader)
+        reader = conn;
+    for (size_t from = 0, k = 0; from < m; from += ASSIGN_CHUNK, k++) {
+        size_t to = m - from < ASSIGN_CHUNK ? m : from + ASSIGN_CHUNK;
+        buf_reset(&json);
+        buf_putc(&json, '[');
+        for (size_t i = 0; i < from; i++)
+            if (items[i].outcome == ASSIGN_ASSIGNED)
+                plan_row(&json, &bt[i], &items[i], i, true);
+        for (size_t i = from; i < to; i++)
+            plan_row(&json, &bt[i], &items[i], i, false);
+        buf_putc(&json, ']');
+        const char *p[] = {buf_str(&json)};
+        /* on the consumer's own connection the previous apply must end first */
+        bool plan_ok = (reader != conn || finish(conn, &pending, err, errsz)) &&
+                       (plans[k] = db_pq_exec(reader, PLAN_SQL, 1, p, err, errsz, NULL)) != NULL;
+        if (!finish(conn, &pending, err, errsz) || !plan_ok || !take_plan(plans[k], bt, items, from, to, err, errsz))
+            goto done;
+        assign_resolve_range(items, from, to, &given);
+        buf_reset(&json);
+        buf_putc(&json, '[');
+        for (size_t i = from; i < to; i++)
+            if (items[i].outcome != ASSIGN_SKIP)
+                apply_row(&json, r, &bt[i], &items[i], i);
+        buf_putc(&json, ']');
+        if (json.len > 2) {
+            /* sent, not awaited: the next chunk's plan runs meanwhile */
+            const char *ap[] = {buf_str(&json)};
+            pending = PQsendQueryParams(conn, APPLY_SQL, 1, NULL, ap, NULL, NULL, 0) == 1;
+            if (!pending) {
+                snprintf(err, errsz, "router.assign_apply: %s", PQerrorMessage(conn));
+                goto done;
+            }
+        }
+    }
+    ok = finish(conn, &pending, err, errsz);
+done:
+    if (!finish(conn, &pending, err, errsz))
+        ok = false;
+    for (size_t i = 0; i < m; i++) {
+        free((void *)items[i].near);
+        free((void *)items[i].staff);
+    }
+    for (size_t k = 0; k <= n / ASSIGN_CHUNK; k++)
+        PQclear(plans[k]);
+    assign_given_free(&given);
+    buf_free(&json);
+    free(plans);
+    free(items);
+    free(bt);
+    return ok;
+}
