@@ -16,6 +16,7 @@
 #include "uuid.h"
 
 #define RELAY_BATCH "500"
+#define RELAY_BATCH_ROWS 500
 #define RELAY_GATHER_MS 20
 
 struct relay {
@@ -24,6 +25,7 @@ struct relay {
     char *endpoint;
     int sweep_ms;
     int bell[2]; /* doorbell pipe: any byte wakes the thread */
+    atomic_bool rung; /* a byte is on its way or in the pipe: further rings need not write */
     atomic_bool stop;
     _Atomic uint64_t published;
     pthread_t thread;
@@ -124,11 +126,15 @@ static int publish_batch(relay_t *self, db_t *db)
     return n;
 }
 
+/* Empties the doorbell, then lets the next ring write again. In this order a ring is never lost:
+ * one that found the flag set came before the flag was cleared, hence before the read that
+ * follows every drain; one that comes later writes a byte of its own. */
 static void drain(relay_t *self)
 {
     char buf[256];
     while (read(self->bell[0], buf, sizeof buf) > 0) {
     }
+    atomic_store(&self->rung, false);
 }
 
 static bool try_lead(relay_t *self, db_t *db, bool *got)
@@ -181,8 +187,9 @@ static void *relay_main(void *arg)
             }
             log_info("relay: publishing %s events", self->source);
         }
+        /* A short batch means it has caught up: asking again would only return nothing. */
         int n;
-        while ((n = publish_batch(self, db)) > 0 && !atomic_load(&self->stop)) {
+        while ((n = publish_batch(self, db)) == RELAY_BATCH_ROWS && !atomic_load(&self->stop)) {
         }
         if (n >= 0 && self->dirty && mono_ms() - self->saved_ms >= CURSOR_SAVE_MS && !save_cursor(self, db))
             n = -1;
@@ -256,13 +263,22 @@ fail:
     return NULL;
 }
 
+static void bell_write(relay_t *self)
+{
+    char b = 1;
+    ssize_t w = write(self->bell[1], &b, 1); /* a full pipe means it is already ringing */
+    (void)w;
+}
+
+/* Called after every commit that emits an event: under load thousands of times a second, while
+ * the relay reads at most every RELAY_GATHER_MS. Only the first ring since the relay last
+ * drained writes to the pipe; the others cost an atomic exchange instead of a system call. */
 void relay_ring(relay_t *self)
 {
     if (!self)
         return;
-    char b = 1;
-    ssize_t w = write(self->bell[1], &b, 1); /* a full pipe means it is already ringing */
-    (void)w;
+    if (!atomic_exchange(&self->rung, true))
+        bell_write(self);
 }
 
 uint64_t relay_published(const relay_t *self) { return self ? atomic_load(&self->published) : 0; }
@@ -273,7 +289,7 @@ void relay_stop(relay_t **pself)
         return;
     relay_t *self = *pself;
     atomic_store(&self->stop, true);
-    relay_ring(self);
+    bell_write(self); /* whatever the flag says: stopping must wake it now */
     pthread_join(self->thread, NULL);
     zmq_close(self->pub);
     zmq_ctx_term(self->ctx);
