@@ -107,5 +107,5 @@ printf 'steady   from %.1f s to %.1f s: intake %.1f/s, router %.1f/s (ratio %.3f
 printf 'apart    intake alone %.1f req/s; router alone on that backlog: %d tickets in %.1f s, %.1f per second: ratio %.3f\n' \
   "$alone_rps" "$backlog" "$(echo "$d1 - $d0" | bc -l)" "$drain_rps" "$(echo "$drain_rps / $alone_rps" | bc -l)"
 if [ "$growth" -lt 500 ]; then v=PASS; else v=FAIL; fi
-echo "$v  assignment keeps up with intake: the backlog grew by $growth (< 500) under full load"
+echo "$v  assignment keeps up with intake: under full load the backlog grew by $growth (keeping up: less than 500)"
 [ "$routed" -ge "$answered" ] || { echo "bench: the router did not finish" >&2; exit 1; }

@@ -262,7 +262,7 @@ CREATE FUNCTION registry.unit_keep_placed() RETURNS trigger LANGUAGE plpgsql AS 
 BEGIN
     IF EXISTS (SELECT 1 FROM router.ticket t
                WHERE OLD.id IN (t.placed_unit_id, t.group_id, t.village_id, t.township_id, t.county_id)) THEN
-        RAISE EXCEPTION 'unit % has tickets placed in it: deactivate it instead of deleting it', OLD.id
+        RAISE EXCEPTION 'unit % has tickets placed in it and stays in the registry', OLD.id
             USING ERRCODE = 'foreign_key_violation';
     END IF;
     RETURN OLD;
