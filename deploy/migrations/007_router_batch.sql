@@ -195,7 +195,7 @@ CREATE FUNCTION router.assign_apply(p jsonb) RETURNS void LANGUAGE sql AS $$
         INSERT INTO router.ticket (ticket_id, code, service_code, state, placed_unit_id, group_id, village_id,
                                    township_id, county_id, received_at, updated_at, merged_into, unit_id, level,
                                    assignee_id, assigned_at, sign_due, sign_warn_at, resolve_due, resolve_warn_at,
-                                   location)
+                                   location, status_notes)
         SELECT a.ticket_id, a.code, a.service, a.state, coalesce(a.group_id, a.township_id, a.county_id), a.group_id,
                a.village_id, a.township_id, a.county_id, router.ts(a.received), router.ts(a.received),
                a.merged_into, a.unit_id, CASE WHEN a.state = 'assigned' THEN u.level END,
@@ -203,7 +203,9 @@ CREATE FUNCTION router.assign_apply(p jsonb) RETURNS void LANGUAGE sql AS $$
                router.ts(a.sign_due), router.ts(a.sign_warn), router.ts(a.resolve_due),
                router.ts(a.resolve_warn),
                CASE WHEN a.lat IS NOT NULL AND a.long IS NOT NULL
-                    THEN ST_SetSRID(ST_MakePoint(a.long, a.lat), 4326)::geography END
+                    THEN ST_SetSRID(ST_MakePoint(a.long, a.lat), 4326)::geography END,
+               -- what Open311 shows the reporter of a duplicate: the code of the one it follows
+               CASE WHEN a.state = 'merged' THEN '重复件，已并入 ' || a.merged_code END
         FROM a LEFT JOIN registry.unit u ON u.id = a.unit_id
         ORDER BY a.ord
         RETURNING ticket_id, code, unit_id, level, assignee_id, sign_due, resolve_due

@@ -287,6 +287,19 @@ static void reports_routed_together_follow_each_other_as_one_at_a_time(void **st
     s = sql1("SELECT data->>'merged_into' FROM bus.outbox WHERE type = 'ticket.merged' AND data->>'code' = $1", second);
     assert_string_equal(s, first);
     free(s);
+    /* the reporter of the duplicate reads the original's code in Open311's status_notes */
+    char url[160];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/open311/v2/requests/%s.json", g_http, second);
+    h_resp_t r;
+    assert_true(h_http("GET", url, NULL, NULL, 0, &r));
+    json_error_t je;
+    json_t *list = json_loads(buf_str(&r.body), 0, &je);
+    const char *notes = json_string_value(json_object_get(json_array_get(list, 0), "status_notes"));
+    assert_non_null(notes);
+    assert_non_null(strstr(notes, first));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "status")), "closed");
+    json_decref(list);
+    h_resp_free(&r);
     s = sql1("SELECT state FROM router.ticket WHERE code = $1", distant);
     assert_string_equal(s, "assigned");
     free(s);
