@@ -151,11 +151,12 @@ static int apply_events(consumer_t *self, PGconn *c, const char *const *raws, in
     buf_puts(&ids, "}");
     int ran = 0, nfresh = 0;
     if (wanted > 0) {
-        /* ON CONFLICT DO NOTHING also drops an event that came twice in this batch */
+        /* ON CONFLICT DO NOTHING also drops an event that came twice in this batch; in id order,
+         * so two instances of a consumer wait for each other's rows instead of deadlocking */
         const char *p[] = {self->name, buf_str(&ids)};
         PGresult *r = db_pq_exec(c,
-                                 "INSERT INTO bus.inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])"
-                                 " ON CONFLICT DO NOTHING RETURNING event_id::text",
+                                 "INSERT INTO bus.inbox (consumer, event_id) SELECT $1, e FROM unnest($2::uuid[]) e"
+                                 " ORDER BY e ON CONFLICT DO NOTHING RETURNING event_id::text",
                                  2, p, err, sizeof err, NULL);
         if (!r)
             ran = -1;
@@ -186,7 +187,7 @@ static int apply_events(consumer_t *self, PGconn *c, const char *const *raws, in
         }
     }
     if (ran < 0) {
-        log_warn("consumer %s: %d event(s) not processed: %s", self->name, n, err);
+        log_warn("consumer %s: %d new event(s) not processed: %s", self->name, nfresh, err);
         snprintf(self->last_error, sizeof self->last_error, "%s", err);
     }
     for (int i = 0; i < n; i++)

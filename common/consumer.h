@@ -32,7 +32,7 @@ typedef bool (*consumer_fn)(PGconn *conn, const json_t *envelope, const char *ra
                             size_t errsz);
 
 /* The batch form, for handlers that do set-based work: the new events of one transaction, in
- * commit order (borrowed, n >= 1). The same rules as consumer_fn; false rolls all of them back, and
+ * the order they were published in (borrowed, n >= 1). The same rules as consumer_fn; false rolls all of them back, and
  * the consumer then retries them one per call to find the event that fails. */
 typedef bool (*consumer_batch_fn)(PGconn *conn, const json_t *const *envelopes, size_t n, void *arg, char *err,
                                   size_t errsz);

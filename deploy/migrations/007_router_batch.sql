@@ -1,11 +1,11 @@
--- 派单 of new tickets a batch at a time (services/router/assign.c). One call per ticket cost about
--- 2 ms of PostgreSQL time (a dozen statements, each with its executor start-up), so the router fell
--- behind intake; now a batch of up to 100 tickets takes two calls:
+-- 派单 of new tickets a batch at a time (services/router/assign_batch.c). One call per ticket cost
+-- about 2 ms of PostgreSQL time (a dozen statements, each with its executor start-up), so the
+-- router fell behind intake; now a chunk of up to 200 tickets takes two calls:
 --   router.assign_plan(batch)   reads: where each ticket lives, the open ticket it may follow, the
 --                               tickets of the same batch near it, the people on duty and their load;
 --   (the router decides, in batch order, what each ticket becomes: assign_resolve.c)
 --   router.assign_apply(rows)   writes: the tickets, followers, aggregates, transitions, events,
---                               each as one set-based statement.
+--                               in one set-based statement.
 -- Deciding in C between the two keeps the order-dependent part (a ticket can follow one assigned
 -- earlier in the same batch; each assignment adds to its assignee's load) exact and testable.
 
@@ -13,42 +13,58 @@
 -- router.ticket whatever writes it, so finding the least loaded person reads one row per person
 -- instead of counting their tickets (which grew with every ticket they held).
 CREATE TABLE router.staff_load (
-    staff_id bigint PRIMARY KEY REFERENCES registry.staff (id),
+    staff_id bigint PRIMARY KEY REFERENCES registry.staff (id) ON DELETE CASCADE,
     open     integer NOT NULL CHECK (open >= 0)
 );
+-- Every person has a row from the start (so the triggers only ever UPDATE: no two writers can
+-- race to insert the same person). No ticket may change while the counts are taken.
+LOCK TABLE router.ticket IN SHARE ROW EXCLUSIVE MODE;
 INSERT INTO router.staff_load (staff_id, open)
-SELECT assignee_id, count(*) FROM router.ticket
-WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress') GROUP BY 1;
+SELECT s.id, (SELECT count(*) FROM router.ticket t
+              WHERE t.assignee_id = s.id AND t.state IN ('assigned', 'accepted', 'in_progress'))
+FROM registry.staff s;
+
+CREATE FUNCTION router.staff_load_new_staff() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO router.staff_load (staff_id, open) SELECT n.id, 0 FROM new_staff n ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER staff_load_new_staff AFTER INSERT ON registry.staff REFERENCING NEW TABLE AS new_staff
+    FOR EACH STATEMENT EXECUTE FUNCTION router.staff_load_new_staff();
 
 -- The change to each person's count made by one statement on router.ticket, from its transition
--- tables: an UPDATE of the counters there are, then an INSERT of the missing ones (not INSERT ..
--- ON CONFLICT: the CHECK is tested on the row proposed for insertion, so a decrement would fail
--- before it reached the conflict).
+-- tables. The rows are locked in staff id order first, so two writers (two router instances)
+-- wait for each other instead of deadlocking.
 CREATE FUNCTION router.staff_load_track() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ids bigint[];
+    deltas int[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        WITH d AS (SELECT assignee_id AS id, count(*)::int AS n FROM new_rows
-                   WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress') GROUP BY 1),
-        up AS (UPDATE router.staff_load l SET open = l.open + d.n FROM d WHERE l.staff_id = d.id RETURNING l.staff_id)
-        INSERT INTO router.staff_load (staff_id, open)
-        SELECT d.id, d.n FROM d WHERE d.id NOT IN (SELECT staff_id FROM up) ORDER BY d.id;
+        SELECT array_agg(id ORDER BY id), array_agg(n ORDER BY id) INTO ids, deltas FROM (
+            SELECT assignee_id AS id, count(*)::int AS n FROM new_rows
+            WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress') GROUP BY 1) d;
     ELSIF TG_OP = 'UPDATE' THEN
-        WITH d AS (SELECT id, sum(n)::int AS n FROM (
-                       SELECT assignee_id AS id, 1 AS n FROM new_rows
-                       WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress')
-                       UNION ALL
-                       SELECT assignee_id, -1 FROM old_rows
-                       WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress')) y
-                   GROUP BY id HAVING sum(n) <> 0),
-        up AS (UPDATE router.staff_load l SET open = l.open + d.n FROM d WHERE l.staff_id = d.id RETURNING l.staff_id)
-        INSERT INTO router.staff_load (staff_id, open)
-        SELECT d.id, d.n FROM d WHERE d.id NOT IN (SELECT staff_id FROM up) ORDER BY d.id;
+        SELECT array_agg(id ORDER BY id), array_agg(n ORDER BY id) INTO ids, deltas FROM (
+            SELECT id, sum(n)::int AS n FROM (
+                SELECT assignee_id AS id, 1 AS n FROM new_rows
+                WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress')
+                UNION ALL
+                SELECT assignee_id, -1 FROM old_rows
+                WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress')) y
+            GROUP BY id HAVING sum(n) <> 0) d;
     ELSE
-        UPDATE router.staff_load l SET open = l.open - d.n
-        FROM (SELECT assignee_id AS id, count(*)::int AS n FROM old_rows
-              WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress') GROUP BY 1) d
-        WHERE l.staff_id = d.id;
+        SELECT array_agg(id ORDER BY id), array_agg(-n ORDER BY id) INTO ids, deltas FROM (
+            SELECT assignee_id AS id, count(*)::int AS n FROM old_rows
+            WHERE assignee_id IS NOT NULL AND state IN ('assigned', 'accepted', 'in_progress') GROUP BY 1) d;
     END IF;
+    IF ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM 1 FROM router.staff_load WHERE staff_id = ANY (ids) ORDER BY staff_id FOR NO KEY UPDATE;
+    UPDATE router.staff_load l SET open = l.open + d.n
+    FROM unnest(ids, deltas) AS d(id, n) WHERE l.staff_id = d.id;
     RETURN NULL;
 END
 $$;

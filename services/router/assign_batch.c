@@ -25,8 +25,8 @@
 #include "timefmt.h"
 
 /* router.assign_plan compares each ticket with the earlier ones of the batch, so a call's cost
- * grows with its size times the batch's: a consumer transaction (up to 500 events) is planned in
- * chunks. */
+ * grows with its size times the batch's: a consumer transaction (up to 1,000 events) is planned
+ * in chunks. */
 #define ASSIGN_CHUNK 200
 
 static const char PLAN_SQL[] =
@@ -212,7 +212,7 @@ static bool take_plan(const PGresult *plan, batch_ticket_t *bt, assign_item_t *i
             return false;
         }
         assign_item_t *it = &items[i];
-        it->routed = PQgetvalue(plan, row, 1)[0] == 't';
+        it->routed = it->seen || PQgetvalue(plan, row, 1)[0] == 't';
         bt[i].group_id = col_id(plan, row, 2);
         bt[i].village_id = col_id(plan, row, 3);
         bt[i].township_id = col_id(plan, row, 4);
@@ -256,17 +256,27 @@ bool assign_on_ticket_batch(PGconn *conn, const json_t *const *envelopes, size_t
             goto done;
         bt[m].data = d;
         items[m] = (assign_item_t){.ticket_id = atoll(id), .code = code, .received_us = received};
+        /* the same ticket twice in one batch (a replayed event under another id): the first
+         * routes it, the second finds it routed, as one at a time */
+        for (size_t k = 0; k < m; k++)
+            if (items[k].ticket_id == items[m].ticket_id)
+                items[m].seen = 1;
         m++;
     }
     /* the plans' connection: the router's own, idle while the consumer runs (same thread) */
     PGconn *reader = db_conn(r->db, err, errsz);
     if (!reader)
         reader = conn;
+    /* Read on the consumer's own connection, a plan sees the batch's writes so far: the tickets
+     * (no context rows needed) and the loads (the triggers counted them: nothing to carry). */
+    bool sees_batch = reader == conn;
     for (size_t from = 0, k = 0; from < m; from += ASSIGN_CHUNK, k++) {
         size_t to = m - from < ASSIGN_CHUNK ? m : from + ASSIGN_CHUNK;
+        if (sees_batch)
+            assign_given_free(&given);
         buf_reset(&json);
         buf_putc(&json, '[');
-        for (size_t i = 0; i < from; i++)
+        for (size_t i = 0; i < from && !sees_batch; i++)
             if (items[i].outcome == ASSIGN_ASSIGNED)
                 plan_row(&json, &bt[i], &items[i], i, true);
         for (size_t i = from; i < to; i++)

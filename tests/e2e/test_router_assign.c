@@ -34,6 +34,8 @@ static int setup(void **state)
                      " ON CONFLICT DO NOTHING");
     h_sql_exec(g_db, "INSERT INTO router.category_rule (service_code, level, sign_hours, resolve_hours)"
                      " VALUES ('BATCHTEST', 'village', 8, 40) ON CONFLICT DO NOTHING");
+    h_sql_exec(g_db, "INSERT INTO registry.service (code, name, grp) VALUES ('BATCHGRID', '批量测试二', '测试')"
+                     " ON CONFLICT DO NOTHING");
     g_http = h_port(60);
     g_intake = h_start_intake(g_http, h_port(61), NULL);
     g_router = h_start_router(h_port(62), h_port(61), NULL);
@@ -314,6 +316,41 @@ static void reports_routed_together_follow_each_other_as_one_at_a_time(void **st
     free(far);
 }
 
+/* More reports than one chunk of a batch (200): the router reads the second chunk's plan on its
+ * other connection, which cannot see the first chunk yet. A report in the second chunk at the
+ * place of one in the first still follows it. */
+static void a_report_follows_one_from_an_earlier_chunk_of_the_batch(void **state)
+{
+    (void)state;
+    enum { N = 230, ORIGINAL = 10 };
+    static char codes[N + 1][40];
+    assert_int_equal(h_stop(g_router, SIGTERM), 0);
+    char body[256];
+    for (int i = 0; i < N; i++) { /* a grid 1.3 km apart: none near another */
+        snprintf(body, sizeof body,
+                 "{\"service_code\":\"BATCHGRID\",\"lat\":%.4f,\"long\":%.4f,\"description\":\"网格%d\"}",
+                 28.13 + (i / 15) * 0.012, 113.03 + (i % 15) * 0.012, i);
+        snprintf(codes[i], sizeof codes[i], "%s", post(body));
+    }
+    snprintf(body, sizeof body, "{\"service_code\":\"BATCHGRID\",\"lat\":%.4f,\"long\":%.4f,\"description\":\"重复\"}",
+             28.13 + (ORIGINAL / 15) * 0.012, 113.03 + (ORIGINAL % 15) * 0.012);
+    snprintf(codes[N], sizeof codes[N], "%s", post(body));
+
+    g_router = h_start_router(h_port(62), h_port(61), NULL);
+    wait_routed(codes[N]);
+    assert_true(h_wait_sql(g_db, "SELECT count(*) FROM router.ticket WHERE service_code = 'BATCHGRID'", 0, NULL, N + 1,
+                           10000));
+    /* all in one transaction, so in one batch of several chunks */
+    assert_int_equal(h_sql_int(g_db, "SELECT count(DISTINCT xmin::text) FROM router.ticket WHERE service_code = 'BATCHGRID'",
+                               0, NULL), 1);
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.ticket WHERE service_code = 'BATCHGRID'"
+                                     " AND state = 'assigned'", 0, NULL), N);
+    char *s = sql1("SELECT m.code FROM router.ticket t JOIN router.ticket m ON m.ticket_id = t.merged_into"
+                   " WHERE t.code = $1", codes[N]);
+    assert_string_equal(s, codes[ORIGINAL]);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +359,7 @@ int main(void)
         cmocka_unit_test(household_or_registered_phone_places_without_a_point),
         cmocka_unit_test(a_second_report_nearby_follows_the_first),
         cmocka_unit_test(reports_routed_together_follow_each_other_as_one_at_a_time),
+        cmocka_unit_test(a_report_follows_one_from_an_earlier_chunk_of_the_batch),
     };
     return cmocka_run_group_tests_name("router_assign", tests, setup, teardown);
 }

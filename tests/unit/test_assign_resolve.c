@@ -136,6 +136,43 @@ static void merged_tickets_add_no_load_and_nobody_on_duty_is_zero(void **state)
     assert_int_equal(more[1].assignee_id, 20);
 }
 
+/* A batch decided in chunks: the second chunk follows a ticket of the first and sees the loads
+ * the first gave, exactly as one call over the whole batch. */
+static void chunks_decide_as_one_batch(void **state)
+{
+    (void)state;
+    static const assign_staff_t staff[] = {{10, 0, 0}, {20, 0, 0}, {30, 0, 0}};
+    static const int near_first[] = {1};
+    assign_item_t whole[5], parts[5];
+    for (int i = 0; i < 5; i++) {
+        whole[i] = item(i + 1, "X", 100 + i, 7);
+        whole[i].staff = staff;
+        whole[i].nstaff = 3;
+    }
+    whole[4].near = near_first; /* the last follows the second */
+    whole[4].nnear = 1;
+    memcpy(parts, whole, sizeof whole);
+    assign_resolve(whole, 5);
+    assign_given_t g = {0};
+    assign_resolve_range(parts, 0, 2, &g);
+    assign_resolve_range(parts, 2, 5, &g);
+    assign_given_free(&g);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(parts[i].outcome, whole[i].outcome);
+        assert_int_equal(parts[i].assignee_id, whole[i].assignee_id);
+        assert_int_equal(parts[i].merged_into, whole[i].merged_into);
+    }
+    /* 10, 20, 30, then 10 again: the second chunk saw the first one's three */
+    assert_int_equal(parts[3].assignee_id, 10);
+    assert_int_equal(parts[4].outcome, ASSIGN_MERGED);
+    assert_int_equal(parts[4].merged_into, 2);
+    /* without the carried loads the second chunk would start again from 10 */
+    assign_given_t fresh = {0};
+    assign_resolve_range(parts, 2, 5, &fresh);
+    assign_given_free(&fresh);
+    assert_int_equal(parts[2].assignee_id, 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -145,6 +182,7 @@ int main(void)
         cmocka_unit_test(a_near_index_that_is_not_earlier_is_ignored),
         cmocka_unit_test(duty_goes_to_the_least_loaded_counting_the_batch),
         cmocka_unit_test(merged_tickets_add_no_load_and_nobody_on_duty_is_zero),
+        cmocka_unit_test(chunks_decide_as_one_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
