@@ -4,7 +4,7 @@
 --   router.assign_plan(batch)   reads: where each ticket lives, the open ticket it may follow, the
 --                               tickets of the same batch near it, the people on duty and their load;
 --   (the router decides, in batch order, what each ticket becomes: assign_resolve.c)
---   router.assign_apply(rows)   writes: the tickets, followers, aggregates, transitions, events,
+--   router.assign_apply(rows)   writes: the tickets, aggregates, transitions, events,
 --                               in one set-based statement.
 -- Deciding in C between the two keeps the order-dependent part (a ticket can follow one assigned
 -- earlier in the same batch; each assignment adds to its assignee's load) exact and testable.
@@ -96,6 +96,16 @@ CREATE OR REPLACE FUNCTION router.duty(p_unit bigint, p_office text) RETURNS big
     SELECT staff_id FROM router.duty_candidates(p_unit, p_office) ORDER BY tier, load, staff_id LIMIT 1
 $$;
 
+-- Who follows a ticket (is told of its outcome): its own reporter, and the reporters of the
+-- duplicates merged into it. That is router.ticket itself, so a view instead of a table the
+-- router kept in step with an insert per ticket.
+DROP TABLE router.follower;
+CREATE INDEX router_ticket_merged_into ON router.ticket (merged_into) WHERE merged_into IS NOT NULL;
+CREATE VIEW router.follower AS
+SELECT t.ticket_id, t.ticket_id AS source_ticket_id FROM router.ticket t WHERE t.state <> 'merged'
+UNION ALL
+SELECT t.merged_into, t.ticket_id FROM router.ticket t WHERE t.merged_into IS NOT NULL;
+
 -- Epoch microseconds (as the router passes times) to a timestamp.
 CREATE FUNCTION router.ts(p_us bigint) RETURNS timestamptz LANGUAGE sql IMMUTABLE STRICT AS $$
     SELECT to_timestamp(p_us::float8 / 1000000)
@@ -103,11 +113,14 @@ $$;
 
 -- The read half. p is a JSON array of the new tickets, in commit order:
 --   {"ord", "ticket_id", "service", "lat", "long", "address_id", "phone", "received" (epoch µs),
---    "level", "office", "radius" (m), "window_h"}  -- the last four from the category's rule
--- plus, marked "context": true, tickets assigned earlier in the same batch that this connection
--- may not see yet (the router reads on one connection while it writes on another): they take
--- part in "near" only.
--- One row per ticket that is not context:
+--    "level", "office", "radius" (m), "window_h",  -- these four from the category's rule
+--    "cand": [[ord, lat, long], ...]}
+-- cand: the earlier tickets of the batch that could be the original it follows (same category,
+-- inside the window, roughly inside the radius: the router's cheap pre-filter, assign_batch.c),
+-- including ones this connection may not see yet (the router reads on one connection while it
+-- writes on another). Distances are on the sphere (use_spheroid false): within a metre of the
+-- spheroid at these radii, at a fraction of the cost.
+-- One row per ticket:
 --   routed       already in router.ticket (a replay): leave it alone
 --   group_id .. county_id   where it lives: the household named (address_id, as a grid worker at
 --                the door gives it), else the group polygon holding the point, else the
@@ -115,8 +128,7 @@ $$;
 --                area holds the point; the county always
 --   unit_id, unit_level     the unit at the rule's level above that place (a desk cannot hand down)
 --   dup_*        the earliest open ticket of the same category within radius and window (重复件)
---   near         the ords of earlier tickets of this batch (context included) that would be such a
---                duplicate target
+--   near         the ords of the candidates really within the radius
 --   staff        who can hold it at unit_id: [[staff_id, tier, load], ...]
 CREATE FUNCTION router.assign_plan(p jsonb)
 RETURNS TABLE (ord int, routed boolean, group_id bigint, village_id bigint, township_id bigint, county_id bigint,
@@ -130,10 +142,10 @@ LANGUAGE sql STABLE AS $$
                     THEN ST_SetSRID(ST_MakePoint(x.long, x.lat), 4326) END AS pt
         FROM jsonb_to_recordset(p) AS x(ord int, ticket_id bigint, service text, lat float8, long float8,
                                         address_id text, phone text, received bigint, level text, office text,
-                                        radius float8, window_h float8, context boolean)
+                                        radius float8, window_h float8, cand jsonb)
     ), placed AS MATERIALIZED (  -- materialized: each lookup runs once per ticket, not once per use
         SELECT b.*, g.id AS g, c.id AS c
-        FROM (SELECT * FROM b WHERE NOT coalesce(b.context, false)) b
+        FROM b
         CROSS JOIN (SELECT id FROM registry.unit WHERE level = 'county' ORDER BY id LIMIT 1) c
         CROSS JOIN LATERAL (SELECT coalesce(
                    (SELECT h.group_id FROM registry.household h WHERE h.code = b.address_id),
@@ -166,13 +178,11 @@ LANGUAGE sql STABLE AS $$
     SELECT n.ord, (SELECT true FROM router.ticket r WHERE r.ticket_id = n.ticket_id LIMIT 1) IS NOT NULL,
            n.g, n.v, n.tw, n.c, n.target, n.target_level,
            dup.ticket_id, (extract(epoch FROM dup.received_at) * 1000000)::bigint, dup.unit_id, dup.code,
-           ARRAY(SELECT e.ord FROM b e
-                 WHERE e.ord < n.ord AND e.service = n.service AND n.pt IS NOT NULL AND e.pt IS NOT NULL
-                   AND n.radius > 0 AND e.received_at >= n.received_at - make_interval(secs => n.window_h * 3600)
-                   -- a cheap box first (a degree of latitude is at least 110.5 km), then the distance
-                   AND abs(e.lat - n.lat) * 110000 <= n.radius
-                   AND ST_DWithin(e.pt::geography, n.pt::geography, n.radius)
-                 ORDER BY e.ord),
+           ARRAY(SELECT (k.v->>0)::int FROM jsonb_array_elements(n.cand) AS k(v)
+                 WHERE n.pt IS NOT NULL AND n.radius > 0
+                   AND ST_DWithin(ST_SetSRID(ST_MakePoint((k.v->>2)::float8, (k.v->>1)::float8), 4326)::geography,
+                                  n.pt::geography, n.radius, false)
+                 ORDER BY 1),
            coalesce(d.staff, '[]')
     FROM units n
     LEFT JOIN duty d ON d.target = n.target AND d.office_used IS NOT DISTINCT FROM n.office_used
@@ -182,7 +192,7 @@ LANGUAGE sql STABLE AS $$
             -- ANDs in router_ticket_assignee, which lists every open ticket of the county
             SELECT r.* FROM router.ticket r
             WHERE n.pt IS NOT NULL AND n.radius > 0
-              AND ST_DWithin(r.location, n.pt::geography, n.radius)
+              AND ST_DWithin(r.location, n.pt::geography, n.radius, false)
               AND r.state NOT IN ('closed', 'rejected', 'merged') AND r.service_code = n.service
               AND r.received_at >= n.received_at - make_interval(secs => n.window_h * 3600)
             OFFSET 0) c
@@ -193,7 +203,7 @@ $$;
 
 -- The write half. p is a JSON array of router.assign_row: what the router decided, in commit order
 -- (times in epoch microseconds; state 'assigned' or 'merged'; merged_code the original's code).
--- Writes each ticket, its follower row, the aggregates (assigned tickets count as received), and
+-- Writes each ticket, the aggregates (assigned tickets count as received), and
 -- one transition and event each: ticket.assigned or ticket.merged. Set-based; a LANGUAGE sql body
 -- is planned per call, so no plan outlives the table sizes it was made for.
 CREATE TYPE router.assign_row AS (
@@ -225,10 +235,6 @@ CREATE FUNCTION router.assign_apply(p jsonb) RETURNS void LANGUAGE sql AS $$
         FROM a LEFT JOIN registry.unit u ON u.id = a.unit_id
         ORDER BY a.ord
         RETURNING ticket_id, code, unit_id, level, assignee_id, sign_due, resolve_due
-    ), f AS (
-        INSERT INTO router.follower (ticket_id, source_ticket_id)
-        SELECT coalesce(a.merged_into, a.ticket_id), a.ticket_id FROM a ORDER BY a.ord
-        ON CONFLICT DO NOTHING
     ), s AS (
         -- one upsert per aggregate row, in the order every writer takes them (county, township,
         -- village, group, as router.stats_add does), so concurrent writers wait instead of deadlocking

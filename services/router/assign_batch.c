@@ -4,12 +4,12 @@
  *   plan     router.assign_plan reads where each ticket lives, the open ticket it could follow,
  *            the earlier tickets of the batch near it, and who can hold it with their load;
  *   resolve  assign_resolve_range() decides, in commit order (assign_resolve.h);
- *   apply    router.assign_apply writes tickets, followers, aggregates, transitions and events.
+ *   apply    router.assign_apply writes tickets, aggregates, transitions and events.
  * The writes go to the consumer's connection, inside its transaction; the plans are read on the
  * router's other connection while the previous chunk's apply runs, so the two overlap. That
  * connection cannot see this transaction's writes, so everything the batch has done so far is
- * passed along: the tickets assigned earlier in the batch as "context" rows (candidates to
- * follow) and the loads it has given (assign_given_t). The outcome is the same as routing one
+ * passed along: the tickets assigned earlier in the batch among each ticket's candidates to
+ * follow, and the loads it has given (assign_given_t). The outcome is the same as routing one
  * ticket at a time. Without the second connection the plans run on the consumer's. */
 #include "assign.h"
 
@@ -39,7 +39,10 @@ static const char *str(const json_t *o, const char *k) { return json_string_valu
 /* One new ticket: what its envelope says, its rule, and where the plan placed it. */
 typedef struct {
     const json_t *data; /* borrowed from the envelope */
+    const char *service;
     category_rule_t rule;
+    bool has_pt;
+    double lat, lon;
     int64_t group_id, village_id, township_id, county_id;
 } batch_ticket_t;
 
@@ -126,18 +129,42 @@ static void put_point(buf_t *b, const json_t *d)
         buf_printf(b, ",\"lat\":%.17g,\"long\":%.17g", json_number_value(lat), json_number_value(lon));
 }
 
-/* A ticket as router.assign_plan reads it; context rows (assigned earlier in the batch) only
- * need what "near" compares. */
-static void plan_row(buf_t *b, const batch_ticket_t *t, const assign_item_t *it, size_t ord, bool context)
+/* Whether earlier ticket e could be the original that ticket n follows, as far as cheap tests can
+ * tell: the same category, inside n's window, and inside a box around n a little larger than its
+ * radius. router.assign_plan measures the distance of those that pass. */
+static bool maybe_near(const batch_ticket_t *e, const assign_item_t *ei, const batch_ticket_t *n,
+                       const assign_item_t *ni)
 {
+    if (!e->has_pt || !n->has_pt || n->rule.dup_radius_m <= 0 || strcmp(e->service, n->service) != 0 ||
+        ei->received_us < ni->received_us - llround(n->rule.dup_window_h * 3600e6))
+        return false;
+    double r = n->rule.dup_radius_m * 1.01 + 1; /* metres, with room for rounding */
+    double dlat = fabs(e->lat - n->lat) * 110574.0;  /* the shortest degree of latitude */
+    double dlon = fabs(e->lon - n->lon) * 111320.0 * cos(n->lat * M_PI / 180) * 0.99;
+    return dlat <= r && dlon <= r;
+}
+
+/* A ticket as router.assign_plan reads it, with its candidates among items[0..j): the earlier
+ * tickets of its chunk (from on), and the earlier chunks' assigned ones when the plan cannot see
+ * them (below from). */
+static void plan_row(buf_t *b, const batch_ticket_t *bt, const assign_item_t *items, size_t j, size_t from,
+                     bool sees_batch)
+{
+    const batch_ticket_t *t = &bt[j];
+    const assign_item_t *it = &items[j];
     const json_t *d = t->data;
-    buf_printf(b, "%s{\"ord\":%zu,\"received\":%lld", b->len > 1 ? "," : "", ord, (long long)it->received_us);
-    put_str(b, "service", str(d, "service_code"));
+    buf_printf(b, "%s{\"ord\":%zu,\"received\":%lld", b->len > 1 ? "," : "", j, (long long)it->received_us);
+    put_str(b, "service", t->service);
     put_point(b, d);
-    if (context) {
-        buf_puts(b, ",\"context\":true}");
-        return;
+    buf_puts(b, ",\"cand\":[");
+    bool first = true;
+    for (size_t i = sees_batch ? from : 0; i < j; i++) {
+        if ((i < from && items[i].outcome != ASSIGN_ASSIGNED) || !maybe_near(&bt[i], &items[i], t, it))
+            continue;
+        buf_printf(b, "%s[%zu,%.17g,%.17g]", first ? "" : ",", i, bt[i].lat, bt[i].lon);
+        first = false;
     }
+    buf_putc(b, ']');
     put_id(b, "ticket_id", it->ticket_id);
     put_str(b, "address_id", str(d, "address_id"));
     put_str(b, "phone", str(json_object_get(d, "reporter"), "phone"));
@@ -152,7 +179,7 @@ static void apply_row(buf_t *b, router_t *r, const batch_ticket_t *t, const assi
     buf_printf(b, "%s{\"ord\":%zu,\"received\":%lld", b->len > 1 ? "," : "", ord, (long long)it->received_us);
     put_id(b, "ticket_id", it->ticket_id);
     put_str(b, "code", it->code);
-    put_str(b, "service", str(t->data, "service_code"));
+    put_str(b, "service", t->service);
     put_str(b, "state", it->outcome == ASSIGN_MERGED ? "merged" : "assigned");
     put_id(b, "group_id", t->group_id);
     put_id(b, "village_id", t->village_id);
@@ -255,6 +282,10 @@ bool assign_on_ticket_batch(PGconn *conn, const json_t *const *envelopes, size_t
         if (!assign_rule(conn, service, &bt[m].rule, err, errsz))
             goto done;
         bt[m].data = d;
+        bt[m].service = service;
+        bt[m].has_pt = json_is_number(json_object_get(d, "lat")) && json_is_number(json_object_get(d, "long"));
+        bt[m].lat = json_number_value(json_object_get(d, "lat"));
+        bt[m].lon = json_number_value(json_object_get(d, "long"));
         items[m] = (assign_item_t){.ticket_id = atoll(id), .code = code, .received_us = received};
         /* the same ticket twice in one batch (a replayed event under another id): the first
          * routes it, the second finds it routed, as one at a time */
@@ -276,11 +307,8 @@ bool assign_on_ticket_batch(PGconn *conn, const json_t *const *envelopes, size_t
             assign_given_free(&given);
         buf_reset(&json);
         buf_putc(&json, '[');
-        for (size_t i = 0; i < from && !sees_batch; i++)
-            if (items[i].outcome == ASSIGN_ASSIGNED)
-                plan_row(&json, &bt[i], &items[i], i, true);
-        for (size_t i = from; i < to; i++)
-            plan_row(&json, &bt[i], &items[i], i, false);
+        for (size_t j = from; j < to; j++)
+            plan_row(&json, bt, items, j, from, sees_batch);
         buf_putc(&json, ']');
         const char *p[] = {buf_str(&json)};
         /* on the consumer's own connection the previous apply must end first */
