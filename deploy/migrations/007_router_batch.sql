@@ -293,3 +293,27 @@ BEGIN
 END
 $$;
 CREATE TRIGGER unit_keep_placed BEFORE DELETE ON registry.unit FOR EACH ROW EXECUTE FUNCTION registry.unit_keep_placed();
+
+-- A transition, recorded and announced as ticket.<event>. An outcome (resolved, rejected, closed)
+-- names everyone who follows the ticket (the codes of its own and of the duplicates merged into
+-- it), so the notifier tells all of them from the one event.
+CREATE OR REPLACE FUNCTION router.record(p_ticket bigint, p_action text, p_from text, p_to text, p_actor bigint,
+                                         p_note text, p_at timestamptz, p_command uuid, p_event text)
+RETURNS void LANGUAGE sql AS $$
+    WITH tr AS (
+        INSERT INTO router.transition (ticket_id, action, from_state, to_state, actor_id, unit_id, note, at, command_id)
+        SELECT p_ticket, p_action, p_from, p_to, NULLIF(p_actor, 0), unit_id, p_note, p_at, p_command
+        FROM router.ticket WHERE ticket_id = p_ticket RETURNING *)
+    SELECT bus.emit('ticket.' || p_event, 'router', p_command, jsonb_strip_nulls(jsonb_build_object(
+        'ticket_id', t.ticket_id::text, 'code', t.code, 'action', tr.action, 'from_state', tr.from_state,
+        'to_state', tr.to_state, 'unit_id', t.unit_id::text, 'unit_name', u.name, 'level', t.level,
+        'assignee_id', t.assignee_id::text, 'actor_id', tr.actor_id::text, 'note', tr.note,
+        'merged_into', (SELECT m.code FROM router.ticket m WHERE m.ticket_id = t.merged_into),
+        'followers', CASE WHEN tr.to_state IN ('resolved', 'rejected', 'closed') THEN
+            (SELECT jsonb_agg(ft.code ORDER BY ft.ticket_id) FROM router.follower f
+             JOIN router.ticket ft ON ft.ticket_id = f.source_ticket_id WHERE f.ticket_id = t.ticket_id) END,
+        'sign_due', to_char(t.sign_due AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'resolve_due', to_char(t.resolve_due AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'at', to_char(tr.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))), tr.at)
+    FROM tr JOIN router.ticket t ON t.ticket_id = tr.ticket_id LEFT JOIN registry.unit u ON u.id = t.unit_id
+$$;

@@ -177,6 +177,13 @@ static void friday_before_qingming_escalates_when_the_calendar_says(void **state
     snprintf(body, sizeof body, "{\"service_code\":\"POND\",%s,\"attributes\":{\"%s\":\"%s\"},\"phone\":\"13900001111\"}",
              point(), attr, val);
     char *code = file_ticket(body);
+    /* a neighbour reports the same pond: a duplicate, told of the outcome with the first */
+    snprintf(body, sizeof body, "{\"service_code\":\"POND\",%s,\"attributes\":{\"%s\":\"%s\"},\"phone\":\"13900002222\"}",
+             point(), attr, val);
+    char *dup = file_ticket(body);
+    char *merged = sql1("SELECT state FROM router.ticket WHERE code = $1", dup);
+    assert_string_equal(merged, "merged");
+    free(merged);
     /* POND: 2 working hours to sign for, 16 to resolve, yellow light at 75%.
      * Fri 17:00-17:30 counts 0.5 h; 04-04..04-06 are off; Tue 04-07 from 08:30. */
     char *due = sql1("SELECT to_char(sign_due AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') || ' ' ||"
@@ -233,6 +240,14 @@ static void friday_before_qingming_escalates_when_the_calendar_says(void **state
     assert_int_equal(act(code, "resolve", tok, "{}", NULL), 400); /* resolving needs what was done */
     assert_int_equal(act(code, "resolve", tok, "{\"note\":\"已加固坝体\"}", NULL), 200);
     expect_409(code, "resolve", tok, "resolved");
+    /* the outcome names both reporters' tickets, so the notifier tells both */
+    char want[96];
+    snprintf(want, sizeof want, "[\"%s\", \"%s\"]", code, dup);
+    char *followers = sql1("SELECT data->'followers' FROM bus.outbox WHERE type = 'ticket.resolved'"
+                           " AND data->>'code' = $1 ORDER BY seq LIMIT 1", code);
+    assert_string_equal(followers, want);
+    free(followers);
+    free(dup);
     /* the request left waiting is closed with the resolution */
     assert_true(wait_for("SELECT count(*) FROM router.extension e JOIN router.ticket t USING (ticket_id)"
                          " WHERE t.code = $1 AND e.decision IS NULL", code, 0));
