@@ -299,7 +299,8 @@ bool assign_on_ticket_batch(PGconn *conn, const json_t *const *envelopes, size_t
     if (!reader)
         reader = conn;
     /* Read on the consumer's own connection, a plan sees the batch's writes so far: the tickets
-     * (no context rows needed) and the loads (the triggers counted them: nothing to carry). */
+     * (candidates come from the chunk alone) and the loads (the triggers counted them: nothing to
+     * carry). */
     bool sees_batch = reader == conn;
     for (size_t from = 0, k = 0; from < m; from += ASSIGN_CHUNK, k++) {
         size_t to = m - from < ASSIGN_CHUNK ? m : from + ASSIGN_CHUNK;
