@@ -117,7 +117,7 @@ deps:
 	deploy/install-deps.sh
 
 lint:
-	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr \
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr --library=tests/cppcheck.cfg \
 	  -I common -I services/intake common services tools
 
 clean:
