@@ -244,6 +244,54 @@ static void a_poisoned_event_goes_to_dead_letter_and_the_rest_flow(void **state)
     PQfinish(db);
 }
 
+/* The batch form of the same effect: all or nothing for the events of one transaction. */
+static bool record_batch(PGconn *conn, const json_t *const *envs, size_t n, void *arg, char *err, size_t errsz)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!record_effect(conn, envs[i], NULL, arg, err, errsz))
+            return false;
+    return true;
+}
+
+/* With a batch handler, one poisoned event fails its whole batch: the consumer goes again one
+ * event per transaction, so the events around it take effect once each and it is dead-lettered. */
+static void a_poisoned_event_in_a_batch_goes_to_dead_letter_and_the_rest_flow(void **state)
+{
+    (void)state;
+    PGconn *db = h_db();
+    const char *name = "test-poison-batch";
+    char err[512];
+    consumer_opts_t o = {.name = name, .conninfo = h_env("GRIDGOV_DB"), .endpoints = g_endpoint,
+                         .type_prefix = "ticket.", .sweep_ms = 200, .batch_fn = record_batch, .arg = (void *)name};
+    consumer_t *c = consumer_new(&o, err, sizeof err);
+    assert_non_null(c);
+    /* up to date with the past (which holds the other test's poisoned event: five tries) */
+    int caught = -1;
+    for (int i = 0; i < 10 && caught < 0; i++)
+        caught = consumer_catch_up(c);
+    assert_true(caught >= 0);
+    consumer_destroy(&c);
+    assert_int_equal(post_tickets(20, "bfirst"), 20);
+    assert_int_equal(post_tickets(1, "poison-b"), 1);
+    assert_int_equal(post_tickets(20, "bthen"), 20);
+    c = consumer_new(&o, err, sizeof err);
+    assert_non_null(c);
+    for (int i = 0; i < 300 && count_effects(db, name, "bthen", false) < 20; i++)
+        consumer_poll(c, 20);
+    assert_int_equal(count_effects(db, name, "bfirst", false), 20);
+    assert_int_equal(count_effects(db, name, "bfirst", true), 20);
+    assert_int_equal(count_effects(db, name, "bthen", false), 20);
+    assert_int_equal(count_effects(db, name, "bthen", true), 20);
+    assert_int_equal(count_effects(db, name, "poison", false), 0);
+    const char *p[] = {name};
+    assert_int_equal(h_sql_int(db, "SELECT count(*) FROM bus.dead_letter d JOIN bus.outbox o ON o.id = d.event_id"
+                                   " WHERE d.consumer = $1 AND d.attempts = 5 AND o.data->>'description' LIKE 'poison-b%'",
+                               1, p),
+                     1);
+    consumer_destroy(&c);
+    PQfinish(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +299,7 @@ int main(void)
         cmocka_unit_test(live_events_arrive_without_waiting_for_the_sweep),
         cmocka_unit_test(consumer_killed_mid_stream_processes_each_once_after_restart),
         cmocka_unit_test(a_poisoned_event_goes_to_dead_letter_and_the_rest_flow),
+        cmocka_unit_test(a_poisoned_event_in_a_batch_goes_to_dead_letter_and_the_rest_flow),
     };
     return cmocka_run_group_tests_name("bus", tests, setup, teardown);
 }
