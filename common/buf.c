@@ -33,6 +33,26 @@ void buf_puts(buf_t *b, const char *s) { buf_append(b, s, strlen(s)); }
 
 void buf_putc(buf_t *b, char c) { buf_append(b, &c, 1); }
 
+void buf_put_json_string(buf_t *b, const char *s)
+{
+    buf_putc(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': buf_puts(b, "\\\""); break;
+        case '\\': buf_puts(b, "\\\\"); break;
+        case '\n': buf_puts(b, "\\n"); break;
+        case '\r': buf_puts(b, "\\r"); break;
+        case '\t': buf_puts(b, "\\t"); break;
+        default:
+            if (*p < 0x20)
+                buf_printf(b, "\\u%04x", *p);
+            else
+                buf_putc(b, (char)*p);
+        }
+    }
+    buf_putc(b, '"');
+}
+
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap)
 {
     va_list ap2;

@@ -18,6 +18,9 @@ typedef struct {
 void buf_append(buf_t *b, const void *bytes, size_t n);
 void buf_puts(buf_t *b, const char *s);
 void buf_putc(buf_t *b, char c);
+/* s as a quoted JSON string: quote, backslash and control characters escaped, other bytes as they
+ * are (s must be UTF-8). */
+void buf_put_json_string(buf_t *b, const char *s);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap);
 void buf_reset(buf_t *b);

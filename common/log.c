@@ -30,27 +30,6 @@ bool log_level_parse(const char *s, log_level_t *out)
     return false;
 }
 
-/* JSON-escape into b; bytes >= 0x80 pass through (messages are UTF-8). */
-static void put_json_string(buf_t *b, const char *s)
-{
-    buf_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': buf_puts(b, "\\\""); break;
-        case '\\': buf_puts(b, "\\\\"); break;
-        case '\n': buf_puts(b, "\\n"); break;
-        case '\r': buf_puts(b, "\\r"); break;
-        case '\t': buf_puts(b, "\\t"); break;
-        default:
-            if (*p < 0x20)
-                buf_printf(b, "\\u%04x", *p);
-            else
-                buf_putc(b, (char)*p);
-        }
-    }
-    buf_putc(b, '"');
-}
-
 void log_write(log_level_t level, const char *fmt, ...)
 {
     if (level < g_min)
@@ -83,9 +62,9 @@ void log_write(log_level_t level, const char *fmt, ...)
 
     buf_t b = BUF_INIT;
     buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"svc\":", ts, level_names[level]);
-    put_json_string(&b, g_service);
+    buf_put_json_string(&b, g_service);
     buf_puts(&b, ",\"msg\":");
-    put_json_string(&b, msg);
+    buf_put_json_string(&b, msg);
     buf_puts(&b, "}\n");
     ssize_t w = write(STDERR_FILENO, b.data, b.len);
     (void)w;

@@ -97,20 +97,10 @@ static int64_t col_id(const PGresult *r, int row, int col)
 static void put_str(buf_t *b, const char *key, const char *v)
 {
     buf_printf(b, ",\"%s\":", key);
-    if (!v) {
+    if (v)
+        buf_put_json_string(b, v);
+    else
         buf_puts(b, "null");
-        return;
-    }
-    buf_putc(b, '"');
-    for (const unsigned char *q = (const unsigned char *)v; *q; q++) {
-        if (*q == '"' || *q == '\\')
-            buf_printf(b, "\\%c", *q);
-        else if (*q < 0x20)
-            buf_printf(b, "\\u%04x", *q);
-        else
-            buf_putc(b, (char)*q);
-    }
-    buf_putc(b, '"');
 }
 
 static void put_id(buf_t *b, const char *key, int64_t v)
@@ -133,14 +123,14 @@ static void put_point(buf_t *b, const json_t *d)
  * tell: the same category, inside n's window, and inside a box around n a little larger than its
  * radius. router.assign_plan measures the distance of those that pass. */
 static bool maybe_near(const batch_ticket_t *e, const assign_item_t *ei, const batch_ticket_t *n,
-                       const assign_item_t *ni)
+                       const assign_item_t *ni, double cos_lat)
 {
     if (!e->has_pt || !n->has_pt || n->rule.dup_radius_m <= 0 || strcmp(e->service, n->service) != 0 ||
         ei->received_us < ni->received_us - llround(n->rule.dup_window_h * 3600e6))
         return false;
     double r = n->rule.dup_radius_m * 1.01 + 1; /* metres, with room for rounding */
     double dlat = fabs(e->lat - n->lat) * 110574.0;  /* the shortest degree of latitude */
-    double dlon = fabs(e->lon - n->lon) * 111320.0 * cos(n->lat * M_PI / 180) * 0.99;
+    double dlon = fabs(e->lon - n->lon) * 111320.0 * cos_lat * 0.99;
     return dlat <= r && dlon <= r;
 }
 
@@ -158,8 +148,9 @@ static void plan_row(buf_t *b, const batch_ticket_t *bt, const assign_item_t *it
     put_point(b, d);
     buf_puts(b, ",\"cand\":[");
     bool first = true;
+    double cos_lat = cos(t->lat * M_PI / 180);
     for (size_t i = sees_batch ? from : 0; i < j; i++) {
-        if ((i < from && items[i].outcome != ASSIGN_ASSIGNED) || !maybe_near(&bt[i], &items[i], t, it))
+        if ((i < from && items[i].outcome != ASSIGN_ASSIGNED) || !maybe_near(&bt[i], &items[i], t, it, cos_lat))
             continue;
         buf_printf(b, "%s[%zu,%.17g,%.17g]", first ? "" : ",", i, bt[i].lat, bt[i].lon);
         first = false;
@@ -239,7 +230,7 @@ static bool take_plan(const PGresult *plan, batch_ticket_t *bt, assign_item_t *i
             return false;
         }
         assign_item_t *it = &items[i];
-        it->routed = it->seen || PQgetvalue(plan, row, 1)[0] == 't';
+        it->routed = it->routed || PQgetvalue(plan, row, 1)[0] == 't';
         bt[i].group_id = col_id(plan, row, 2);
         bt[i].village_id = col_id(plan, row, 3);
         bt[i].township_id = col_id(plan, row, 4);
@@ -261,9 +252,9 @@ bool assign_on_ticket_batch(PGconn *conn, const json_t *const *envelopes, size_t
     router_t *r = arg;
     batch_ticket_t *bt = calloc(n ? n : 1, sizeof *bt);
     assign_item_t *items = calloc(n ? n : 1, sizeof *items);
-    PGresult **plans = calloc(n / ASSIGN_CHUNK + 1, sizeof *plans);
-    if (!bt || !items || !plans)
+    if (!bt || !items)
         log_oom();
+    PGresult *plan = NULL; /* the chunk's: dup_code points into it until its rows are written */
     assign_given_t given = {0};
     buf_t json = BUF_INIT;
     bool ok = false, pending = false;
@@ -273,9 +264,10 @@ bool assign_on_ticket_batch(PGconn *conn, const json_t *const *envelopes, size_t
         const char *id = str(d, "ticket_id"), *code = str(d, "code"), *service = str(d, "service_code");
         const char *req = str(d, "requested_at");
         int64_t received;
-        if (!id || !code || !service || !req || !timefmt_parse(req, &received)) {
+        if (!id || !*id || strspn(id, "0123456789") != strlen(id) || strlen(id) > 18 || !code || !service || !req ||
+            !timefmt_parse(req, &received)) {
             /* nothing to route: skip it (retrying cannot help) */
-            log_error("ticket.created %s without ticket_id, code, service_code or requested_at: skipped",
+            log_error("ticket.created %s without a numeric ticket_id, code, service_code or requested_at: skipped",
                       json_string_value(json_object_get(envelopes[i], "id")));
             continue;
         }
@@ -291,7 +283,7 @@ bool assign_on_ticket_batch(PGconn *conn, const json_t *const *envelopes, size_t
          * routes it, the second finds it routed, as one at a time */
         for (size_t k = 0; k < m; k++)
             if (items[k].ticket_id == items[m].ticket_id)
-                items[m].seen = 1;
+                items[m].routed = 1;
         m++;
     }
     /* the plans' connection: the router's own, idle while the consumer runs (same thread) */
@@ -302,7 +294,7 @@ bool assign_on_ticket_batch(PGconn *conn, const json_t *const *envelopes, size_t
      * (candidates come from the chunk alone) and the loads (the triggers counted them: nothing to
      * carry). */
     bool sees_batch = reader == conn;
-    for (size_t from = 0, k = 0; from < m; from += ASSIGN_CHUNK, k++) {
+    for (size_t from = 0; from < m; from += ASSIGN_CHUNK) {
         size_t to = m - from < ASSIGN_CHUNK ? m : from + ASSIGN_CHUNK;
         if (sees_batch)
             assign_given_free(&given);
@@ -313,9 +305,10 @@ bool assign_on_ticket_batch(PGconn *conn, const json_t *const *envelopes, size_t
         buf_putc(&json, ']');
         const char *p[] = {buf_str(&json)};
         /* on the consumer's own connection the previous apply must end first */
+        PQclear(plan);
         bool plan_ok = (reader != conn || finish(conn, &pending, err, errsz)) &&
-                       (plans[k] = db_pq_exec(reader, PLAN_SQL, 1, p, err, errsz, NULL)) != NULL;
-        if (!finish(conn, &pending, err, errsz) || !plan_ok || !take_plan(plans[k], bt, items, from, to, err, errsz))
+                       (plan = db_pq_exec(reader, PLAN_SQL, 1, p, err, errsz, NULL)) != NULL;
+        if (!finish(conn, &pending, err, errsz) || !plan_ok || !take_plan(plan, bt, items, from, to, err, errsz))
             goto done;
         assign_resolve_range(items, from, to, &given);
         buf_reset(&json);
@@ -342,11 +335,9 @@ done:
         free((void *)items[i].near);
         free((void *)items[i].staff);
     }
-    for (size_t k = 0; k <= n / ASSIGN_CHUNK; k++)
-        PQclear(plans[k]);
+    PQclear(plan);
     assign_given_free(&given);
     buf_free(&json);
-    free(plans);
     free(items);
     free(bt);
     return ok;

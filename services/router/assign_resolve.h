@@ -29,8 +29,7 @@ typedef struct {
     const char *code;
     int64_t received_us;
     int64_t unit_id;               /* where it goes when assigned; 0 = none found */
-    int routed;                    /* already routed (a replay): skipped */
-    int seen;                      /* the batch had this ticket already (set by the caller) */
+    int routed;                    /* already routed, or earlier in the batch (a replay): skipped */
     /* in: the open ticket it could follow (dup_id 0 = none) */
     int64_t dup_id, dup_received_us, dup_unit_id;
     const char *dup_code;

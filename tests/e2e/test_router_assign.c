@@ -351,6 +351,33 @@ static void a_report_follows_one_from_an_earlier_chunk_of_the_batch(void **state
     free(s);
 }
 
+/* Malformed ticket.created events (injected as source 'test', which the contract check leaves out)
+ * in the same batch as a good one: skipped (nothing routed for them, nothing dead-lettered), the
+ * good one routed, the router still running. */
+static void malformed_events_in_a_batch_are_skipped_and_the_rest_routed(void **state)
+{
+    (void)state;
+    assert_int_equal(h_stop(g_router, SIGTERM), 0);
+    long long dead = h_sql_int(g_db, "SELECT count(*) FROM bus.dead_letter WHERE consumer = 'router'", 0, NULL);
+    h_sql_exec(g_db, "SELECT bus.emit('ticket.created', 'test', NULL, '{\"code\":\"9999999999990\"}')");
+    h_sql_exec(g_db, "SELECT bus.emit('ticket.created', 'test', NULL, '{\"ticket_id\":\"12x\",\"code\":\"9999999999991\","
+                     "\"service_code\":\"BATCHTEST\",\"requested_at\":\"2026-11-29T01:00:00Z\"}')");
+    h_sql_exec(g_db, "SELECT bus.emit('ticket.created', 'test', NULL, '{\"ticket_id\":\"7\",\"code\":\"9999999999992\","
+                     "\"service_code\":\"BATCHTEST\",\"requested_at\":\"yesterday\"}')");
+    char *grp = h_sql_text(g_db, "SELECT code FROM registry.unit WHERE level = 'group' ORDER BY id OFFSET 60 LIMIT 1", 0, NULL);
+    char pt[96], body[256], good[40];
+    point_in_group(grp, pt, sizeof pt);
+    snprintf(body, sizeof body, "{\"service_code\":\"BATCHTEST\",%s,\"description\":\"正常\"}", pt);
+    snprintf(good, sizeof good, "%s", post(body));
+    g_router = h_start_router(h_port(62), h_port(61), NULL);
+    wait_routed(good);
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.ticket WHERE code IN ('9999999999990', '9999999999991',"
+                                     " '9999999999992')", 0, NULL), 0);
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM bus.dead_letter WHERE consumer = 'router'", 0, NULL), dead);
+    assert_int_equal(kill(g_router, 0), 0);
+    free(grp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +387,7 @@ int main(void)
         cmocka_unit_test(a_second_report_nearby_follows_the_first),
         cmocka_unit_test(reports_routed_together_follow_each_other_as_one_at_a_time),
         cmocka_unit_test(a_report_follows_one_from_an_earlier_chunk_of_the_batch),
+        cmocka_unit_test(malformed_events_in_a_batch_are_skipped_and_the_rest_routed),
     };
     return cmocka_run_group_tests_name("router_assign", tests, setup, teardown);
 }

@@ -211,6 +211,18 @@ static void free_twice_is_safe_and_leaves_buf_reusable(void **state)
     buf_free(&b);
 }
 
+static void json_string_escapes_quotes_backslashes_and_controls(void **state)
+{
+    (void)state;
+    buf_t b = BUF_INIT;
+    buf_put_json_string(&b, "a\"b\\c\nd\te\x01" "f 路灯");
+    assert_string_equal(buf_str(&b), "\"a\\\"b\\\\c\\nd\\te\\u0001f 路灯\"");
+    buf_reset(&b);
+    buf_put_json_string(&b, "");
+    assert_string_equal(buf_str(&b), "\"\"");
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +236,7 @@ int main(void)
         cmocka_unit_test(printf_of_one_large_string_grows_in_one_go),
         cmocka_unit_test(detach_hands_over_the_bytes_and_leaves_buf_empty),
         cmocka_unit_test(detach_of_empty_buf_returns_owned_empty_string),
+        cmocka_unit_test(json_string_escapes_quotes_backslashes_and_controls),
         cmocka_unit_test(detach_after_reset_returns_empty_string),
         cmocka_unit_test(reset_empties_contents_but_keeps_capacity),
         cmocka_unit_test(reset_of_never_used_buf_is_safe),
