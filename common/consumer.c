@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -128,7 +127,8 @@ static int apply_events(consumer_t *self, PGconn *c, const char *const *raws, in
     json_t **envs = calloc(cap, sizeof *envs);
     const json_t **fresh = calloc(cap, sizeof *fresh);
     int *fresh_at = calloc(cap, sizeof *fresh_at);
-    if (!envs || !fresh || !fresh_at)
+    int *wanted_at = calloc(cap, sizeof *wanted_at); /* the batch index of each id sent */
+    if (!envs || !fresh || !fresh_at || !wanted_at)
         log_oom();
     buf_t ids = BUF_INIT;
     buf_puts(&ids, "{");
@@ -145,37 +145,33 @@ static int apply_events(consumer_t *self, PGconn *c, const char *const *raws, in
             json_decref(env);
         } else {
             envs[i] = env;
-            buf_printf(&ids, "%s%s", wanted++ ? "," : "", id);
+            buf_printf(&ids, "%s%s", wanted ? "," : "", id);
+            wanted_at[wanted++] = i;
         }
     }
     buf_puts(&ids, "}");
     int ran = 0, nfresh = 0;
     if (wanted > 0) {
-        /* ON CONFLICT DO NOTHING also drops an event that came twice in this batch; in id order,
-         * so two instances of a consumer wait for each other's rows instead of deadlocking */
+        /* Inserted in id order, so two instances of a consumer wait for each other's rows instead
+         * of deadlocking; ON CONFLICT DO NOTHING also drops an event that came twice in this
+         * batch. Returned: the position (in the array sent) of each event whose row is new. */
         const char *p[] = {self->name, buf_str(&ids)};
         PGresult *r = db_pq_exec(c,
-                                 "INSERT INTO bus.inbox (consumer, event_id) SELECT $1, e FROM unnest($2::uuid[]) e"
-                                 " ORDER BY e ON CONFLICT DO NOTHING RETURNING event_id::text",
+                                 "WITH sent AS (SELECT e, pos FROM unnest($2::uuid[]) WITH ORDINALITY AS u(e, pos)),"
+                                 " ins AS (INSERT INTO bus.inbox (consumer, event_id)"
+                                 "         SELECT DISTINCT $1, e FROM sent ORDER BY 2"
+                                 "         ON CONFLICT DO NOTHING RETURNING event_id)"
+                                 " SELECT min(pos) FROM sent JOIN ins ON ins.event_id = sent.e GROUP BY sent.e ORDER BY 1",
                                  2, p, err, sizeof err, NULL);
         if (!r)
             ran = -1;
-        /* the events whose row is new, in the batch's order, each once */
-        int rows = r ? PQntuples(r) : 0;
-        bool *taken = calloc((size_t)(rows > 0 ? rows : 1), sizeof *taken);
-        if (!taken)
-            log_oom();
-        for (int i = 0; i < n && r; i++) {
-            const char *id = envs[i] ? json_string_value(json_object_get(envs[i], "id")) : NULL;
-            for (int k = 0; id && k < rows; k++)
-                if (!taken[k] && !strcasecmp(PQgetvalue(r, k, 0), id)) {
-                    taken[k] = true;
-                    fresh_at[nfresh] = i;
-                    fresh[nfresh++] = envs[i];
-                    break;
-                }
+        for (int k = 0; r && k < PQntuples(r); k++) {
+            int pos = atoi(PQgetvalue(r, k, 0)) - 1;
+            if (pos < 0 || pos >= wanted)
+                continue;
+            fresh_at[nfresh] = wanted_at[pos];
+            fresh[nfresh++] = envs[wanted_at[pos]];
         }
-        free(taken);
         PQclear(r);
     }
     if (ran == 0 && nfresh > 0) {
@@ -195,6 +191,7 @@ static int apply_events(consumer_t *self, PGconn *c, const char *const *raws, in
     free(envs);
     free(fresh);
     free(fresh_at);
+    free(wanted_at);
     buf_free(&ids);
     return ran;
 }
