@@ -2,8 +2,8 @@
 -- an INSERT, so it parsed and planned that body again on every call: about 60 µs of the 300 µs
 -- that intake.create_ticket costs (perf: base_yyparse under the SQL function executor).
 -- PL/pgSQL keeps the INSERT's plan for the life of the connection. Same signature, same result.
--- Measured with bench/run.sh: pgbench on create_ticket 4,950 -> 6,030 tps, intake 3,630 -> 4,150
--- req/s (bench/README.md).
+-- bench/run.sh, before and after in one session: pgbench on create_ticket 5,066 -> 5,729 tps,
+-- intake 3,690 -> 4,273 req/s (bench/README.md, step 6).
 CREATE OR REPLACE FUNCTION bus.emit(p_type text, p_source text, p_correlation_id uuid, p_data jsonb,
                                     p_occurred_at timestamptz DEFAULT now())
 RETURNS uuid LANGUAGE plpgsql AS $$
