@@ -8,10 +8,10 @@
 #   wrk      bench/open311_post.lua against gridgov-intake with http_threads=C, C connections
 # with intake's RSS and the CPU of intake, postgres and the load generator sampled every second.
 # Prints a summary with the medians and PASS/FAIL lines against the targets
-# (intake/pgbench >= 0.8, max RSS < 64 MiB), and one more pgbench run next to a stand-in that only
-# spends intake's CPU (bench/cotenant.c; see "what intake's CPU alone costs PostgreSQL" below).
-# Exits 0 whatever the targets say, nonzero when
-# something broke: a tool missing, intake died, a request or transaction failed.
+# (intake/pgbench >= 0.8, max RSS < 64 MiB); each round ends with one more pgbench run next to a
+# stand-in that only spends intake's CPU (see "what intake's CPU alone costs PostgreSQL" below).
+# Exits 0 whatever the targets say, nonzero when something broke: a tool missing, intake died,
+# a request or transaction failed.
 #
 # Environment: BUILD (build), BENCH_CONNECTIONS (8), BENCH_HTTP_THREADS (= connections),
 # BENCH_DURATION seconds per measurement (15), BENCH_ROUNDS (2), BENCH_WRK_THREADS (2),
@@ -236,10 +236,10 @@ run_cotenant() {
   period=$(calc "1e6 / $rate")
   burst=$(calc "$intake_us / 2")
   say "round $r: gridgov-cotenant: intake spent $intake_us µs of CPU per request: $burst µs every $period µs in each of 2 threads"
-  "$bin/gridgov-cotenant" 2 "$burst" "$period" $((DUR + 2)) >"$out/cotenant_r$r.txt" &
+  "$bin/gridgov-cotenant" 2 "$burst" "$period" $((DUR + 2)) >"$out/cotenant_r$r.txt" 2>&1 &
   co_pid=$!
   run_pgbench "co$r" COT
-  wait "$co_pid" || die "gridgov-cotenant failed"
+  wait "$co_pid" || { cat "$out/cotenant_r$r.txt" >&2; die "gridgov-cotenant failed"; }
   co_pid=""
   local used want
   used=$(sed -n 's/^cotenant cpu=//p' "$out/cotenant_r$r.txt")
@@ -257,7 +257,6 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # ---- summary -----------------------------------------------------------------------------------
-
 w_rps=$(field WRK rps | median); w_p50=$(field WRK p50_ms | median); w_p99=$(field WRK p99_ms | median)
 w_requests=$(field WRK requests | sum)
 w_errors=$(( $(field WRK non2xx | sum) + $(field WRK connect_err | sum) + $(field WRK read_err | sum) + $(field WRK write_err | sum) + $(field WRK timeouts | sum) ))
