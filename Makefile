@@ -84,7 +84,7 @@ $(BUILD)/bin/gridgovctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/gridgo
 $(BUILD)/bin/gridgov-cotenant: bench/cotenant.c
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
-	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
+	@$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $< -lpthread
 
 $(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)

@@ -217,6 +217,8 @@ median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else print
 max() { sort -g | tail -1; }
 sum() { awk '{s += $1} END {print s + 0}'; }
 calc() { awk "BEGIN {printf \"%.${2:-1}f\", ($1)}"; }  # calc EXPR [DECIMALS]
+share() { calc "$2 > 0 ? $1 / $2 : 0" 3; }                # share PART WHOLE: 3 decimals
+at_least() { calc "$1 >= $2" 0; }                         # 1 or 0
 
 # ---- what intake's CPU alone costs PostgreSQL ------------------------------------------------------
 # On a machine whose cores PostgreSQL shares with intake, intake's CPU slows PostgreSQL down
@@ -245,7 +247,7 @@ run_cotenant() {
   used=$(sed -n 's/^cotenant cpu=//p' "$out/cotenant_r$r.txt")
   want=$(calc "$intake_us * $rate / 1e4")
   # Short of its budget, the stand-in flatters PostgreSQL: say so rather than print a bound.
-  [ "$(calc "$used >= 0.9 * $want" 0)" = 1 ] ||
+  [ "$(at_least "$used" "0.9 * $want")" = 1 ] ||
     say "warning: gridgov-cotenant used $used % of a core, not $want %: round $r's headroom is too kind"
   echo "COTENANT intake_us=$intake_us rate=$rate cpu=$used want=$want" | tee -a "$out/results.txt" >&2
 }
@@ -264,14 +266,14 @@ rss_mib=$(field WRK rss_kib | max | awk '{printf "%.1f", $1 / 1024}')
 w_cpu_i=$(field WRK cpu_intake | median); w_cpu_p=$(field WRK cpu_postgres | median); w_cpu_l=$(field WRK cpu_load | median); w_cpu_o=$(field WRK cpu_other | median)
 p_tps=$(field PGB tps | median); p_p50=$(field PGB p50_ms | median); p_p99=$(field PGB p99_ms | median)
 p_cpu_p=$(field PGB cpu_postgres | median); p_cpu_l=$(field PGB cpu_load | median); p_cpu_o=$(field PGB cpu_other | median)
-ratio=$(awk -v a="$w_rps" -v b="$p_tps" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
+ratio=$(share "$w_rps" "$p_tps")
 c_tps=$(field COT tps | median); intake_us=$(field COTENANT intake_us | median)
 co_rate=$(field COTENANT rate | median); co_used=$(field COTENANT cpu | median)
-c_ratio=$(awk -v a="$c_tps" -v b="$p_tps" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
-c_ok=$(awk -v r="$c_ratio" -v t="$TARGET_RATIO" 'BEGIN {print ((r >= t) ? 1 : 0)}')
+c_ratio=$(share "$c_tps" "$p_tps")
+c_ok=$(at_least "$c_ratio" "$TARGET_RATIO")
 verdict() { if [ "$1" = 1 ]; then echo PASS; else echo FAIL; fi; }
-ratio_ok=$(awk -v r="$ratio" -v t="$TARGET_RATIO" 'BEGIN {print ((r >= t) ? 1 : 0)}')
-rss_ok=$(awk -v m="$rss_mib" -v t="$TARGET_RSS_MIB" 'BEGIN {print ((m < t) ? 1 : 0)}')
+ratio_ok=$(at_least "$ratio" "$TARGET_RATIO")
+rss_ok=$(calc "$rss_mib < $TARGET_RSS_MIB" 0)
 
 cat <<EOF
 
