@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "db.h"
+#include "db_tx.h"
 #include "log.h"
 #include "uuid.h"
 
@@ -196,14 +197,6 @@ static int apply_events(consumer_t *self, PGconn *c, const char *const *raws, in
     return ran;
 }
 
-static bool exec_ok(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    return ok;
-}
-
 static bool save_cursor(consumer_t *self, PGconn *c, const char *xid, const char *seq)
 {
     char err[512];
@@ -222,8 +215,11 @@ static bool save_cursor(consumer_t *self, PGconn *c, const char *xid, const char
  * anything failed (all of it rolled back; the caller then goes one by one). */
 static int apply_rows(consumer_t *self, PGconn *c, PGresult *rows, int from, int to)
 {
-    if (!exec_ok(c, "BEGIN"))
+    char err[512];
+    if (!db_begin(c, err, sizeof err)) {
+        log_debug("consumer %s: %s", self->name, err);
         return -1;
+    }
     const char *raws[TX_EVENTS];
     int n = 0;
     for (int i = from; i < to; i++)
@@ -231,8 +227,8 @@ static int apply_rows(consumer_t *self, PGconn *c, PGresult *rows, int from, int
             raws[n++] = PQgetvalue(rows, i, 2);
     int ran = apply_events(self, c, raws, n);
     if (ran < 0 || !save_cursor(self, c, PQgetvalue(rows, to - 1, 0), PQgetvalue(rows, to - 1, 1)) ||
-        !exec_ok(c, "COMMIT")) {
-        exec_ok(c, "ROLLBACK");
+        !db_commit(c, err, sizeof err)) {
+        db_rollback(c);
         return -1;
     }
     return ran;
@@ -243,11 +239,11 @@ static int process_live(consumer_t *self, const char *const *raws, int n)
 {
     char err[512];
     PGconn *c = db_conn(self->db, err, sizeof err);
-    if (!c || !exec_ok(c, "BEGIN"))
+    if (!c || !db_begin(c, err, sizeof err))
         return -1;
     int r = apply_events(self, c, raws, n);
-    if (r < 0 || !exec_ok(c, "COMMIT")) {
-        exec_ok(c, "ROLLBACK");
+    if (r < 0 || !db_commit(c, err, sizeof err)) {
+        db_rollback(c);
         return -1;
     }
     return r;
@@ -275,7 +271,7 @@ static bool dead_letter(consumer_t *self, PGconn *c, PGresult *rows, int k)
     snprintf(attempts, sizeof attempts, "%d", self->failures);
     const char *id = PQgetvalue(rows, k, 3);
     const char *p[] = {self->name, id, attempts, self->last_error};
-    if (!exec_ok(c, "BEGIN"))
+    if (!db_begin(c, err, sizeof err))
         return false;
     PGresult *r = db_pq_exec(c,
                              "WITH i AS (INSERT INTO bus.inbox (consumer, event_id) VALUES ($1, $2::uuid)"
@@ -283,10 +279,10 @@ static bool dead_letter(consumer_t *self, PGconn *c, PGresult *rows, int k)
                              " INSERT INTO bus.dead_letter (consumer, event_id, attempts, error)"
                              " VALUES ($1, $2::uuid, $3::int, $4) ON CONFLICT DO NOTHING",
                              4, p, err, sizeof err, NULL);
-    bool ok = r && save_cursor(self, c, PQgetvalue(rows, k, 0), PQgetvalue(rows, k, 1)) && exec_ok(c, "COMMIT");
+    bool ok = r && save_cursor(self, c, PQgetvalue(rows, k, 0), PQgetvalue(rows, k, 1)) && db_commit(c, err, sizeof err);
     PQclear(r);
     if (!ok) {
-        exec_ok(c, "ROLLBACK");
+        db_rollback(c);
         return false;
     }
     log_error("consumer %s: gave up on event %s after %d attempts (bus.dead_letter): %s", self->name, id,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "db_tx.h"
 #include "log.h"
 
 #define MAX_PREPARED 16
@@ -230,7 +231,7 @@ bool db_migrate(db_t *self, const char *dir, char *err, size_t errsz)
             while (el && err[el - 1] == '\n')
                 err[--el] = '\0';
             PQclear(res);
-            PQclear(PQexec(c, "ROLLBACK"));
+            db_rollback(c);
             ok = false;
             break;
         }

@@ -26,6 +26,7 @@
 
 #include "form.h"
 #include "gclock.h"
+#include "db_tx.h"
 #include "log.h"
 #include "render.h"
 #include "staff.h"
@@ -451,21 +452,19 @@ static void stats(const intake_t *app, const http_req_t *req, http_resp_t *resp,
     const char *p[] = {unit_id, rep.from, rep.to, rep.service_code, now};
     /* One snapshot for the total and the rows; a short scan in one backend beats parallel workers
      * (their start-up costs more than they save here) and JIT compilation. */
-    if (!db_run(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, err, sizeof err) ||
+    PGconn *c = db_conn(db, err, sizeof err);
+    if (!c || !db_begin_mode(c, "ISOLATION LEVEL REPEATABLE READ READ ONLY", err, sizeof err) ||
         !db_run(db, "SET LOCAL max_parallel_workers_per_gather = 0", 0, NULL, err, sizeof err) ||
         !db_run(db, "SET LOCAL jit = off", 0, NULL, err, sizeof err)) {
-        char ignore[256];
-        if (!db_run(db, "ROLLBACK", 0, NULL, ignore, sizeof ignore))
-            log_debug("stats rollback: %s", ignore);
+        db_rollback(c);
         unavailable(resp, "begin", err);
         goto out;
     }
     PGresult *r = db_exec(db, rep.by_service ? SERVICES_SQL : UNITS_SQL, 5, p, err, sizeof err, NULL);
-    char end_err[256];
-    bool ended = db_run(db, r ? "COMMIT" : "ROLLBACK", 0, NULL, end_err, sizeof end_err);
-    if (!r || !ended) {
+    if (!r || !db_commit(c, err, sizeof err)) {
+        db_rollback(c);
         PQclear(r);
-        unavailable(resp, "rows", r ? end_err : err);
+        unavailable(resp, "rows", err);
         goto out;
     }
     rep.rows = calloc((size_t)PQntuples(r) + 1, sizeof *rep.rows);

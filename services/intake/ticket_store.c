@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_tx.h"
 #include "log.h"
 #include "metrics.h"
 #include "timefmt.h"
@@ -31,13 +32,6 @@ static const char *static_ctype(const char *stored)
     if (!strncmp(stored, "text/xml", 8))
         return "text/xml; charset=utf-8";
     return "application/json; charset=utf-8";
-}
-
-static bool exec_ok(PGconn *c, const char *sql, char *err, size_t errsz)
-{
-    PGresult *r = db_pq_exec(c, sql, 0, NULL, err, errsz, NULL);
-    PQclear(r);
-    return r != NULL;
 }
 
 /* Maps the database's input rules (intake.create_ticket) onto input errors. */
@@ -96,7 +90,7 @@ store_status_t ticket_store_create(db_t *db, const ticket_input_t *in, const cha
 
     char hash[65];
     hex32(idem->hash, hash);
-    if (!exec_ok(c, "BEGIN", err, sizeof err))
+    if (!db_begin(c, err, sizeof err))
         goto out;
     /* Claim the key. A concurrent request with the same key waits here until the first commits. */
     const char *ip[] = {idem->scope, idem->key, hash};
@@ -127,7 +121,7 @@ store_status_t ticket_store_create(db_t *db, const ticket_input_t *in, const cha
             buf_puts(&resp->body, PQgetvalue(r, 0, 3));
         }
         PQclear(r);
-        if (!exec_ok(c, "COMMIT", err, sizeof err))
+        if (!db_commit(c, err, sizeof err))
             st = STORE_UNAVAILABLE;
         goto out;
     }
@@ -153,14 +147,14 @@ store_status_t ticket_store_create(db_t *db, const ticket_input_t *in, const cha
         goto rollback;
     PQclear(r);
     /* The durability promise: only a successful COMMIT lets the caller answer 2xx. */
-    if (!exec_ok(c, "COMMIT", err, sizeof err)) {
+    if (!db_commit(c, err, sizeof err)) {
         st = STORE_UNAVAILABLE;
         goto out;
     }
     st = STORE_OK;
     goto out;
 rollback:
-    PQclear(PQexec(c, "ROLLBACK"));
+    db_rollback(c);
 out:
     if (st == STORE_UNAVAILABLE) {
         metrics_inc(M_DB_ERRORS);

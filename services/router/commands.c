@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "db_tx.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "uuid.h"
@@ -66,7 +67,8 @@ char *commands_handle(router_t *r, const char *payload, size_t len, int64_t now)
         return error(idc, 503, "unavailable", "the database is unavailable; try again");
     }
     char *out = NULL;
-    PQclear(PQexec(c, "BEGIN"));
+    if (!db_begin(c, err, sizeof err))
+        goto unavailable;
     /* A retry of a command already answered gets the stored answer. The lock makes a concurrent
      * retry wait for the first to commit. */
     const char *pid[] = {idc};
@@ -77,7 +79,7 @@ char *commands_handle(router_t *r, const char *payload, size_t len, int64_t now)
     if (!PQgetisnull(prev, 0, 1)) {
         out = strdup(PQgetvalue(prev, 0, 1));
         PQclear(prev);
-        PQclear(PQexec(c, "COMMIT"));
+        db_rollback(c); /* nothing written: only the lock to release */
         json_decref(cmd);
         return out;
     }
@@ -128,10 +130,8 @@ store:;
     if (!s)
         goto unavailable;
     PQclear(s);
-    PGresult *commit = PQexec(c, "COMMIT");
-    bool ok = PQresultStatus(commit) == PGRES_COMMAND_OK;
-    PQclear(commit);
-    if (!ok) {
+    if (!db_commit(c, err, sizeof err)) {
+        log_warn("command %s: %s", idc, err);
         free(out);
         json_decref(cmd);
         return error(idc, 503, "unavailable", "the change could not be committed; try again");
@@ -140,7 +140,7 @@ store:;
     return out;
 unavailable:
     log_warn("command %s: %s", idc, err);
-    PQclear(PQexec(c, "ROLLBACK"));
+    db_rollback(c);
     free(out);
     json_decref(cmd);
     return error(idc, 503, "unavailable", "the database is unavailable; nothing was changed, try again");

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "db_tx.h"
 #include "lifecycle.h"
 #include "log.h"
 
@@ -28,15 +29,20 @@ static int for_each(router_t *r, const char *sql, int n, const char *const *p, a
             moved = -1;
             break;
         }
-        PQclear(PQexec(c, "BEGIN"));
+        if (!db_begin(c, err, sizeof err)) {
+            log_warn("sla: %s", err);
+            moved = -1;
+            break;
+        }
         action_args_t args = {0};
         outcome_t o = lifecycle_apply(r, c, PQgetvalue(res, i, 0), a, &SYSTEM, &args, now, NULL);
         bool ok = o.status == 200;
         json_decref(o.reply);
-        PGresult *end = PQexec(c, ok ? "COMMIT" : "ROLLBACK");
-        if (ok && PQresultStatus(end) == PGRES_COMMAND_OK)
+        if (ok && db_commit(c, err, sizeof err))
             moved++;
-        PQclear(end);
+        else if (ok)
+            log_warn("sla: %s", err);
+        db_rollback(c);
     }
     PQclear(res);
     return moved;

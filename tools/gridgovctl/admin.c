@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "ctl.h"
 #include "db.h"
+#include "db_tx.h"
 #include "log.h"
 #include "secret.h"
 
@@ -136,7 +137,7 @@ int ctl_seed_demo(const cfg_t *cfg, int argc, char **argv)
             fprintf(stderr, "gridgovctl: demo seed failed: %s\n", c ? PQerrorMessage(c) : err);
             PQclear(res);
             if (c)
-                PQclear(PQexec(c, "ROLLBACK"));
+                db_rollback(c);
             goto out;
         }
         PQclear(res);
