@@ -12,13 +12,14 @@
  *      │ ▲ escalate         │  request/grant/refuse_extension │              │ rate 不满意 (once)
  *      │ └─────────         └──return──▶ returned ──dispatch──▶ assigned     └──▶ in_progress
  *      └──return──▶ returned ──reject──▶ rejected        resolved ──close_unrated──▶ closed
- *   (new) ──assign──▶ assigned      (new) ──merge──▶ merged
- *   assigned/accepted/in_progress ──overdue──▶ assigned one level up (at the county: stays)
- *   accepted ──resolve──▶ resolved; escalate keeps the state (assigned or returned)
+ *   (new) ──assign──▶ assigned      (new) ──merge──▶ merged (重复件)
+ *   the clocks: assigned/accepted/in_progress ──overdue──▶ assigned one level up (at the county
+ *   the state stays); escalate keeps the state (assigned or returned) one level up
+ *   (also: accepted ──resolve──▶ resolved; tests/unit/test_lifecycle_table.c lists every pair)
  *
- * Who may ask: staff and residents through commands (commands.c) take the actions of holders,
- * supervisors and residents; the system actions (assign, merge, escalate, overdue,
- * close_unrated) are the router's own and a command naming one is answered as unknown (404).
+ * Who asks: holders, supervisors and residents through commands (commands.c); the system actions
+ * (assign, merge, escalate, overdue, close_unrated) are the router's own, and a command naming
+ * one is answered as an unknown action (404).
  */
 #ifndef ROUTER_LIFECYCLE_H
 #define ROUTER_LIFECYCLE_H
@@ -26,6 +27,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "router.h"
