@@ -4,7 +4,8 @@
  *   plan     router.assign_plan reads where each ticket lives, the open ticket it could follow,
  *            the earlier tickets of the batch near it, and who can hold it with their load;
  *   resolve  assign_resolve_range() decides, in commit order (assign_resolve.h);
- *   apply    router.assign_apply writes tickets, aggregates, transitions and events.
+ *   apply    router.assign_apply writes tickets, aggregates, transitions and events; each row
+ *            carries its action, state and event as the lifecycle table names them.
  * The writes go to the consumer's connection, inside its transaction; the plans are read on the
  * router's other connection while the previous chunk's apply runs, so the two overlap. That
  * connection cannot see this transaction's writes, so everything the batch has done so far is
@@ -21,6 +22,7 @@
 #include "assign_resolve.h"
 #include "buf.h"
 #include "db.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "timefmt.h"
 
@@ -171,7 +173,11 @@ static void apply_row(buf_t *b, router_t *r, const batch_ticket_t *t, const assi
     put_id(b, "ticket_id", it->ticket_id);
     put_str(b, "code", it->code);
     put_str(b, "service", t->service);
-    put_str(b, "state", it->outcome == ASSIGN_MERGED ? "merged" : "assigned");
+    /* what the lifecycle table says a new ticket's assignment or merge is called and leads to */
+    action_t a = it->outcome == ASSIGN_MERGED ? ACT_MERGE : ACT_ASSIGN;
+    put_str(b, "action", lifecycle_action_name(a));
+    put_str(b, "state", lifecycle_state_name(lifecycle_target(a, ST_NEW, false)));
+    put_str(b, "event", lifecycle_event(a, false));
     put_id(b, "group_id", t->group_id);
     put_id(b, "village_id", t->village_id);
     put_id(b, "township_id", t->township_id);

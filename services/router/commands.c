@@ -55,10 +55,16 @@ char *commands_handle(router_t *r, const char *payload, size_t len, int64_t now)
     snprintf(idc, sizeof idc, "%s", id);
     const char *action_name = json_string_value(json_object_get(cmd, "action"));
     const char *code = json_string_value(json_object_get(cmd, "ticket"));
-    action_t a;
-    if (!action_name || !code || !lifecycle_action_parse(action_name, &a) || lifecycle_who(a) == WHO_SYSTEM) {
+    if (!action_name || !code) {
         json_decref(cmd);
-        return error(idc, 400, "unknown_action", "unknown action");
+        return error(idc, 400, "bad_command", "a command needs an id (uuid), an action and a ticket");
+    }
+    /* The lifecycle table is the list of actions. The router's own (assignment, the clocks) are
+     * not commands: asked for by name, they are as unknown as a name the table lacks. */
+    action_t a;
+    if (!lifecycle_action_parse(action_name, &a) || lifecycle_who(a) == WHO_SYSTEM) {
+        json_decref(cmd);
+        return error(idc, 404, "unknown_action", "no such action");
     }
     char err[512];
     PGconn *c = db_conn(r->db, err, sizeof err);

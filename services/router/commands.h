@@ -2,7 +2,9 @@
  * our ROUTER). A command is {"id": uuid, "action", "ticket": code, "staff_id" | "phone", "note",
  * "hours", "rating", "unit": code}; the reply is {"id", "status", "body"}. The reply is stored
  * under the id in the same transaction as the change, so a retry of the same id gets the same
- * answer and changes nothing. */
+ * answer and changes nothing. The actions are the lifecycle table's (lifecycle.h): a name it
+ * lacks, or one the router only takes itself (assign, merge, escalate, overdue, close_unrated),
+ * is answered 404 unknown_action; a command without an action or a ticket 400 bad_command. */
 #ifndef ROUTER_COMMANDS_H
 #define ROUTER_COMMANDS_H
 

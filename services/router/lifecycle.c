@@ -1,12 +1,11 @@
 #include "lifecycle.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "assign.h"
 #include "db.h"
+#include "lifecycle_effects.h"
 #include "log.h"
 #include "stats.h"
 #include "utf8.h"
@@ -18,38 +17,54 @@ static const char *const STATE_NAMES[ST__COUNT] = {
 };
 
 #define S(x) (1u << (x))
-#define SAME ST__COUNT /* the action keeps the state */
 
-/* The state machine, written down once. `to` is the usual target; rate and escalate decide
- * their exact target from the ticket (see apply_effects). */
+/* The state machine, written down once: every action, the states it may start from, where it
+ * leads. `to_alt` is the target the ticket itself may call for instead (its effect in
+ * lifecycle_effects.c decides, and says when in a comment); ST_KEEP leaves the state as it was;
+ * ST_NEW is "not yet a ticket of the router". */
 static const struct {
-    const char *name;  /* command name */
-    const char *event; /* event type suffix: ticket.<event> */
-    unsigned from;     /* states it may start from */
-    ticket_state_t to;
+    const char *name;      /* command and router.transition.action */
+    const char *event;     /* event type suffix: ticket.<event> */
+    const char *event_alt; /* ... when the alternative target was taken */
+    unsigned from;         /* states it may start from */
+    ticket_state_t to, to_alt;
     who_t who;
     bool needs_note;
 } TABLE[ACT__COUNT] = {
-    [ACT_ACCEPT] = {"accept", "accepted", S(ST_ASSIGNED), ST_ACCEPTED, WHO_HOLDER, false},
-    [ACT_START] = {"start", "started", S(ST_ACCEPTED), ST_IN_PROGRESS, WHO_HOLDER, false},
-    [ACT_RESOLVE] = {"resolve", "resolved", S(ST_ACCEPTED) | S(ST_IN_PROGRESS), ST_RESOLVED, WHO_HOLDER, true},
-    [ACT_RETURN] = {"return", "returned", S(ST_ASSIGNED) | S(ST_ACCEPTED), ST_RETURNED, WHO_HOLDER, true},
-    [ACT_DISPATCH] = {"dispatch", "dispatched", S(ST_RETURNED), ST_ASSIGNED, WHO_SUPERVISOR, false},
-    [ACT_REJECT] = {"reject", "rejected", S(ST_ASSIGNED) | S(ST_RETURNED), ST_REJECTED, WHO_SUPERVISOR, true},
-    [ACT_REQUEST_EXTENSION] = {"request_extension", "extension_requested", S(ST_ACCEPTED) | S(ST_IN_PROGRESS), SAME,
-                               WHO_HOLDER, true},
-    [ACT_GRANT_EXTENSION] = {"grant_extension", "extension_granted", S(ST_ACCEPTED) | S(ST_IN_PROGRESS), SAME,
-                             WHO_SUPERVISOR, false},
-    [ACT_REFUSE_EXTENSION] = {"refuse_extension", "extension_refused", S(ST_ACCEPTED) | S(ST_IN_PROGRESS), SAME,
-                              WHO_SUPERVISOR, true},
-    [ACT_RATE] = {"rate", "rated", S(ST_RESOLVED), ST_CLOSED, WHO_RESIDENT, false},
-    [ACT_CLOSE_UNRATED] = {"close_unrated", "closed", S(ST_RESOLVED), ST_CLOSED, WHO_SYSTEM, false},
-    [ACT_ESCALATE] = {"escalate", "escalated", S(ST_ASSIGNED) | S(ST_RETURNED), SAME, WHO_SYSTEM, false},
-    [ACT_OVERDUE] = {"overdue", "overdue", S(ST_ASSIGNED) | S(ST_ACCEPTED) | S(ST_IN_PROGRESS), ST_ASSIGNED,
-                     WHO_SYSTEM, false},
+    [ACT_ACCEPT] = {"accept", "accepted", NULL, S(ST_ASSIGNED), ST_ACCEPTED, ST_NONE, WHO_HOLDER, false},
+    [ACT_START] = {"start", "started", NULL, S(ST_ACCEPTED), ST_IN_PROGRESS, ST_NONE, WHO_HOLDER, false},
+    [ACT_RESOLVE] = {"resolve", "resolved", NULL, S(ST_ACCEPTED) | S(ST_IN_PROGRESS), ST_RESOLVED, ST_NONE,
+                     WHO_HOLDER, true},
+    [ACT_RETURN] = {"return", "returned", NULL, S(ST_ASSIGNED) | S(ST_ACCEPTED), ST_RETURNED, ST_NONE, WHO_HOLDER,
+                    true},
+    [ACT_DISPATCH] = {"dispatch", "dispatched", NULL, S(ST_RETURNED), ST_ASSIGNED, ST_NONE, WHO_SUPERVISOR, false},
+    [ACT_REJECT] = {"reject", "rejected", NULL, S(ST_ASSIGNED) | S(ST_RETURNED), ST_REJECTED, ST_NONE,
+                    WHO_SUPERVISOR, true},
+    [ACT_REQUEST_EXTENSION] = {"request_extension", "extension_requested", NULL, S(ST_ACCEPTED) | S(ST_IN_PROGRESS),
+                               ST_KEEP, ST_NONE, WHO_HOLDER, true},
+    [ACT_GRANT_EXTENSION] = {"grant_extension", "extension_granted", NULL, S(ST_ACCEPTED) | S(ST_IN_PROGRESS),
+                             ST_KEEP, ST_NONE, WHO_SUPERVISOR, false},
+    [ACT_REFUSE_EXTENSION] = {"refuse_extension", "extension_refused", NULL, S(ST_ACCEPTED) | S(ST_IN_PROGRESS),
+                              ST_KEEP, ST_NONE, WHO_SUPERVISOR, true},
+    /* alt: 不满意 from a ticket not reopened before reopens it (重办), announced as ticket.reopened */
+    [ACT_RATE] = {"rate", "rated", "reopened", S(ST_RESOLVED), ST_CLOSED, ST_IN_PROGRESS, WHO_RESIDENT, false},
+    [ACT_CLOSE_UNRATED] = {"close_unrated", "closed", NULL, S(ST_RESOLVED), ST_CLOSED, ST_NONE, WHO_SYSTEM, false},
+    /* the sign clock ran out: one level up (or a fresh clock at the county), the state stays */
+    [ACT_ESCALATE] = {"escalate", "escalated", NULL, S(ST_ASSIGNED) | S(ST_RETURNED), ST_KEEP, ST_NONE, WHO_SYSTEM,
+                      false},
+    /* the resolve clock ran out: signed for again one level up; alt: at the county, with no level
+     * above, the holder keeps it in the state it was */
+    [ACT_OVERDUE] = {"overdue", "overdue", "overdue", S(ST_ASSIGNED) | S(ST_ACCEPTED) | S(ST_IN_PROGRESS),
+                     ST_ASSIGNED, ST_KEEP, WHO_SYSTEM, false},
+    /* a new ticket routed to a unit, or following an open one nearby (重复件): router.assign_apply */
+    [ACT_ASSIGN] = {"assign", "assigned", NULL, S(ST_NEW), ST_ASSIGNED, ST_NONE, WHO_SYSTEM, false},
+    [ACT_MERGE] = {"merge", "merged", NULL, S(ST_NEW), ST_MERGED, ST_NONE, WHO_SYSTEM, false},
 };
 
-const char *lifecycle_state_name(ticket_state_t s) { return s < ST__COUNT ? STATE_NAMES[s] : "?"; }
+const char *lifecycle_state_name(ticket_state_t s)
+{
+    return s < ST__COUNT ? STATE_NAMES[s] : s == ST_NEW ? "new" : "?";
+}
 
 bool lifecycle_state_parse(const char *name, ticket_state_t *out)
 {
@@ -75,21 +90,47 @@ bool lifecycle_action_parse(const char *name, action_t *out)
 
 who_t lifecycle_who(action_t a) { return TABLE[a].who; }
 
-bool lifecycle_allows(action_t a, ticket_state_t s) { return a < ACT__COUNT && (TABLE[a].from & S(s)); }
+bool lifecycle_allows(action_t a, ticket_state_t s) { return a < ACT__COUNT && s <= ST_NEW && (TABLE[a].from & S(s)); }
+
+bool lifecycle_has_alt(action_t a) { return a < ACT__COUNT && TABLE[a].to_alt != ST_NONE; }
+
+ticket_state_t lifecycle_target(action_t a, ticket_state_t s, bool alt)
+{
+    if (a >= ACT__COUNT)
+        return ST_NONE;
+    ticket_state_t to = alt && lifecycle_has_alt(a) ? TABLE[a].to_alt : TABLE[a].to;
+    return to == ST_KEEP ? s : to;
+}
+
+const char *lifecycle_event(action_t a, bool alt)
+{
+    if (a >= ACT__COUNT)
+        return "?";
+    return alt && TABLE[a].event_alt ? TABLE[a].event_alt : TABLE[a].event;
+}
+
+bool lifecycle_states_from(action_t a, char *out, size_t outsz)
+{
+    size_t len = 0;
+    if (a >= ACT__COUNT || outsz < 3)
+        return false;
+    out[len++] = '{';
+    for (int s = 0; s < ST__COUNT; s++) {
+        if (!(TABLE[a].from & S(s)))
+            continue;
+        int n = snprintf(out + len, outsz - len, "%s%s", out[len - 1] == '{' ? "" : ",", STATE_NAMES[s]);
+        if (n < 0 || (size_t)n >= outsz - len)
+            return false;
+        len += (size_t)n;
+    }
+    if (len + 2 > outsz)
+        return false;
+    out[len++] = '}';
+    out[len] = '\0';
+    return true;
+}
 
 /* ------------------------------------------------------------------------------------------ */
-
-typedef struct {
-    int64_t id, unit_id, group_id, village_id, township_id, county_id, placed_unit_id;
-    ticket_state_t state;
-    int reopened;
-    bool extension_pending, stat_on_time, overdue;
-    int64_t stat_work_s;
-    double received_s, resolve_due_s;
-    char service_code[40];
-    char reporter_phone[20];
-    int64_t extension_requester; /* who asked for the pending extension */
-} row_t;
 
 static outcome_t out_error(int status, const char *code, const char *message, const char *state)
 {
@@ -101,7 +142,7 @@ static outcome_t out_error(int status, const char *code, const char *message, co
 
 static int64_t col_i(PGresult *r, int c) { return PQgetisnull(r, 0, c) ? 0 : atoll(PQgetvalue(r, 0, c)); }
 
-static bool load_row(PGconn *conn, const char *code, row_t *t, bool *found, char *err, size_t errsz)
+static bool load_row(PGconn *conn, const char *code, lc_ticket_t *t, bool *found, char *err, size_t errsz)
 {
     const char *p[] = {code};
     PGresult *r = db_pq_exec(conn,
@@ -143,7 +184,7 @@ static bool load_row(PGconn *conn, const char *code, row_t *t, bool *found, char
 }
 
 /* Is unit `outer` the unit itself or one of the ticket's ancestors? (units are at most 4 deep) */
-static bool area_contains(const row_t *t, int64_t outer, int64_t inner)
+static bool area_contains(const lc_ticket_t *t, int64_t outer, int64_t inner)
 {
     if (outer == inner)
         return true;
@@ -159,7 +200,7 @@ static bool area_contains(const row_t *t, int64_t outer, int64_t inner)
     return pos_outer >= 0 && (pos_inner < 0 || pos_outer >= pos_inner);
 }
 
-static bool authorized(action_t a, const row_t *t, const actor_t *who)
+static bool authorized(action_t a, const lc_ticket_t *t, const actor_t *who)
 {
     bool operator_ = who->role && !strcmp(who->role, "operator");
     switch (TABLE[a].who) {
@@ -175,283 +216,9 @@ static bool authorized(action_t a, const row_t *t, const actor_t *who)
     return false;
 }
 
-static void ts(int64_t us, char out[32]) { router_ts(us, out); }
-
 static PGresult *exec(PGconn *c, const char *sql, int n, const char *const *p, char *err, size_t errsz)
 {
     return db_pq_exec(c, sql, n, p, err, errsz, NULL);
-}
-
-static bool run(PGconn *c, const char *sql, int n, const char *const *p, char *err, size_t errsz)
-{
-    PGresult *r = exec(c, sql, n, p, err, errsz);
-    PQclear(r);
-    return r != NULL;
-}
-
-/* The supervision order (督办) for a missed resolve deadline goes to the supervisor of the level
- * above the holder (for a township that is the county operations center). */
-static bool raise_supervision(PGconn *c, const row_t *t, int64_t now, char *err, size_t errsz)
-{
-    int64_t parent = 0;
-    if (!assign_parent(c, t->unit_id, &parent, err, errsz))
-        return false;
-    char id[24], to[24], at[32];
-    snprintf(id, sizeof id, "%lld", (long long)t->id);
-    snprintf(to, sizeof to, "%lld", (long long)(parent ? parent : t->unit_id));
-    ts(now, at);
-    const char *p[] = {id, to, at};
-    return run(c,
-               "INSERT INTO router.supervision (ticket_id, to_unit_id, supervisor_id, raised_at, reason)"
-               " SELECT $1::bigint, $2::bigint, (SELECT s.id FROM registry.staff s"
-               "   WHERE s.active AND s.role IN ('supervisor', 'operator') AND s.unit_id IN"
-               "   (SELECT u.id FROM registry.unit u WHERE u.id = $2::bigint"
-               "    UNION ALL SELECT u.parent_id FROM registry.unit u WHERE u.id = $2::bigint)"
-               "   ORDER BY (s.unit_id = $2::bigint) DESC, s.id LIMIT 1),"
-               " to_timestamp($3::float8), '办结时限已过，督办'",
-               3, p, err, errsz);
-}
-
-/* An extension request still waiting when the ticket is resolved or returned has nothing left to
- * extend: it is closed as refused (by nobody) so the next holder can ask afresh. */
-static bool close_extension(PGconn *c, const char *id, const char *at, char *err, size_t errsz)
-{
-    const char *p[] = {id, at};
-    return run(c,
-               "WITH e AS (UPDATE router.extension SET decision = 'refused', decided_at = to_timestamp($2::float8)"
-               " WHERE ticket_id = $1::bigint AND decision IS NULL RETURNING 1)"
-               " UPDATE router.ticket SET extension_pending = false WHERE ticket_id = $1::bigint",
-               2, p, err, errsz);
-}
-
-/* The state-specific writes. Returns the state the ticket ends in, or -1 on a database error. */
-static int apply_effects(router_t *r, PGconn *c, action_t a, const row_t *t, const actor_t *who,
-                         const action_args_t *args, int64_t now, char *err, size_t errsz)
-{
-    char id[24], at[32], actor[24];
-    snprintf(id, sizeof id, "%lld", (long long)t->id);
-    snprintf(actor, sizeof actor, "%lld", (long long)who->staff_id);
-    ts(now, at);
-    stat_delta_t d = {0};
-    int to = TABLE[a].to == SAME ? (int)t->state : (int)TABLE[a].to;
-    switch (a) {
-    case ACT_ACCEPT: {
-        const char *p[] = {id, at, actor};
-        if (!run(c, "UPDATE router.ticket SET state = 'accepted', accepted_at = to_timestamp($2::float8),"
-                    " assignee_id = coalesce(NULLIF($3::bigint, 0), assignee_id) WHERE ticket_id = $1::bigint",
-                 3, p, err, errsz))
-            return -1;
-        break;
-    }
-    case ACT_START: {
-        const char *p[] = {id};
-        if (!run(c, "UPDATE router.ticket SET state = 'in_progress' WHERE ticket_id = $1::bigint", 1, p, err, errsz))
-            return -1;
-        break;
-    }
-    case ACT_RESOLVE: {
-        double now_s = (double)now / 1e6;
-        /* A ticket that went overdue (超期: the sweep restarted its clock one level up) is late
-         * however soon the new holder resolves it. */
-        bool on_time = !t->overdue && (t->resolve_due_s <= 0 || now_s <= t->resolve_due_s);
-        int64_t work = workcal_between(r->cal, (int64_t)(t->received_s * 1e6), now);
-        char ot[8], ws[24];
-        snprintf(ot, sizeof ot, "%s", on_time ? "true" : "false");
-        snprintf(ws, sizeof ws, "%lld", (long long)work);
-        const char *p[] = {id, at, args->note, ot, ws};
-        if (!run(c, "UPDATE router.ticket SET state = 'resolved', resolved_at = to_timestamp($2::float8),"
-                    " resolution = $3, stat_on_time = $4::boolean, stat_work_s = $5::bigint WHERE ticket_id = $1::bigint",
-                 5, p, err, errsz) ||
-            !close_extension(c, id, at, err, errsz))
-            return -1;
-        d.resolved = 1;
-        d.resolved_on_time = on_time;
-        d.resolve_work_s = work;
-        break;
-    }
-    case ACT_RETURN: {
-        /* back to the dispatcher: the township desk that covers the placement (else the county),
-         * which has a sign clock of its own to hand it on (else it climbs, see sla.c) */
-        int64_t desk = t->township_id && t->township_id != t->unit_id ? t->township_id : t->county_id;
-        category_rule_t rule;
-        if (!assign_rule(c, t->service_code, &rule, err, errsz) || !assign_hold(r, c, t->id, desk, &rule, now, err, errsz))
-            return -1;
-        const char *p[] = {id};
-        if (!run(c, "UPDATE router.ticket SET state = 'returned', returns = returns + 1 WHERE ticket_id = $1::bigint", 1,
-                 p, err, errsz) ||
-            !close_extension(c, id, at, err, errsz))
-            return -1;
-        d.returns = 1;
-        break;
-    }
-    case ACT_DISPATCH: {
-        int64_t target = args->unit_id ? args->unit_id : (t->placed_unit_id ? t->placed_unit_id : t->county_id);
-        category_rule_t rule;
-        if (!assign_rule(c, t->service_code, &rule, err, errsz) || !assign_hold(r, c, t->id, target, &rule, now, err, errsz))
-            return -1;
-        /* the unit that gets it now gets the whole resolve time */
-        char due[32], warn[32];
-        router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.resolve_hours * 3600)), due);
-        router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.resolve_hours * rule.warn_share * 3600)), warn);
-        const char *p[] = {id, due, warn};
-        if (!run(c, "UPDATE router.ticket SET state = 'assigned', resolve_due = to_timestamp($2::float8),"
-                    " resolve_warn_at = to_timestamp($3::float8), resolve_warned = false WHERE ticket_id = $1::bigint",
-                 3, p, err, errsz))
-            return -1;
-        break;
-    }
-    case ACT_REJECT: {
-        const char *p[] = {id, at, args->note};
-        if (!run(c, "UPDATE router.ticket SET state = 'rejected', closed_at = to_timestamp($2::float8),"
-                    " status_notes = '不予受理：' || $3 WHERE ticket_id = $1::bigint",
-                 3, p, err, errsz))
-            return -1;
-        break;
-    }
-    case ACT_REQUEST_EXTENSION: {
-        char hours[32];
-        snprintf(hours, sizeof hours, "%.2f", args->hours);
-        const char *p[] = {id, hours, args->note, actor, at};
-        if (!run(c, "INSERT INTO router.extension (ticket_id, hours, reason, requested_by, requested_at)"
-                    " VALUES ($1::bigint, $2::numeric, $3, NULLIF($4::bigint, 0), to_timestamp($5::float8))",
-                 5, p, err, errsz) ||
-            !run(c, "UPDATE router.ticket SET extension_pending = true WHERE ticket_id = $1::bigint", 1, p, err, errsz))
-            return -1;
-        break;
-    }
-    case ACT_GRANT_EXTENSION:
-    case ACT_REFUSE_EXTENSION: {
-        bool grant = a == ACT_GRANT_EXTENSION;
-        const char *p[] = {id, grant ? "granted" : "refused", actor, at};
-        PGresult *res = exec(c,
-                             "UPDATE router.extension SET decision = $2, decided_by = NULLIF($3::bigint, 0),"
-                             " decided_at = to_timestamp($4::float8) WHERE ticket_id = $1::bigint AND decision IS NULL"
-                             " RETURNING hours",
-                             4, p, err, errsz);
-        if (!res)
-            return -1;
-        double hours = PQntuples(res) ? atof(PQgetvalue(res, 0, 0)) : 0;
-        PQclear(res);
-        char due[32] = "0";
-        if (grant) {
-            /* the deadline moves only now, by the granted working hours */
-            int64_t base = (int64_t)(t->resolve_due_s * 1e6);
-            router_ts(workcal_add(r->cal, base, (int64_t)llround(hours * 3600)), due);
-        }
-        const char *q[] = {id, grant ? "true" : "false", due, at};
-        if (!run(c,
-                 "UPDATE router.ticket SET extension_pending = false,"
-                 " resolve_due = CASE WHEN $2::boolean THEN to_timestamp($3::float8) ELSE resolve_due END,"
-                 " overdue = CASE WHEN $2::boolean AND to_timestamp($3::float8) > to_timestamp($4::float8) THEN false"
-                 "           ELSE overdue END WHERE ticket_id = $1::bigint",
-                 4, q, err, errsz))
-            return -1;
-        break;
-    }
-    case ACT_RATE: {
-        const char *rating = args->rating;
-        bool reopen = !strcmp(rating, "unsatisfied") && t->reopened == 0;
-        if (reopen) {
-            /* 重办: the resolution no longer counts; a fresh resolve clock */
-            category_rule_t rule;
-            if (!assign_rule(c, t->service_code, &rule, err, errsz))
-                return -1;
-            char due[32], warn[32];
-            router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.resolve_hours * 3600)), due);
-            router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.resolve_hours * rule.warn_share * 3600)), warn);
-            const char *p[] = {id, due, warn};
-            if (!run(c, "UPDATE router.ticket SET state = 'in_progress', reopened = reopened + 1, resolved_at = NULL,"
-                        " resolve_due = to_timestamp($2::float8), resolve_warn_at = to_timestamp($3::float8),"
-                        " resolve_warned = false, overdue = false, stat_on_time = NULL, stat_work_s = NULL"
-                        " WHERE ticket_id = $1::bigint",
-                     3, p, err, errsz))
-                return -1;
-            d.resolved = -1;
-            d.resolved_on_time = t->stat_on_time ? -1 : 0;
-            d.resolve_work_s = -t->stat_work_s;
-            to = ST_IN_PROGRESS;
-        } else {
-            const char *p[] = {id, rating, at};
-            if (!run(c, "UPDATE router.ticket SET state = 'closed', rating = $2, closed_at = to_timestamp($3::float8)"
-                        " WHERE ticket_id = $1::bigint",
-                     3, p, err, errsz))
-                return -1;
-            d.rated = 1;
-            d.satisfied = strcmp(rating, "unsatisfied") != 0;
-        }
-        break;
-    }
-    case ACT_CLOSE_UNRATED: {
-        const char *p[] = {id, at};
-        if (!run(c, "UPDATE router.ticket SET state = 'closed', rating = 'unrated', closed_at = to_timestamp($2::float8)"
-                    " WHERE ticket_id = $1::bigint",
-                 2, p, err, errsz))
-            return -1;
-        break;
-    }
-    case ACT_ESCALATE: {
-        /* 签收 missed: re-dispatched one level up. At the county there is no level above: the
-         * county keeps it (and its assignee) with a fresh sign clock, a reminder, not a climb. */
-        int64_t parent = 0;
-        category_rule_t rule;
-        if (!assign_parent(c, t->unit_id, &parent, err, errsz) || !assign_rule(c, t->service_code, &rule, err, errsz))
-            return -1;
-        if (parent) {
-            if (!assign_hold(r, c, t->id, parent, &rule, now, err, errsz))
-                return -1;
-            const char *p[] = {id};
-            if (!run(c, "UPDATE router.ticket SET escalations = escalations + 1 WHERE ticket_id = $1::bigint", 1, p,
-                     err, errsz))
-                return -1;
-            d.escalations = 1;
-        } else {
-            char due[32];
-            router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.sign_hours * 3600)), due);
-            const char *p[] = {id, due};
-            if (!run(c, "UPDATE router.ticket SET sign_due = to_timestamp($2::float8) WHERE ticket_id = $1::bigint", 2,
-                     p, err, errsz))
-                return -1;
-        }
-        break;
-    }
-    case ACT_OVERDUE: {
-        /* 超期: a supervision order to the next level up; the ticket climbs one level and must be
-         * signed for there, with a fresh resolve clock for the new holder. At the county the
-         * order goes to the county and the holder keeps working it on a fresh clock. */
-        int64_t parent = 0;
-        category_rule_t rule;
-        if (!assign_parent(c, t->unit_id, &parent, err, errsz) || !assign_rule(c, t->service_code, &rule, err, errsz) ||
-            !raise_supervision(c, t, now, err, errsz))
-            return -1;
-        if (parent && !assign_hold(r, c, t->id, parent, &rule, now, err, errsz))
-            return -1;
-        char due[32], warn[32];
-        router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.resolve_hours * 3600)), due);
-        router_ts(workcal_add(r->cal, now, (int64_t)llround(rule.resolve_hours * rule.warn_share * 3600)), warn);
-        const char *p[] = {id, due, warn, parent ? "true" : "false"};
-        if (!run(c, "UPDATE router.ticket SET overdue = true, resolve_due = to_timestamp($2::float8),"
-                    " resolve_warn_at = to_timestamp($3::float8), resolve_warned = false,"
-                    " state = CASE WHEN $4::boolean THEN 'assigned' ELSE state END,"
-                    " escalations = escalations + CASE WHEN $4::boolean THEN 1 ELSE 0 END"
-                    " WHERE ticket_id = $1::bigint",
-                 4, p, err, errsz))
-            return -1;
-        d.escalations = parent ? 1 : 0;
-        if (!parent)
-            to = (int)t->state;
-        break;
-    }
-    case ACT__COUNT:
-        break;
-    }
-    const char *p[] = {id, at};
-    if (!run(c, "UPDATE router.ticket SET updated_at = to_timestamp($2::float8) WHERE ticket_id = $1::bigint", 2, p,
-             err, errsz))
-        return -1;
-    if ((d.resolved || d.resolved_on_time || d.resolve_work_s || d.rated || d.satisfied || d.escalations || d.returns) &&
-        !stats_add(c, t->id, &d, err, errsz))
-        return -1;
-    return to;
 }
 
 bool lifecycle_record(PGconn *conn, int64_t ticket_id, const char *action, const char *from, const char *to,
@@ -496,7 +263,7 @@ static json_t *ticket_json(PGconn *c, int64_t id, char *err, size_t errsz)
     return j;
 }
 
-static bool check_args(action_t a, const row_t *t, const action_args_t *args, outcome_t *o)
+static bool check_args(action_t a, const lc_ticket_t *t, const action_args_t *args, outcome_t *o)
 {
     const char *note = args->note;
     if (TABLE[a].needs_note && (!note || !*note)) {
@@ -536,10 +303,10 @@ outcome_t lifecycle_apply(router_t *r, PGconn *conn, const char *code, action_t 
                           const action_args_t *args, int64_t now_us, const char *command_id)
 {
     char err[512];
-    row_t t = {0};
+    lc_ticket_t t = {0};
     bool found = false;
     if (a >= ACT__COUNT)
-        return out_error(400, "unknown_action", "no such action", NULL);
+        return out_error(404, "unknown_action", "no such action", NULL);
     if (!load_row(conn, code, &t, &found, err, sizeof err))
         goto db_error;
     if (!found)
@@ -572,15 +339,26 @@ outcome_t lifecycle_apply(router_t *r, PGconn *conn, const char *code, action_t 
     if (!check_args(a, &t, args, &o))
         return o;
 
-    int to = apply_effects(r, conn, a, &t, actor, args, now_us, err, sizeof err);
-    if (to < 0)
+    effect_t e = {.r = r, .c = conn, .t = &t, .who = actor, .args = args, .now = now_us, .err = err, .errsz = sizeof err};
+    effect_init(&e);
+    if (!effect_run(a, &e))
         goto db_error;
-
-    /* A rate that reopens is announced as ticket.reopened */
-    const char *event = a == ACT_RATE && to == ST_IN_PROGRESS ? "reopened" : TABLE[a].event;
-    if (!lifecycle_record(conn, t.id, TABLE[a].name, lifecycle_state_name(t.state), lifecycle_state_name((ticket_state_t)to),
-                          actor->staff_id, a == ACT_RATE ? args->rating : args->note, now_us, command_id, event, err,
-                          sizeof err))
+    /* The one place a ticket's state changes: to what the table says for what the effect found. */
+    ticket_state_t to = lifecycle_target(a, t.state, e.alt);
+    const char *p[] = {e.id, lifecycle_state_name(to), e.at};
+    PGresult *u = exec(conn, "UPDATE router.ticket SET state = $2, updated_at = to_timestamp($3::float8) WHERE ticket_id = $1::bigint",
+                       3, p, err, sizeof err);
+    if (!u)
+        goto db_error;
+    PQclear(u);
+    const stat_delta_t *d = &e.d;
+    if ((d->resolved || d->resolved_on_time || d->resolve_work_s || d->rated || d->satisfied || d->escalations ||
+         d->returns) &&
+        !stats_add(conn, t.id, d, err, sizeof err))
+        goto db_error;
+    if (!lifecycle_record(conn, t.id, TABLE[a].name, lifecycle_state_name(t.state), lifecycle_state_name(to),
+                          actor->staff_id, a == ACT_RATE ? args->rating : args->note, now_us, command_id,
+                          lifecycle_event(a, e.alt), err, sizeof err))
         goto db_error;
     json_t *tj = ticket_json(conn, t.id, err, sizeof err);
     if (!tj)

@@ -13,11 +13,17 @@
 
 static const actor_t SYSTEM = {.staff_id = 0, .role = "system", .unit_id = 0};
 
-/* Runs one action on each ticket the query returns (codes), each in its own transaction. */
-static int for_each(router_t *r, const char *sql, int n, const char *const *p, action_t a, int64_t now)
+/* Runs action a on each ticket the query returns (codes), each in its own transaction. The query
+ * takes the time as $1 and, as $2, the states a may start from (the lifecycle table's). */
+static int for_each(router_t *r, const char *sql, const char *ts, action_t a, int64_t now)
 {
-    char err[512];
-    PGresult *res = db_exec(r->db, sql, n, p, err, sizeof err, NULL);
+    char err[512], states[128];
+    if (!lifecycle_states_from(a, states, sizeof states)) {
+        log_error("sla: the states of %s do not fit", lifecycle_action_name(a));
+        return -1;
+    }
+    const char *p[] = {ts, states};
+    PGresult *res = db_exec(r->db, sql, 2, p, err, sizeof err, NULL);
     if (!res) {
         log_warn("sla: %s", err);
         return -1;
@@ -48,26 +54,33 @@ static int for_each(router_t *r, const char *sql, int n, const char *const *p, a
     return moved;
 }
 
-/* Yellow lights: announce once, flag the ticket, in one statement (its own transaction). */
+/* Yellow lights: announce once, flag the ticket, in one statement (its own transaction). A clock
+ * runs in the states its deadline is swept from: the sign clock where a missed one escalates,
+ * the resolve clock where a missed one is overdue (the lifecycle table's from-states). Each arm
+ * reads its own partial index (010_router_transition_event.sql), whose states are the same. */
 static int warnings(router_t *r, const char *ts)
 {
-    char err[512];
-    const char *p[] = {ts};
+    char err[512], sign[128], resolve[128];
+    if (!lifecycle_states_from(ACT_ESCALATE, sign, sizeof sign) ||
+        !lifecycle_states_from(ACT_OVERDUE, resolve, sizeof resolve)) {
+        log_error("sla warnings: the clocks' states do not fit");
+        return -1;
+    }
+    const char *p[] = {ts, sign, resolve};
     PGresult *res = db_exec(
         r->db,
         "WITH w AS (UPDATE router.ticket SET"
-        "   sign_warned = sign_warned OR (state = 'assigned' AND sign_warn_at <= to_timestamp($1::float8)),"
-        "   resolve_warned = resolve_warned OR (resolve_warn_at <= to_timestamp($1::float8))"
-        "  WHERE state IN ('assigned', 'accepted', 'in_progress') AND ("
-        "   (NOT sign_warned AND state = 'assigned' AND sign_warn_at <= to_timestamp($1::float8))"
-        "   OR (NOT resolve_warned AND resolve_warn_at <= to_timestamp($1::float8)))"
+        "   sign_warned = sign_warned OR (state = ANY($2::text[]) AND sign_warn_at <= to_timestamp($1::float8)),"
+        "   resolve_warned = resolve_warned OR (state = ANY($3::text[]) AND resolve_warn_at <= to_timestamp($1::float8))"
+        "  WHERE (NOT sign_warned AND state = ANY($2::text[]) AND sign_warn_at <= to_timestamp($1::float8))"
+        "   OR (NOT resolve_warned AND state = ANY($3::text[]) AND resolve_warn_at <= to_timestamp($1::float8))"
         "  RETURNING ticket_id, code, unit_id, sign_due, resolve_due, sign_warned, resolve_warned)"
         " SELECT count(bus.emit('ticket.warning', 'router', NULL, jsonb_build_object('ticket_id', ticket_id::text,"
         "  'code', code, 'unit_id', unit_id::text,"
         "  'sign_due', to_char(sign_due AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
         "  'resolve_due', to_char(resolve_due AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')),"
         "  to_timestamp($1::float8))) FROM w",
-        1, p, err, sizeof err, NULL);
+        3, p, err, sizeof err, NULL);
     if (!res) {
         log_warn("sla warnings: %s", err);
         return -1;
@@ -105,28 +118,25 @@ static int sla_tick_locked(router_t *r, int64_t now)
     char ts[32], closed_before[32];
     router_ts(now, ts);
     router_ts(now - r->unrated_close_s * 1000000, closed_before);
-    const char *p[] = {ts};
     int total = 0, n;
     n = for_each(r,
-                 "SELECT code FROM router.ticket WHERE state IN ('assigned', 'accepted', 'in_progress')"
+                 "SELECT code FROM router.ticket WHERE state = ANY($2::text[])"
                  " AND resolve_due <= to_timestamp($1::float8) ORDER BY resolve_due LIMIT " BATCH,
-                 1, p, ACT_OVERDUE, now);
+                 ts, ACT_OVERDUE, now);
     if (n < 0)
         return -1;
     total += n;
     n = for_each(r,
-                 "SELECT code FROM router.ticket WHERE state IN ('assigned', 'returned')"
-                 " AND sign_due <= to_timestamp($1::float8)"
-                 " ORDER BY sign_due LIMIT " BATCH,
-                 1, p, ACT_ESCALATE, now);
+                 "SELECT code FROM router.ticket WHERE state = ANY($2::text[])"
+                 " AND sign_due <= to_timestamp($1::float8) ORDER BY sign_due LIMIT " BATCH,
+                 ts, ACT_ESCALATE, now);
     if (n < 0)
         return -1;
     total += n;
-    const char *q[] = {closed_before};
     n = for_each(r,
-                 "SELECT code FROM router.ticket WHERE state = 'resolved' AND resolved_at <= to_timestamp($1::float8)"
-                 " ORDER BY resolved_at LIMIT " BATCH,
-                 1, q, ACT_CLOSE_UNRATED, now);
+                 "SELECT code FROM router.ticket WHERE state = ANY($2::text[])"
+                 " AND resolved_at <= to_timestamp($1::float8) ORDER BY resolved_at LIMIT " BATCH,
+                 closed_before, ACT_CLOSE_UNRATED, now);
     if (n < 0)
         return -1;
     total += n;

@@ -3,7 +3,9 @@
  *   resolve deadline missed  -> overdue: supervision order one level up, escalated (ACT_OVERDUE)
  *   sign-for deadline missed -> re-dispatched one level up (ACT_ESCALATE)
  *   a warning share reached  -> ticket.warning (yellow light), once per clock
- *   resolved and not rated within unrated_close_s -> closed as unrated (ACT_CLOSE_UNRATED) */
+ *   resolved and not rated within unrated_close_s -> closed as unrated (ACT_CLOSE_UNRATED)
+ * Each sweep and each yellow light looks only at the states the lifecycle table lets its action
+ * start from (lifecycle_states_from), so a change to the table moves the clocks with it. */
 #ifndef ROUTER_SLA_H
 #define ROUTER_SLA_H
 

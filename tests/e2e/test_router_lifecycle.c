@@ -2,7 +2,8 @@
  * before the 清明 holiday gets the deadlines the calendar says and escalates exactly then; handlers
  * accept, ask for more time, resolve; residents rate and reopen; returns go back to the
  * dispatcher; overdue tickets raise a supervision order; unrated ones close; every transition the
- * table does not allow answers 409 with the current state, every actor outside the unit 403. */
+ * table does not allow answers 409 with the current state, every actor outside the unit 403; an
+ * action the router does not take from staff (unknown, or one of its own) answers 404. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,8 +17,12 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zmq.h>
 
+#include "cmdclient.h"
 #include "harness.h"
+#include "lifecycle.h"
+#include "uuid.h"
 
 static pid_t g_intake, g_router;
 static PGconn *g_db;
@@ -135,14 +140,22 @@ static void expect_state(const char *code, const char *want)
     free(s);
 }
 
-static void expect_409(const char *code, const char *action, const char *token, const char *state)
+/* A 409 with the ticket's state, and the error code why when given. */
+static void expect_409_why(const char *code, const char *action, const char *token, const char *state, const char *why)
 {
     json_t *b = NULL;
     long st = act(code, action, token, "{\"note\":\"x\",\"hours\":4}", &b);
     if (st != 409)
         fail_msg("%s on a %s ticket answered %ld, expected 409", action, state, st);
     assert_string_equal(json_string_value(json_object_get(json_object_get(b, "error"), "state")), state);
+    if (why)
+        assert_string_equal(json_string_value(json_object_get(json_object_get(b, "error"), "code")), why);
     json_decref(b);
+}
+
+static void expect_409(const char *code, const char *action, const char *token, const char *state)
+{
+    expect_409_why(code, action, token, state, NULL);
 }
 
 static bool wait_for(const char *sql, const char *code, long long want)
@@ -411,6 +424,129 @@ static void at_the_county_a_missed_clock_reminds_instead_of_climbing(void **stat
     free(after);
 }
 
+/* An action through intake that must answer 404 unknown_action. */
+static void expect_unknown(const char *code, const char *action, const char *token)
+{
+    json_t *b = NULL;
+    long st = act(code, action, token, "{\"note\":\"x\"}", &b);
+    if (st != 404)
+        fail_msg("action \"%s\" answered %ld, expected 404", action, st);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(b, "error"), "code")), "unknown_action");
+    json_decref(b);
+}
+
+/* One command straight to the router; returns its status and the error code in code. */
+static long command(cmdclient_t *c, const char *action, const char *ticket, long long staff, char code[64])
+{
+    char id[UUID_STR_LEN], err[256];
+    uuid_v4(id);
+    json_t *cmd = json_pack("{s:s,s:s?,s:s?,s:I}", "id", id, "action", action, "ticket", ticket, "staff_id",
+                            (json_int_t)staff);
+    json_t *rep = cmdclient_call(c, cmd, 3000, 3, err, sizeof err);
+    json_decref(cmd);
+    if (!rep)
+        fail_msg("the router did not answer: %s", err);
+    assert_string_equal(json_string_value(json_object_get(rep, "id")), id);
+    long st = (long)json_integer_value(json_object_get(rep, "status"));
+    const char *e = json_string_value(json_object_get(json_object_get(json_object_get(rep, "body"), "error"), "code"));
+    snprintf(code, 64, "%s", e ? e : "");
+    json_decref(rep);
+    return st;
+}
+
+/* Intake forwards any action name; the router's lifecycle table says which exist. Names it lacks,
+ * and the router's own actions (assignment, the clocks), answer 404 unknown_action from the router
+ * itself and change nothing; a pair the table refuses answers 409 with the current state. */
+static void unknown_and_system_actions_answer_404_refused_pairs_409(void **state)
+{
+    (void)state;
+    h_set_clock(g_clock, "2026-04-27T01:00:00Z"); /* Mon 09:00 */
+    char body[256];
+    snprintf(body, sizeof body, "{\"service_code\":\"AID\",%s,\"description\":\"咨询\"}", point());
+    char *code = file_ticket(body);
+    char *tok = token_of_assignee(code);
+    char *op = token_for("SELECT id FROM registry.staff WHERE role = 'operator' ORDER BY id LIMIT 1");
+    static const char *const names[] = {"bogus", "escalate", "overdue", "close_unrated", "assign", "merge", NULL};
+    for (const char *const *n = names; *n; n++) {
+        expect_unknown(code, *n, tok);
+        expect_unknown(code, *n, op); /* not even the county operator */
+    }
+    /* what cannot be an action name at all intake answers alike, without asking */
+    expect_unknown(code, "Accept", tok);
+    expect_unknown(code, "acc-ept", tok);
+    expect_unknown(code, "accept_accept_accept_accept_accept", tok); /* 34 characters */
+    const char *p[] = {code};
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.transition JOIN router.ticket USING (ticket_id)"
+                                     " WHERE code = $1", 1, p), 1); /* only its assignment */
+    expect_state(code, "assigned");
+
+    /* refused by the table: 409 and the state it is in, nothing recorded */
+    expect_409_why(code, "start", tok, "assigned", "invalid_transition");
+    expect_409_why(code, "grant_extension", op, "assigned", "invalid_transition");
+    expect_409_why(code, "rate", tok, "assigned", "invalid_transition");
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.transition JOIN router.ticket USING (ticket_id)"
+                                     " WHERE code = $1", 1, p), 1);
+    /* rating is the reporter's, through /rating: staff asking for it are refused */
+    assert_int_equal(act(code, "accept", tok, NULL, NULL), 200);
+    assert_int_equal(act(code, "resolve", tok, "{\"note\":\"已答复\"}", NULL), 200);
+    assert_int_equal(act(code, "rate", tok, NULL, NULL), 403);
+    expect_state(code, "resolved");
+
+    /* the same answers straight from the router, and a command without an action is malformed */
+    char err[256], ep[64], ec[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", h_port(82));
+    void *ctx = zmq_ctx_new();
+    cmdclient_t *c = cmdclient_new(ctx, ep, err, sizeof err);
+    assert_non_null(c);
+    char *op_id = h_sql_text(g_db, "SELECT id FROM registry.staff WHERE role = 'operator' ORDER BY id LIMIT 1", 0, NULL);
+    for (const char *const *n = names; *n; n++) {
+        assert_int_equal(command(c, *n, code, atoll(op_id), ec), 404);
+        assert_string_equal(ec, "unknown_action");
+    }
+    assert_int_equal(command(c, NULL, code, atoll(op_id), ec), 400);
+    assert_string_equal(ec, "bad_command");
+    assert_int_equal(command(c, "accept", NULL, atoll(op_id), ec), 400);
+    assert_string_equal(ec, "bad_command");
+    assert_int_equal(command(c, "accept", code, atoll(op_id), ec), 409);
+    assert_string_equal(ec, "invalid_transition");
+    expect_state(code, "resolved");
+    cmdclient_destroy(&c);
+    zmq_ctx_term(ctx);
+    free(op_id);
+    free(code);
+    free(tok);
+    free(op);
+}
+
+/* The clock sweeps select by the lifecycle table's from-states (sla.c); each reads a partial
+ * index whose predicate names states, which SQL cannot take from the table. They must be the
+ * same states, or the sweep reads the whole table. */
+static void the_sweeps_indexes_name_the_tables_states(void **state)
+{
+    (void)state;
+    static const struct {
+        action_t a;
+        const char *index;
+    } sweeps[] = {{ACT_OVERDUE, "router.router_ticket_open_resolve"},
+                  {ACT_ESCALATE, "router.router_ticket_sign_clock"},
+                  {ACT_CLOSE_UNRATED, "router.router_ticket_resolved"}};
+    for (size_t i = 0; i < sizeof sweeps / sizeof sweeps[0]; i++) {
+        char states[128];
+        assert_true(lifecycle_states_from(sweeps[i].a, states, sizeof states));
+        const char *p[] = {sweeps[i].index, states};
+        char *same = h_sql_text(g_db,
+                                "SELECT (ARRAY(SELECT m[1] FROM regexp_matches(pg_get_expr(x.indpred, x.indrelid),"
+                                "  '''([a-z_]+)''', 'g') AS m ORDER BY 1)"
+                                " = ARRAY(SELECT s FROM unnest($2::text[]) AS s ORDER BY 1))::text"
+                                " FROM pg_index x WHERE x.indexrelid = $1::regclass",
+                                2, p);
+        if (strcmp(same, "true"))
+            fail_msg("index %s does not name the states %s of %s", sweeps[i].index, states,
+                     lifecycle_action_name(sweeps[i].a));
+        free(same);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +554,8 @@ int main(void)
         cmocka_unit_test(returns_go_back_to_the_dispatcher_and_outsiders_get_403),
         cmocka_unit_test(missed_resolve_deadline_raises_supervision_and_unrated_tickets_close),
         cmocka_unit_test(at_the_county_a_missed_clock_reminds_instead_of_climbing),
+        cmocka_unit_test(unknown_and_system_actions_answer_404_refused_pairs_409),
+        cmocka_unit_test(the_sweeps_indexes_name_the_tables_states),
     };
     return cmocka_run_group_tests_name("router_lifecycle", tests, setup, teardown);
 }
