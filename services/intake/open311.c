@@ -259,11 +259,7 @@ typedef struct {
 static void render_post(const ticket_created_t *t, http_resp_t *resp, void *arg)
 {
     const post_render_t *pr = arg;
-    json_t *items = json_pack("[{s:s,s:s,s:o}]", "service_request_id", t->code, "service_notice",
-                              "诉求已受理，请记住受理编号以便查询。", "account_id",
-                              pr->account_id ? json_string(pr->account_id) : json_null());
-    render_o311_list(resp, pr->f, 200, "service_requests", "request", items);
-    json_decref(items);
+    render_o311_created(resp, pr->f, t->code, "诉求已受理，请记住受理编号以便查询。", pr->account_id);
 }
 
 static void post_request(const intake_t *app, const http_req_t *req, const json_t *args, fmt_t f, http_resp_t *resp)
