@@ -3,6 +3,9 @@
  * Where the specification is loose this follows what real clients expect: 200 on success,
  * lists and the single request as JSON arrays, ids as strings, times with a zone, api_key and
  * jurisdiction_id from the query string or the body, empty parameters treated as absent.
+ * Nulls follow open311/schema-validation (tests/open311/schemas/): none where it types a member
+ * as a string (the POST answer leaves out an account_id it has not got); request records keep
+ * null for what has no value yet, which its request.json allows (XML: empty elements).
  * Errors: 404 unknown resource, 403 missing or bad api_key on POST, 400 anything else
  * (and 413 for an oversize body, 503 when the database is down). */
 #include <stdio.h>
