@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test runner behind `make test`: starts a private PostgreSQL (or uses GRIDGOV_TEST_DB, a
 # libpq string for a server you run), creates a fresh database, migrates it, loads the demo
-# county, runs every test binary (unit, then end-to-end) and the SQL and schema checks, and
+# county, runs every test binary (unit, then end-to-end) and the SQL and schema checks (events
+# against proto/, Open311 answers against tests/open311/schemas), and
 # closes with one line "N passed, N failed".
 #   tests/run.sh            everything
 #   tests/run.sh unit       unit tests only
@@ -104,6 +105,14 @@ if selected "proto/schemas"; then
   echo "== proto/schemas"
   /usr/bin/python3 tests/proto_check.py "$GRIDGOV_DB"
   record "proto/schemas" $?
+fi
+
+# Every Open311 JSON answer e2e/test_open311 received (kept under $run/open311) validates against
+# tests/open311/schemas; the self-test shows first that the checker rejects bad answers.
+if selected "open311/schemas"; then
+  echo "== open311/schemas"
+  /usr/bin/python3 tests/open311_check.py --self-test && /usr/bin/python3 tests/open311_check.py "$run/open311"
+  record "open311/schemas" $?
 fi
 
 # Daemons the tests started wrote their logs under $run: a sanitizer report there is a failure

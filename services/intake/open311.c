@@ -3,6 +3,9 @@
  * Where the specification is loose this follows what real clients expect: 200 on success,
  * lists and the single request as JSON arrays, ids as strings, times with a zone, api_key and
  * jurisdiction_id from the query string or the body, empty parameters treated as absent.
+ * Nulls follow open311/schema-validation (tests/open311/schemas/): none where it types a member
+ * as a string (the POST answer leaves out an account_id it has not got); request records keep
+ * null for what has no value yet, which its request.json allows (XML: empty elements).
  * Errors: 404 unknown resource, 403 missing or bad api_key on POST, 400 anything else
  * (and 413 for an oversize body, 503 when the database is down). */
 #include <stdio.h>
@@ -259,11 +262,7 @@ typedef struct {
 static void render_post(const ticket_created_t *t, http_resp_t *resp, void *arg)
 {
     const post_render_t *pr = arg;
-    json_t *items = json_pack("[{s:s,s:s,s:o}]", "service_request_id", t->code, "service_notice",
-                              "诉求已受理，请记住受理编号以便查询。", "account_id",
-                              pr->account_id ? json_string(pr->account_id) : json_null());
-    render_o311_list(resp, pr->f, 200, "service_requests", "request", items);
-    json_decref(items);
+    render_o311_created(resp, pr->f, t->code, "诉求已受理，请记住受理编号以便查询。", pr->account_id);
 }
 
 static void post_request(const intake_t *app, const http_req_t *req, const json_t *args, fmt_t f, http_resp_t *resp)

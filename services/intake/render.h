@@ -18,6 +18,12 @@ extern const char CT_XML[];
 void render_o311_list(http_resp_t *r, fmt_t f, int status, const char *root, const char *item, const json_t *items);
 /* <root>..</root> or {..}. */
 void render_o311_object(http_resp_t *r, fmt_t f, int status, const char *root, const json_t *obj);
+/* The answer to POST requests: [{"service_request_id","service_notice","account_id"}] /
+ * <service_requests><request>..</request></service_requests>, status 200. account_id NULL (the
+ * client sent none) leaves it out of the JSON, where RequestResponse types it as a string and a
+ * null fails validators, and writes an empty <account_id/> in XML, as the specification's example
+ * and the clients' fixtures show. */
+void render_o311_created(http_resp_t *r, fmt_t f, const char *code, const char *notice, const char *account_id);
 /* Open311 errors: [{"code":..,"description":..}] / <errors><error>..</error></errors>. */
 void render_o311_error(http_resp_t *r, fmt_t f, int status, const char *description);
 /* Native errors: {"error":{"code","message","field"}}. */

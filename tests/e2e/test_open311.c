@@ -5,20 +5,26 @@
  * absent, ids as strings, times with a zone, single requests as one-element arrays, the list
  * filters, tokens, errors as [{code, description}] with 400/403/404/405.
  * Every ticket a POST creates is checked in PostgreSQL too: intake.ticket (attributes jsonb)
- * and its ticket.created event in bus.outbox. */
+ * and its ticket.created event in bus.outbox. One request is followed through routing to closed
+ * (a router started for it).
+ * Every JSON answer is also kept for tests/open311_check.py, which validates it against the
+ * schema of its kind (tests/open311/schemas/, after open311/schema-validation): see req(). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -29,16 +35,91 @@
 #define SPEC "http://wiki.open311.org/GeoReport_v2"
 #define XML_DECL "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
 
-static pid_t g_pid;
+static pid_t g_pid, g_router;
 static PGconn *g_db;
 static char *g_key;
 static char g_base[128];
 static int g_teardown_failed;
+static int g_kept; /* JSON answers kept for tests/open311_check.py */
 
 /* ---------------------------------------------------------------------------------------------
  * helpers */
 
-/* One request to intake; path is under the server root. Asserts the transport worked. */
+static bool has_header(const h_resp_t *r, const char *line_prefix)
+{
+    return strcasestr(buf_str(&r->headers), line_prefix) != NULL;
+}
+
+/* The schema (tests/open311/schemas/<name>.schema.json) an Open311 JSON answer must satisfy,
+ * by what was asked; NULL for a resource this table does not know yet. */
+static const char *answer_schema(const char *method, const char *path, long status)
+{
+    if (status >= 400)
+        return "errors";
+    const char *p = path + strlen("/open311/v2/");
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(p, "?"), p);
+    if (!strcmp(name, "discovery.json"))
+        return "discovery";
+    if (!strcmp(name, "services.json"))
+        return "services";
+    if (!strncmp(name, "services/", 9))
+        return "service-definition";
+    if (!strcmp(name, "requests.json"))
+        return strcmp(method, "POST") ? "requests" : "post-response";
+    if (!strncmp(name, "requests/", 9))
+        return "request-by-id";
+    if (!strncmp(name, "tokens/", 7))
+        return "token-response";
+    if (!strcmp(name, "servicerequestupdates.json"))
+        return "request-updates";
+    return NULL;
+}
+
+static void make_dir(const char *path)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        print_error("mkdir %s: %s\n", path, strerror(errno));
+        fail();
+    }
+}
+
+/* Keeps an Open311 JSON answer, success or error, byte for byte as
+ * $GRIDGOV_TEST_VAR/open311/<schema>/<n>-<method>-<path>.json. tests/run.sh then runs
+ * tests/open311_check.py over them: one that does not validate fails the run. */
+static void keep_answer(const char *method, const char *path, const h_resp_t *r)
+{
+    if (strncmp(path, "/open311/v2/", 12) != 0 || !has_header(r, "\nContent-Type: application/json"))
+        return;
+    const char *schema = answer_schema(method, path, r->status);
+    if (!schema) {
+        print_error("%s %s: no schema for this answer: add it to answer_schema() and tests/open311/schemas/\n",
+                    method, path);
+        fail();
+    }
+    char dir[1024], file[1400], what[101];
+    snprintf(dir, sizeof dir, "%s/open311", h_env("GRIDGOV_TEST_VAR"));
+    make_dir(dir);
+    snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/%s", schema);
+    make_dir(dir);
+    /* named by the resource without .json and the query (which may hold the api_key) */
+    size_t n = 0;
+    for (const char *c = path + 12; *c && *c != '?' && strncmp(c, ".json", 5) && n < sizeof what - 1; c++)
+        what[n++] = (isalnum((unsigned char)*c) || *c == '-') ? *c : '_';
+    what[n] = '\0';
+    snprintf(file, sizeof file, "%s/%03d-%s-%s-%ld.json", dir, ++g_kept, method, what, r->status);
+    FILE *f = fopen(file, "wb");
+    if (!f) {
+        print_error("cannot write %s: %s\n", file, strerror(errno));
+        fail();
+    }
+    bool ok = fwrite(buf_str(&r->body), 1, r->body.len, f) == r->body.len;
+    ok = fclose(f) == 0 && ok;
+    assert_true(ok);
+}
+
+/* One request to intake; path is under the server root. Asserts the transport worked. Every
+ * Open311 JSON answer is kept for the schema check (keep_answer). */
 static void req(const char *method, const char *path, const char *const *headers, const char *body, h_resp_t *r)
 {
     char *url = malloc(strlen(g_base) + strlen(path) + 1);
@@ -50,6 +131,7 @@ static void req(const char *method, const char *path, const char *const *headers
         print_error("%s %s: no HTTP answer\n", method, path);
     free(url);
     assert_true(ok);
+    keep_answer(method, path, r);
 }
 
 static const char *const FORM[] = {"Content-Type: application/x-www-form-urlencoded; charset=utf-8", NULL};
@@ -62,11 +144,6 @@ static void expect_status(const h_resp_t *r, long want, const char *what)
         print_error("%s: HTTP %ld, expected %ld; body: %.600s\n", what, r->status, want, buf_str(&r->body));
         fail();
     }
-}
-
-static bool has_header(const h_resp_t *r, const char *line_prefix)
-{
-    return strcasestr(buf_str(&r->headers), line_prefix) != NULL;
 }
 
 static void expect_json_ct(const h_resp_t *r)
@@ -649,6 +726,76 @@ static void post_without_valid_api_key_is_403(void **state)
     assert_int_equal(events(), e0);
 }
 
+/* The POST answer names what it has a value for and leaves the rest out: RequestResponse types
+ * account_id as a string, so "account_id":null fails outside validators. XML keeps the empty
+ * <account_id/> of the specification's example. */
+static void post_answer_leaves_out_what_it_has_no_value_for(void **state)
+{
+    (void)state;
+    char *form = form_with_key("service_code=LIGHT&lat=28.22&long=113.12&attribute[fault_type]=off");
+    h_resp_t r;
+    post_form("/open311/v2/requests.json", form, &r);
+    expect_status(&r, 200, "POST requests.json without optional fields");
+    expect_json_ct(&r);
+    if (strstr(buf_str(&r.body), "null")) {
+        print_error("the POST answer has a null: %s\n", buf_str(&r.body));
+        fail();
+    }
+    json_t *j = body_json(&r);
+    assert_true(json_is_array(j));
+    assert_int_equal(json_array_size(j), 1);
+    json_t *a = json_array_get(j, 0);
+    assert_int_equal(json_object_size(a), 2);
+    assert_true(all_digits(json_string_value(json_object_get(a, "service_request_id"))));
+    assert_true(strlen(json_string_value(json_object_get(a, "service_notice"))) > 0);
+    assert_null(json_object_get(a, "account_id"));
+    json_decref(j);
+    h_resp_free(&r);
+    free(form);
+
+    /* every optional field: account_id comes back as the string it was, the rest is in the record */
+    form = form_with_key("service_code=LIGHT&lat=28.23&long=113.13&attribute[fault_type]=flicker"
+                         "&attribute[pole_no]=LD-0042&description=%E7%81%AF%E6%9D%86%E5%80%BE%E6%96%9C"
+                         "&address_string=%E4%B9%9D%E6%9C%A8%E6%9D%91%E6%9D%91%E5%8F%A3&email=li%40example.cn"
+                         "&phone=13900004444&first_name=%E5%BB%BA%E5%9B%BD&last_name=%E6%9D%8E&device_id=dev-7"
+                         "&account_id=wx-0042&media_url=https%3A%2F%2Fexample.cn%2Fp%2F1.jpg");
+    post_form("/open311/v2/requests.json", form, &r);
+    expect_status(&r, 200, "POST requests.json with every optional field");
+    j = body_json(&r);
+    a = json_array_get(j, 0);
+    assert_int_equal(json_object_size(a), 3);
+    assert_string_equal(json_string_value(json_object_get(a, "account_id")), "wx-0042");
+    char *code = strdup(json_string_value(json_object_get(a, "service_request_id")));
+    json_decref(j);
+    h_resp_free(&r);
+    verify_ticket(code, "LIGHT", "{\"fault_type\":\"flicker\",\"pole_no\":\"LD-0042\"}");
+    char path[128];
+    snprintf(path, sizeof path, "/open311/v2/requests/%s.json", code);
+    req("GET", path, NULL, NULL, &r);
+    expect_status(&r, 200, "GET the request with every optional field");
+    j = body_json(&r);
+    a = json_array_get(j, 0);
+    assert_string_equal(json_string_value(json_object_get(a, "description")), "灯杆倾斜");
+    assert_string_equal(json_string_value(json_object_get(a, "address")), "九木村村口");
+    assert_string_equal(json_string_value(json_object_get(a, "media_url")), "https://example.cn/p/1.jpg");
+    json_decref(j);
+    h_resp_free(&r);
+    free(code);
+
+    /* XML: the element is there, empty or with the value */
+    post_form("/open311/v2/requests.xml", form, &r);
+    expect_status(&r, 200, "POST requests.xml with account_id");
+    expect_contains(buf_str(&r.body), "</service_notice><account_id>wx-0042</account_id></request></service_requests>");
+    h_resp_free(&r);
+    free(form);
+    form = form_with_key("service_code=LIGHT&lat=28.23&long=113.13&attribute[fault_type]=off&account_id=");
+    post_form("/open311/v2/requests.xml", form, &r);
+    expect_status(&r, 200, "POST requests.xml without account_id");
+    expect_contains(buf_str(&r.body), "</service_notice><account_id></account_id></request></service_requests>");
+    h_resp_free(&r);
+    free(form);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * GET requests */
 
@@ -967,6 +1114,152 @@ static void tokens(void **state)
     free(code);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * one request through its life: before routing, routed, closed (a router started for it) */
+
+/* A staff action or the resident's rating through intake's native API; returns the HTTP status. */
+static long native_post(const char *path, const char *auth, const char *json)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", g_base, path);
+    const char *hdr[] = {"Content-Type: application/json", auth, NULL};
+    h_resp_t r;
+    assert_true(h_http("POST", url, hdr, json, strlen(json), &r));
+    long st = r.status;
+    if (st != 200)
+        print_error("POST %s: HTTP %ld: %.300s\n", path, st, buf_str(&r.body));
+    h_resp_free(&r);
+    return st;
+}
+
+static long staff_act(const char *code, const char *action, const char *token, const char *json)
+{
+    char path[128], auth[160];
+    snprintf(path, sizeof path, "/api/v1/tickets/%s/actions/%s", code, action);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    return native_post(path, auth, json);
+}
+
+/* GET requests/{code}.json: the one record (new reference). */
+static json_t *get_one(const char *code)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/open311/v2/requests/%s.json", code);
+    h_resp_t r;
+    req("GET", path, NULL, NULL, &r);
+    expect_status(&r, 200, path);
+    json_t *j = body_json(&r);
+    h_resp_free(&r);
+    assert_true(json_is_array(j));
+    assert_int_equal(json_array_size(j), 1);
+    json_t *t = json_incref(json_array_get(j, 0));
+    json_decref(j);
+    return t;
+}
+
+static const char *member(const json_t *t, const char *name)
+{
+    const char *v = json_string_value(json_object_get(t, name));
+    if (!v) {
+        print_error("%s is not a string\n", name);
+        fail();
+    }
+    return v;
+}
+
+static void request_before_routing_routed_and_closed(void **state)
+{
+    (void)state;
+    /* far (> 250 m) from every other LIGHT report of the suite, so no open one absorbs it */
+    char *form = form_with_key("service_code=LIGHT&lat=28.357&long=113.262&attribute[fault_type]=off"
+                               "&phone=13900003333&description=%E6%9D%91%E5%8F%A3%E8%B7%AF%E7%81%AF%E4%B8%8D%E4%BA%AE");
+    char *code = create_json(NULL, form);
+    free(form);
+    const char *p[] = {code};
+
+    /* before routing: no router runs yet, so what the router adds is null */
+    assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.ticket WHERE code = $1", 1, p), 0);
+    json_t *t = get_one(code);
+    assert_string_equal(member(t, "status"), "open");
+    assert_true(json_is_null(json_object_get(t, "agency_responsible")));
+    assert_true(json_is_null(json_object_get(t, "expected_datetime")));
+    assert_true(json_is_null(json_object_get(t, "status_notes")));
+    json_decref(t);
+
+    /* routed: a unit is responsible, with a deadline */
+    g_router = h_start_router(h_port(12), h_port(11), NULL);
+    assert_true(h_wait_routed(g_db, code, 20000));
+    t = get_one(code);
+    assert_string_equal(member(t, "status"), "open");
+    assert_true(strlen(member(t, "agency_responsible")) > 0);
+    assert_true(strlen(member(t, "status_notes")) > 0);
+    int64_t due;
+    assert_true(timefmt_parse(member(t, "expected_datetime"), &due));
+    assert_true(due > (int64_t)time(NULL) * 1000000);
+    json_decref(t);
+
+    /* closed: accepted, started, resolved by the assignee, rated by the reporter */
+    char since[TIMEFMT_LEN];
+    timefmt_format((int64_t)time(NULL) * 1000000, 0, since);
+    char *staff = h_sql_text(g_db, "SELECT assignee_id::text FROM router.ticket WHERE code = $1", 1, p);
+    assert_true(*staff);
+    char *token = h_staff_token(g_db, atoll(staff));
+    free(staff);
+    assert_int_equal(staff_act(code, "accept", token, ""), 200);
+    assert_int_equal(staff_act(code, "start", token, ""), 200);
+    assert_int_equal(staff_act(code, "resolve", token, "{\"note\":\"已更换灯泡\"}"), 200);
+    char path[160], key[128];
+    snprintf(path, sizeof path, "/api/v1/tickets/%s/rating", code);
+    snprintf(key, sizeof key, "X-API-Key: %s", g_key);
+    assert_int_equal(native_post(path, key, "{\"rating\":\"满意\",\"phone\":\"13900003333\"}"), 200);
+    free(token);
+    t = get_one(code);
+    assert_string_equal(member(t, "status"), "closed");
+    expect_zoned_now(member(t, "updated_datetime"));
+    assert_true(strlen(member(t, "status_notes")) > 0);
+    json_decref(t);
+
+    /* the list filters agree with the record; the updates name each step */
+    buf_t ids = BUF_INIT;
+    list_ids("?status=closed&service_code=LIGHT", 200, &ids, NULL);
+    assert_true(in_ids(&ids, code));
+    list_ids("?status=open&service_code=LIGHT", 200, &ids, NULL);
+    assert_false(in_ids(&ids, code));
+    buf_free(&ids);
+    /* page by page: the router routed the suite's backlog at the same time */
+    const char *want[] = {"open", "in_progress", "fixed", "closed"};
+    size_t seen = 0, got = 1000;
+    h_resp_t r;
+    for (int page = 1; got == 1000 && page <= 20; page++) {
+        snprintf(path, sizeof path, "/open311/v2/servicerequestupdates.json?start_date=%s&page=%d", since, page);
+        req("GET", path, NULL, NULL, &r);
+        expect_status(&r, 200, "servicerequestupdates.json");
+        json_t *ups = body_json(&r);
+        h_resp_free(&r);
+        got = json_array_size(ups);
+        size_t i;
+        json_t *u;
+        json_array_foreach(ups, i, u)
+        {
+            if (seen < 4 && !strcmp(member(u, "service_request_id"), code) && !strcmp(member(u, "status"), want[seen]))
+                seen++;
+        }
+        json_decref(ups);
+    }
+    if (seen != 4)
+        print_error("updates of %s: %zu of open, in_progress, fixed, closed in order\n", code, seen);
+    assert_int_equal(seen, 4);
+    snprintf(path, sizeof path, "/open311/v2/tokens/%s.json", code);
+    req("GET", path, NULL, NULL, &r);
+    expect_status(&r, 200, path);
+    h_resp_free(&r);
+
+    int st = h_stop(g_router, SIGTERM);
+    g_router = 0;
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    free(code);
+}
+
 static void wrong_method_is_405(void **state)
 {
     (void)state;
@@ -1015,6 +1308,8 @@ static void unknown_resource_is_404(void **state)
 /* The harness exits on a setup failure (no database, say): do not leave our intake behind. */
 static void stop_leftover_intake(void)
 {
+    if (g_router > 0)
+        h_stop(g_router, SIGKILL);
     if (g_pid > 0)
         h_stop(g_pid, SIGKILL);
 }
@@ -1026,13 +1321,20 @@ static int setup(void **state)
     g_db = h_db();
     g_key = h_api_key(g_db);
     snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", h_port(10));
-    g_pid = h_start_intake(h_port(10), h_port(11), NULL);
+    /* the router is started only by the test that follows a request through routing */
+    static char router_ep[96];
+    snprintf(router_ep, sizeof router_ep, "GRIDGOV_ROUTER_ENDPOINT=tcp://127.0.0.1:%d", h_port(12));
+    const char *env[] = {router_ep, NULL};
+    g_pid = h_start_intake(h_port(10), h_port(11), env);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
+    if (g_router > 0) /* its test failed half-way */
+        h_stop(g_router, SIGKILL);
+    g_router = 0;
     int st = h_stop(g_pid, SIGTERM);
     g_pid = 0;
     free(g_key);
@@ -1064,11 +1366,13 @@ int main(void)
         cmocka_unit_test(post_jurisdiction_in_query_or_body),
         cmocka_unit_test(post_attributes_split_between_query_and_body),
         cmocka_unit_test(post_without_valid_api_key_is_403),
+        cmocka_unit_test(post_answer_leaves_out_what_it_has_no_value_for),
         cmocka_unit_test(get_request_json),
         cmocka_unit_test(get_request_xml),
         cmocka_unit_test(get_request_unknown_is_404),
         cmocka_unit_test(get_requests_filters),
         cmocka_unit_test(tokens),
+        cmocka_unit_test(request_before_routing_routed_and_closed),
         cmocka_unit_test(wrong_method_is_405),
         cmocka_unit_test(unknown_resource_is_404),
     };
