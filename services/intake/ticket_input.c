@@ -234,6 +234,27 @@ static bool check_attributes(const ticket_input_t *in, const json_t *def, json_t
     return true;
 }
 
+/* What Open311 readers get back must parse as a URI (the schemas say format "uri"): an http(s)
+ * scheme, a host, and only RFC 3986 characters; spaces and other text must come percent-encoded. */
+static bool media_url_ok(const char *u)
+{
+    size_t n = strlen(u), skip;
+    if (n > 2048)
+        return false;
+    if (!strncasecmp(u, "http://", 7))
+        skip = 7;
+    else if (!strncasecmp(u, "https://", 8))
+        skip = 8;
+    else
+        return false;
+    if (!u[skip] || strchr("/?#", u[skip]))
+        return false; /* no host */
+    for (const char *c = u; *c; c++)
+        if (!(isalnum((unsigned char)*c) || strchr("-._~:/?#[]@!$&'()*+,;=%", *c)))
+            return false;
+    return true;
+}
+
 bool ticket_input_validate(ticket_input_t *in, const catalog_t *cat, char phone_out[16], json_t **attributes_out,
                            input_error_t *e)
 {
@@ -282,8 +303,8 @@ bool ticket_input_validate(ticket_input_t *in, const catalog_t *cat, char phone_
         if (!phone_ok(in->phone, phone_out))
             return fail(e, 400, "invalid_phone", "phone", "phone must be a mainland mobile number such as 13812345678");
     }
-    if (in->media_url && (strlen(in->media_url) > 2048 || !text_ok(in->media_url, 2048) ||
-                          (strncasecmp(in->media_url, "http://", 7) != 0 && strncasecmp(in->media_url, "https://", 8) != 0)))
-        return fail(e, 400, "invalid_media_url", "media_url", "media_url must be an http(s) URL of at most 2048 bytes");
+    if (in->media_url && !media_url_ok(in->media_url))
+        return fail(e, 400, "invalid_media_url", "media_url",
+                    "media_url must be an http(s) URL (RFC 3986 characters, non-ASCII percent-encoded) of at most 2048 bytes");
     return check_attributes(in, def, attributes_out, e);
 }

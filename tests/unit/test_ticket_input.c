@@ -299,7 +299,8 @@ static void reporter_fields(void **state)
     }
     in.phone = NULL;
     static const char *const bad_urls[] = {"ftp://example.cn/a.jpg", "javascript:alert(1)", "file:///etc/passwd",
-                                           "HTTP//example.cn", NULL};
+                                           "HTTP//example.cn", "https://example.cn/a b.jpg", "https://例子.cn/a.jpg",
+                                           "https:///a.jpg", "http://", "https://example.cn/a\".jpg", NULL};
     for (const char *const *u = bad_urls; *u; u++) {
         in.media_url = *u;
         expect_err(&in, 400, "invalid_media_url", "media_url");
@@ -311,6 +312,8 @@ static void reporter_fields(void **state)
     in.media_url = long_url;
     expect_err(&in, 400, "invalid_media_url", "media_url");
     free(long_url);
+    in.media_url = "https://example.cn/%E8%B7%AF%E7%81%AF.jpg?x=1&y=2#f";
+    expect_ok(&in, "{\"fault_type\":\"off\"}");
     in.media_url = "http://example.cn/a.jpg";
     expect_ok(&in, "{\"fault_type\":\"off\"}");
     char name[80];
