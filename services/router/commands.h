@@ -1,8 +1,9 @@
 /* commands: what intake asks the router to do, over ZeroMQ request/reply (intake's DEALER to
  * our ROUTER). A command is {"id": uuid, "action", "ticket": code, "staff_id" | "phone", "note",
- * "hours", "rating", "unit": code}; the reply is {"id", "status", "body"}. The reply is stored
- * under the id in the same transaction as the change, so a retry of the same id gets the same
- * answer and changes nothing. */
+ * "hours", "rating", "unit": code}; the reply is {"id", "status", "body"} (proto/command.router
+ * and proto/reply.router schemas). The command and its reply are stored under the id in the same
+ * transaction as the change, so a retry of the same id gets the same answer and changes nothing.
+ * A frame that is not JSON, has no uuid id or names no action is answered and not stored. */
 #ifndef ROUTER_COMMANDS_H
 #define ROUTER_COMMANDS_H
 
