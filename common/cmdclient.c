@@ -7,6 +7,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "gclock.h"
 #include "log.h"
 
 struct cmdclient {
@@ -48,13 +49,6 @@ void cmdclient_destroy(cmdclient_t **self)
     *self = NULL;
 }
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 json_t *cmdclient_call(cmdclient_t *self, const json_t *cmd, int timeout_ms, int tries, char *err, size_t errsz)
 {
     const char *id = json_string_value(json_object_get(cmd, "id"));
@@ -73,9 +67,9 @@ json_t *cmdclient_call(cmdclient_t *self, const json_t *cmd, int timeout_ms, int
             nanosleep(&ts, NULL);
             continue;
         }
-        long long deadline = mono_ms() + timeout_ms;
+        long long deadline = gclock_mono_ms() + timeout_ms;
         while (!answer) {
-            long long left = deadline - mono_ms();
+            long long left = deadline - gclock_mono_ms();
             if (left <= 0) {
                 snprintf(err, errsz, "no reply within %d ms", timeout_ms);
                 break;

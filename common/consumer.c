@@ -4,12 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
 #include "buf.h"
 #include "db.h"
 #include "db_tx.h"
+#include "gclock.h"
 #include "log.h"
 #include "uuid.h"
 
@@ -39,13 +39,6 @@ struct consumer {
         unsigned long long seq;
     } pubs[MAX_PUBLISHERS];
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static char *xstrdup(const char *s)
 {
@@ -337,7 +330,7 @@ int consumer_catch_up(consumer_t *self)
         if (n < atoi(SWEEP_BATCH))
             break;
     }
-    self->next_sweep_ms = mono_ms() + self->sweep_ms;
+    self->next_sweep_ms = gclock_mono_ms() + self->sweep_ms;
     self->gap = false;
     return total;
 }
@@ -385,7 +378,7 @@ int consumer_next_timeout_ms(const consumer_t *self)
 {
     if (self->gap)
         return 0;
-    int64_t left = self->next_sweep_ms - mono_ms();
+    int64_t left = self->next_sweep_ms - gclock_mono_ms();
     return left < 0 ? 0 : (int)left;
 }
 
@@ -435,13 +428,13 @@ static char *recv_event(consumer_t *self)
 int consumer_poll(consumer_t *self, int timeout_ms)
 {
     int ran = 0;
-    int64_t now = mono_ms();
+    int64_t now = gclock_mono_ms();
     if (self->gap || now >= self->next_sweep_ms) {
         int n = consumer_catch_up(self);
         if (n < 0)
             return -1;
         ran += n;
-        now = mono_ms();
+        now = gclock_mono_ms();
     }
     int64_t until_sweep = self->next_sweep_ms - now;
     int wait = timeout_ms < until_sweep ? timeout_ms : (int)(until_sweep > 0 ? until_sweep : 0);

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "db.h"
+#include "gclock.h"
 #include "log.h"
 #include "uuid.h"
 
@@ -48,13 +49,6 @@ static const char BATCH_SQL[] =
     "  AND e.xid < pg_snapshot_xmin(pg_current_snapshot())"
     " ORDER BY e.xid, e.seq LIMIT " RELAY_BATCH;
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool load_cursor(relay_t *self, db_t *db)
 {
     char err[512];
@@ -88,7 +82,7 @@ static bool save_cursor(relay_t *self, db_t *db)
         return false;
     }
     self->dirty = false;
-    self->saved_ms = mono_ms();
+    self->saved_ms = gclock_mono_ms();
     return true;
 }
 
@@ -191,7 +185,7 @@ static void *relay_main(void *arg)
         int n;
         while ((n = publish_batch(self, db)) == RELAY_BATCH_ROWS && !atomic_load(&self->stop)) {
         }
-        if (n >= 0 && self->dirty && mono_ms() - self->saved_ms >= CURSOR_SAVE_MS && !save_cursor(self, db))
+        if (n >= 0 && self->dirty && gclock_mono_ms() - self->saved_ms >= CURSOR_SAVE_MS && !save_cursor(self, db))
             n = -1;
         if (n < 0) {
             db_destroy(&db); /* reconnect on the next turn; the lock went with the connection */

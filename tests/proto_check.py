@@ -1,8 +1,19 @@
 #!/usr/bin/env python3
-"""The contract check: every event the code has written to bus.outbox during the test run (and
-every event type it can emit) validates against its JSON Schema in proto/. Fails when an event
-type has no schema, when an envelope or its data does not validate, or when there are no events
-to check at all. Usage: proto_check.py CONNINFO"""
+"""The contract check: every message the code has written during the test run validates against
+its JSON Schema in proto/.
+  events    every event in bus.outbox: the envelope (envelope.schema.json) and its data
+            (<type>.schema.json); fails when a type has no schema.
+  commands  every command a daemon stored with its reply (<target>.command: request, reply):
+            the request against command.<target>.schema.json, the reply against
+            reply.<target>.schema.json (which refines reply.schema.json), and the three agree on
+            the id and the status. A row without its request is accepted only when an earlier
+            release stored it, before the migration that added the column.
+Fails when anything is invalid, and when there are no events or no commands to check at all.
+
+Usage: proto_check.py CONNINFO              check the test run's database
+       proto_check.py --self-test CONNINFO  show that the check fails on each kind of invalid
+                                            command and reply: stores them in a transaction it
+                                            rolls back, and expects each one to be reported"""
 import json
 import pathlib
 import subprocess
@@ -10,44 +21,81 @@ import sys
 
 from jsonschema import Draft202012Validator, FormatChecker
 
+try:
+    from referencing import Registry, Resource
+except ImportError:  # jsonschema before 4.18 (Debian 12 has 4.10): $refs resolve through RefResolver
+    Registry = None
+
 top = pathlib.Path(__file__).resolve().parent.parent
 proto = top / "proto"
 
-
-def load(name):
-    schema = json.loads((proto / name).read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=FormatChecker())
+# Where each daemon keeps the commands it answered, and the migration after which every row has
+# its request (None: from the table's first day).
+COMMAND_TABLES = {"router": ("router.command", "012_router_command_request.sql")}
 
 
-def main():
-    conninfo = sys.argv[1]
-    envelope = load("envelope.schema.json")
-    by_type = {}
+def schemas():
+    """Every schema of proto/, checked against the metaschema and registered by its $id so that
+    one may $ref another (reply.router.schema.json refines reply.schema.json)."""
+    loaded = {}
     for p in sorted(proto.glob("*.schema.json")):
-        if p.name == "envelope.schema.json":
-            continue
-        validator = load(p.name)
-        # one schema may serve several event types of the same shape
-        for t in validator.schema.get("x-gridgov-types", [p.name[: -len(".schema.json")]]):
-            by_type[t] = validator
-    # source 'test': malformed events a test injected on purpose (bad input for consumers)
-    out = subprocess.run(["psql", "-XAtq", conninfo, "-c",
-                          "SELECT envelope::text FROM bus.envelope WHERE source <> 'test' ORDER BY seq"],
+        s = json.loads(p.read_text(encoding="utf-8"))
+        Draft202012Validator.check_schema(s)
+        loaded[p.name] = s
+    if Registry is not None:
+        registry = Registry().with_resources(
+            (s["$id"], Resource.from_contents(s)) for s in loaded.values())
+
+        def validator(name):
+            return Draft202012Validator(loaded[name], registry=registry, format_checker=FormatChecker())
+    else:
+        from jsonschema import RefResolver
+        store = {s["$id"]: s for s in loaded.values()}
+
+        def validator(name):
+            resolver = RefResolver.from_schema(loaded[name], store=store)
+            return Draft202012Validator(loaded[name], resolver=resolver, format_checker=FormatChecker())
+    return loaded, validator
+
+
+def psql(conninfo, script):
+    """Runs a script and returns its output lines (only SELECTs print with -q)."""
+    out = subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", conninfo], input=script,
                          check=True, capture_output=True, text=True).stdout
-    events = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def errors(validator, doc, where):
+    return [f"{where}{e.json_path[1:]}: {e.message}" for e in validator.iter_errors(doc)]
+
+
+# ---- events ------------------------------------------------------------------------------------
+
+def check_events(conninfo, loaded, validator):
+    envelope = validator("envelope.schema.json")
+    by_type = {}
+    for name in loaded:
+        if name == "envelope.schema.json" or name.startswith(("command.", "reply.")):
+            continue
+        v = validator(name)
+        # one schema may serve several event types of the same shape
+        for t in loaded[name].get("x-gridgov-types", [name[: -len(".schema.json")]]):
+            by_type[t] = v
+    # source 'test': malformed events a test injected on purpose (bad input for consumers)
+    lines = psql(conninfo, "SELECT envelope::text FROM bus.envelope WHERE source <> 'test' ORDER BY seq")
+    events = [json.loads(line) for line in lines]
     if not events:
         print("proto_check: no events in bus.outbox to check")
         return 1
     bad = 0
     seen = {}
     for ev in events:
-        errs = [e.message for e in envelope.iter_errors(ev)]
+        errs = errors(envelope, ev, "")
         v = by_type.get(ev.get("type"))
         if v is None:
             errs.append(f"no schema proto/{ev.get('type')}.schema.json")
         else:
-            errs += [f"data: {e.json_path}: {e.message}" for e in v.iter_errors(ev.get("data"))]
+            errs += errors(v, ev.get("data"), "data")
         seen[ev.get("type")] = seen.get(ev.get("type"), 0) + 1
         if errs:
             bad += 1
@@ -55,6 +103,206 @@ def main():
                 print(f"proto_check: event {ev.get('id')} ({ev.get('type')}): " + "; ".join(errs))
     print(f"proto_check: {len(events)} events checked ({', '.join(f'{k}: {n}' for k, n in seen.items())}), {bad} invalid")
     return 1 if bad else 0
+
+
+# ---- commands ----------------------------------------------------------------------------------
+
+def command_rows(conninfo, target, where="true", prelude="", epilogue=""):
+    """The stored commands of a target as dicts {id, status, request, reply, old}; `old` is true
+    for a row stored before the migration that added the request column."""
+    table, since = COMMAND_TABLES[target]
+    old = "false"
+    if since:
+        old = ("coalesce(c.created_at < (SELECT applied_at FROM public.schema_migrations"
+               f" WHERE name = '{since}'), false)")
+    lines = psql(conninfo, prelude + f"""
+SELECT json_build_object('id', c.id, 'status', c.status, 'request', c.request, 'reply', c.reply,
+                         'old', {old})::text
+FROM {table} c WHERE {where} ORDER BY c.created_at, c.id;
+""" + epilogue)
+    return [json.loads(line) for line in lines]
+
+
+def command_errors(row, command, reply):
+    """What is wrong with one stored command and its reply (empty when nothing is)."""
+    errs = []
+    req, rep = row["request"], row["reply"]
+    if req is None:
+        if not row["old"]:
+            errs.append("stored without its request")
+    else:
+        errs += errors(command, req, "request")
+        if isinstance(req, dict) and str(req.get("id", "")).lower() != row["id"]:
+            errs.append(f"request.id {req.get('id')!r} is not the row's id")
+    errs += errors(reply, rep, "reply")
+    if isinstance(rep, dict):
+        if str(rep.get("id") or "").lower() != row["id"]:
+            errs.append(f"reply.id {rep.get('id')!r} is not the row's id")
+        if rep.get("status") != row["status"]:
+            errs.append(f"reply.status {rep.get('status')!r} is not the row's status {row['status']}")
+    return errs
+
+
+def report_commands(target, rows, command, reply, quiet=False):
+    """Validates rows; returns the ids found invalid (and prints them unless quiet)."""
+    bad = {}
+    for row in rows:
+        errs = command_errors(row, command, reply)
+        if errs:
+            bad[row["id"]] = errs
+            if not quiet and len(bad) <= 10:
+                print(f"proto_check: {target} command {row['id']}: " + "; ".join(errs))
+    return bad
+
+
+def judge_commands(target, rows, command, reply):
+    """1 when any row is invalid or no row has a request to check (a run that stored no commands
+    proves nothing), else 0; prints what it found."""
+    if not [r for r in rows if r["request"] is not None]:
+        print(f"proto_check: no commands in {COMMAND_TABLES[target][0]} to check")
+        return 1
+    bad = report_commands(target, rows, command, reply)
+    actions, statuses = {}, {}
+    for r in rows:
+        a = (r["request"] or {}).get("action", "(stored before requests were)")
+        actions[a] = actions.get(a, 0) + 1
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    print(f"proto_check: {len(rows)} {target} commands checked"
+          f" ({', '.join(f'{k}: {n}' for k, n in sorted(actions.items()))};"
+          f" replies {', '.join(f'{k}: {n}' for k, n in sorted(statuses.items()))}), {len(bad)} invalid")
+    return 1 if bad else 0
+
+
+def check_commands(conninfo, loaded, validator):
+    status = 0
+    for name in loaded:  # every command schema has its reply's and a table of stored commands
+        if name.startswith("command."):
+            target = name[len("command."): -len(".schema.json")]
+            if target not in COMMAND_TABLES or f"reply.{target}.schema.json" not in loaded:
+                print(f"proto_check: {name} has no reply.{target}.schema.json or no table of stored commands")
+                status = 1
+    for target in COMMAND_TABLES:
+        command = validator(f"command.{target}.schema.json")
+        reply = validator(f"reply.{target}.schema.json")
+        status |= judge_commands(target, command_rows(conninfo, target), command, reply)
+    return status
+
+
+# ---- self-test ---------------------------------------------------------------------------------
+
+# Stored as router.command rows by the self-test; {id} is the row's id.
+GOOD_REQUEST = {"id": "{id}", "action": "accept", "ticket": "2604030000001", "staff_id": 24}
+GOOD_REPLY = {"id": "{id}", "status": 404, "body": {"error": {"code": "not_found", "message": "no ticket with this code"}}}
+TICKET = {"code": "2604030000001", "state": "accepted", "service_code": "LIGHT",
+          "unit": {"id": 10101, "code": "430121-101-01", "name": "九木村", "level": "village"},
+          "assignee": {"id": 24, "name": "张三"}, "sign_due": "2026-04-07T17:00:00+08:00",
+          "resolve_due": None, "overdue": False, "escalations": 0, "returns": 0, "reopened": 0,
+          "extension_pending": False, "rating": None, "resolution": None, "merged_into": None}
+SELF_TEST = [  # (what is wrong, what the report must say, request, reply)
+    ("valid: 404 for a staff action", None, GOOD_REQUEST, GOOD_REPLY),
+    ("valid: 200 with the ticket", None, GOOD_REQUEST, {"id": "{id}", "status": 200, "body": {"ticket": TICKET}}),
+    ("valid: a rating", None,
+     {"id": "{id}", "action": "rate", "ticket": "2604030000001", "rating": "satisfied", "phone": "13900001111"},
+     {"id": "{id}", "status": 409, "body": {"error": {"code": "invalid_transition", "message": "cannot rate",
+                                                      "state": "accepted"}}}),
+    ("request without ticket", "'ticket' is a required property",
+     {"id": "{id}", "action": "accept", "staff_id": 24}, GOOD_REPLY),
+    ("staff_id as text", "request.staff_id: '24' is not of type 'integer'", {**GOOD_REQUEST, "staff_id": "24"}, GOOD_REPLY),
+    ("a member the contract does not have", "'priority' was unexpected", {**GOOD_REQUEST, "priority": "high"}, GOOD_REPLY),
+    ("an action that is not a name", "request.action: 'Accept!' does not match", {**GOOD_REQUEST, "action": "Accept!"},
+     GOOD_REPLY),
+    ("a staff action without staff_id", "is not valid under any of the given schemas",
+     {"id": "{id}", "action": "accept", "ticket": "2604030000001"}, GOOD_REPLY),
+    ("a staff action with a phone", "is not valid under any of the given schemas", {**GOOD_REQUEST, "phone": "13900001111"}, GOOD_REPLY),
+    ("a rating without phone", "is not valid under any of the given schemas",
+     {"id": "{id}", "action": "rate", "ticket": "2604030000001", "rating": "basic"}, GOOD_REPLY),
+    ("a rating by staff", "is not valid under any of the given schemas",
+     {"id": "{id}", "action": "rate", "ticket": "2604030000001", "rating": "basic", "phone": "13900001111", "staff_id": 24},
+     GOOD_REPLY),
+    ("hours as text", "request.hours: '4' is not of type 'number'",
+     {**GOOD_REQUEST, "action": "request_extension", "hours": "4", "note": "x"}, GOOD_REPLY),
+    ("request stored without it, after the migration", "stored without its request", None, GOOD_REPLY),
+    ("reply with another id", "is not the row's id", GOOD_REQUEST,
+     {**GOOD_REPLY, "id": "00000000-0000-4000-8000-000000000000"}),
+    ("reply without body", "'body' is a required property", GOOD_REQUEST, {"id": "{id}", "status": 404}),
+    ("200 with an error body", "reply.body:", GOOD_REQUEST, {**GOOD_REPLY, "status": 200}),
+    ("error without message", "reply.body.error: 'message' is a required property", GOOD_REQUEST,
+     {**GOOD_REPLY, "body": {"error": {"code": "not_found"}}}),
+    ("a status the router never answers", "reply.status: 418 is not one of", GOOD_REQUEST, {**GOOD_REPLY, "status": 418}),
+    ("200 without the ticket", "'ticket' is a required property", GOOD_REQUEST, {"id": "{id}", "status": 200, "body": {}}),
+    ("a ticket in a state that does not exist", "reply.body.ticket.state: 'done'", GOOD_REQUEST,
+     {"id": "{id}", "status": 200, "body": {"ticket": {**TICKET, "state": "done"}}}),
+    ("a ticket with a member the contract does not have", "'secret' was unexpected", GOOD_REQUEST,
+     {"id": "{id}", "status": 200, "body": {"ticket": {**TICKET, "secret": 1}}}),
+    ("a 409 naming a state that does not exist", "reply.body.error.state: 'lost'", GOOD_REQUEST,
+     {**GOOD_REPLY, "status": 409, "body": {"error": {"code": "invalid_transition", "message": "no", "state": "lost"}}}),
+]
+
+
+def fill(doc, id_):
+    return None if doc is None else json.loads(json.dumps(doc).replace("{id}", id_))
+
+
+def sql_literal(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+def self_test(conninfo, loaded, validator):
+    """Each case becomes a stored row (in a transaction rolled back at once); the check must
+    report exactly the invalid ones, for the reason given, and pass the valid ones. Also: a row
+    without its request passes only when stored before the migration, and no rows at all fail."""
+    command = validator("command.router.schema.json")
+    reply = validator("reply.router.schema.json")
+    ids = [f"5e1f7e57-0000-4000-8000-{n:012x}" for n in range(len(SELF_TEST) + 1)]
+    inserts = []
+    for (what, _, req, rep), id_ in zip(SELF_TEST, ids):
+        r, p = fill(req, id_), fill(rep, id_)
+        status = p.get("status", 0) if isinstance(p, dict) else 0
+        inserts.append(f"({sql_literal(id_)}::uuid, {int(status)}, {sql_literal(json.dumps(p))}::jsonb, "
+                       f"{'NULL' if r is None else sql_literal(json.dumps(r)) + '::jsonb'}, now())")
+    # a row an earlier release stored: no request, created before 012 was applied
+    inserts.append(f"({sql_literal(ids[-1])}::uuid, 404, {sql_literal(json.dumps(fill(GOOD_REPLY, ids[-1])))}::jsonb,"
+                   " NULL, '2000-01-01')")
+    prelude = ("BEGIN;\nINSERT INTO router.command (id, status, reply, request, created_at) VALUES\n"
+               + ",\n".join(inserts) + ";\n")
+    id_list = ", ".join(sql_literal(i) for i in ids)
+    rows = command_rows(conninfo, "router", f"c.id IN ({id_list})", prelude, "ROLLBACK;\n")
+    failures = 0
+    if len(rows) != len(ids):
+        print(f"proto_check self-test: stored {len(ids)} rows, read back {len(rows)}")
+        return 1
+    bad = report_commands("router", rows, command, reply, quiet=True)
+    for (what, expect, _, _), id_ in zip(SELF_TEST, ids):
+        said = "; ".join(bad.get(id_, []))
+        ok = (expect is None and not said) or (expect is not None and expect in said)
+        print(f"proto_check self-test: {'ok  ' if ok else 'FAIL'} {what}: {said or 'accepted'}")
+        failures += not ok
+    if ids[-1] in bad:
+        print(f"proto_check self-test: FAIL a row of an earlier release (no request) was reported: {bad[ids[-1]]}")
+        failures += 1
+    # nothing to check, or only rows of an earlier release: the check fails rather than pass vacuously
+    old_only = [r for r in rows if r["id"] == ids[-1]]
+    for what, subset in (("no rows", []), ("only a row of an earlier release", old_only)):
+        if judge_commands("router", subset, command, reply) != 1:
+            print(f"proto_check self-test: FAIL {what} passed the check")
+            failures += 1
+        else:
+            print(f"proto_check self-test: ok   {what} fails the check")
+    left = command_rows(conninfo, "router", f"c.id IN ({id_list})")
+    if left:
+        print("proto_check self-test: FAIL its rows were not rolled back")
+        failures += 1
+    print(f"proto_check self-test: {len(SELF_TEST) + 3} cases, {failures} failed")
+    return 1 if failures else 0
+
+
+def main():
+    args = sys.argv[1:]
+    loaded, validator = schemas()
+    if args[:1] == ["--self-test"]:
+        return self_test(args[1], loaded, validator)
+    conninfo = args[0]
+    return check_events(conninfo, loaded, validator) | check_commands(conninfo, loaded, validator)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The test runner behind `make test`: starts a private PostgreSQL (or uses GRIDGOV_TEST_DB, a
-# libpq string for a server you run), creates a fresh database, migrates it, loads the demo
-# county, runs every test binary (unit, then end-to-end) and the SQL and schema checks (events
-# against proto/, Open311 answers against tests/open311/schemas), and
-# closes with one line "N passed, N failed".
+# libpq string for a server you run), creates a database the way a county's is upgraded (the
+# previous release's migrations, the demo county and tickets as that release left them, then this
+# release's migrations), checks that its schema is the one a fresh database gets, runs every test
+# binary (unit, then end-to-end) on it and the SQL and schema checks (events and commands against
+# proto/, Open311 answers against tests/open311/schemas), and closes with one line
+# "N passed, N failed".
 #   tests/run.sh            everything
 #   tests/run.sh unit       unit tests only
 #   tests/run.sh NAME...    only test binaries whose name contains NAME
@@ -44,7 +46,8 @@ cleanup() {
     [ -L "$d" ] && rm -rf "$(readlink -f "$d")"
   done
   [ "$failed" = 0 ] && rm -rf "$run"
-  [ -n "${admin:-}" ] && psql -q "$admin" -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" >/dev/null 2>&1
+  [ -n "${admin:-}" ] && psql -q "$admin" -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" \
+                            -c "DROP DATABASE IF EXISTS ${dbname}_fresh WITH (FORCE)" >/dev/null 2>&1
   if [ "$own_pg" = 1 ]; then "$top/deploy/pg.sh" stop "$pgdir"; fi
 }
 trap cleanup EXIT
@@ -61,9 +64,28 @@ dbname="gridgov_test_$$"
 psql -q "$admin" -c "CREATE DATABASE $dbname" >/dev/null || { echo "cannot create the test database"; echo "0 passed, 1 failed"; exit 1; }
 export GRIDGOV_DB="$admin dbname=$dbname"
 
-"$GRIDGOV_BIN/gridgovctl" --set log_level=warn migrate deploy/migrations &&
-"$GRIDGOV_BIN/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$run/api-key"
-record "setup: migrate + demo seed" $?
+ctl() { "$GRIDGOV_BIN/gridgovctl" --set log_level=warn "$@"; }
+
+# The upgrade a county makes: its database was created by the previous release, whose last
+# migration tests/previous-release names, and holds the demo county and tickets in every state as
+# that release left them; this release's migrations then run over it, and the whole suite runs on
+# the result. (The demo seed must therefore load on the previous release's schema.)
+previous_release() {
+  local last n
+  last=$(cat tests/previous-release) && [ -f "deploy/migrations/$last" ] ||
+    { echo "tests/previous-release names no file of deploy/migrations"; return 1; }
+  mkdir -p "$run/previous-migrations"
+  for f in deploy/migrations/*.sql; do
+    n=$(basename "$f")
+    if (( 10#${n%%_*} <= 10#${last%%_*} )); then cp "$f" "$run/previous-migrations/"; fi
+  done
+  ctl migrate "$run/previous-migrations" &&
+  ctl seed-demo deploy/seed/demo_county.sql "$run/api-key" &&
+  psql -X -q -v ON_ERROR_STOP=1 "$GRIDGOV_DB" -f tests/sql/previous_release.sql &&
+  ctl migrate deploy/migrations
+}
+previous_release
+record "setup: previous release's database with tickets, migrated to this release; demo seed" $?
 
 want=("$@")
 selected() { # name
@@ -74,6 +96,26 @@ selected() { # name
   done
   return 1
 }
+
+# The upgraded database has the schema a fresh one gets from every migration in order.
+if selected "upgrade/schema"; then
+  echo "== upgrade/schema"
+  dump() { # the schema without pg_dump's comments and its per-run \restrict keys
+    pg_dump --schema-only --no-owner --no-privileges "$1" | grep -vE '^(--|\\(un)?restrict )'
+  }
+  rc=1
+  if psql -q "$admin" -c "CREATE DATABASE ${dbname}_fresh" >/dev/null &&
+     GRIDGOV_DB="$admin dbname=${dbname}_fresh" ctl migrate deploy/migrations &&
+     dump "$admin dbname=${dbname}_fresh" > "$run/schema-fresh.sql" && dump "$GRIDGOV_DB" > "$run/schema-upgraded.sql" &&
+     [ -s "$run/schema-fresh.sql" ]; then
+    diff -u "$run/schema-fresh.sql" "$run/schema-upgraded.sql" > "$run/schema.diff"
+    rc=$?
+    head -40 "$run/schema.diff"
+  fi
+  [ "$rc" = 0 ] && echo "the upgraded database has the schema of a fresh one ($(wc -l < "$run/schema-fresh.sql") lines)"
+  record "upgrade/schema: upgraded = fresh" "$rc"
+  psql -q "$admin" -c "DROP DATABASE IF EXISTS ${dbname}_fresh" >/dev/null
+fi
 
 if selected "sql/seed_check"; then
   echo "== sql/seed_check"
@@ -99,6 +141,19 @@ if selected "sql/router_invariants"; then
   echo "== sql/router_invariants"
   psql -q -v ON_ERROR_STOP=1 "$GRIDGOV_DB" -f tests/sql/router_invariants.sql
   record "sql/router_invariants" $?
+fi
+
+if selected "sql/upgrade_check"; then
+  echo "== sql/upgrade_check"
+  psql -q -v ON_ERROR_STOP=1 "$GRIDGOV_DB" -f tests/sql/upgrade_check.sql
+  record "sql/upgrade_check" $?
+fi
+
+# The contract check fails on an invalid command stored: shown on one of each kind, rolled back.
+if selected "proto/self-test"; then
+  echo "== proto/self-test"
+  /usr/bin/python3 tests/proto_check.py --self-test "$GRIDGOV_DB"
+  record "proto/self-test" $?
 fi
 
 if selected "proto/schemas"; then

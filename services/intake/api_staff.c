@@ -10,7 +10,6 @@
  * under the same id; an Idempotency-Key header fixes that id) and answers with the router's
  * status: 409 with the current state for a transition that is not allowed, 403 outside the
  * actor's unit or role. */
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,19 +35,8 @@ static void command_id(const http_req_t *req, const char *who, char out[UUID_STR
         uuid_v4(out);
         return;
     }
-    unsigned char md[32];
-    unsigned int n = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    EVP_DigestUpdate(c, who, strlen(who) + 1);
-    EVP_DigestUpdate(c, req->path, strlen(req->path) + 1);
-    EVP_DigestUpdate(c, k, strlen(k));
-    EVP_DigestFinal_ex(c, md, &n);
-    EVP_MD_CTX_free(c);
-    md[6] = (unsigned char)((md[6] & 0x0f) | 0x50); /* name-based */
-    md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
-    snprintf(out, UUID_STR_LEN, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0], md[1],
-             md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12], md[13], md[14], md[15]);
+    const char *name[] = {who, req->path, k};
+    uuid_from_name(name, 3, out);
 }
 
 static json_t *json_body(const http_req_t *req, http_resp_t *resp)

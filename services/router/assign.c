@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "db.h"
+#include "gclock.h"
 #include "log.h"
 #include "timefmt.h"
 
@@ -24,13 +24,6 @@ static struct {
 } g_rules[MAX_RULES];
 static int g_nrules = -1;
 static long long g_rules_at;
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const category_rule_t DEFAULT_RULE = {.level = "village", .sign_hours = 8, .resolve_hours = 40,
                                              .warn_share = 0.8, .dup_radius_m = 250, .dup_window_h = 168};
@@ -57,13 +50,13 @@ static bool load_rules(PGconn *conn, char *err, size_t errsz)
     }
     PQclear(r);
     g_nrules = n;
-    g_rules_at = mono_ms();
+    g_rules_at = gclock_mono_ms();
     return true;
 }
 
 bool assign_rule(PGconn *conn, const char *service_code, category_rule_t *out, char *err, size_t errsz)
 {
-    if ((g_nrules < 0 || mono_ms() - g_rules_at > RULE_CACHE_MS) && !load_rules(conn, err, errsz))
+    if ((g_nrules < 0 || gclock_mono_ms() - g_rules_at > RULE_CACHE_MS) && !load_rules(conn, err, errsz))
         return false;
     *out = DEFAULT_RULE;
     for (int i = 0; i < g_nrules; i++)

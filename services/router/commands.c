@@ -128,11 +128,16 @@ char *commands_handle(router_t *r, const char *payload, size_t len, int64_t now)
     }
     out = reply(idc, o.status, o.reply);
 store:;
-    const char *ps[] = {idc, out};
+    /* the command beside its answer: what the contract check (tests/proto_check.py) validates */
+    char *request = json_dumps(cmd, JSON_COMPACT);
+    if (!request)
+        log_oom();
+    const char *ps[] = {idc, out, request};
     PGresult *s = db_pq_exec(c,
-                             "INSERT INTO router.command (id, status, reply)"
-                             " VALUES ($1::uuid, ($2::jsonb->>'status')::int, $2::jsonb)",
-                             2, ps, err, sizeof err, NULL);
+                             "INSERT INTO router.command (id, status, reply, request)"
+                             " VALUES ($1::uuid, ($2::jsonb->>'status')::int, $2::jsonb, $3::jsonb)",
+                             3, ps, err, sizeof err, NULL);
+    free(request);
     if (!s)
         goto unavailable;
     PQclear(s);

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
 #include "assign.h"
@@ -33,13 +32,6 @@ static const cfg_key_t KEYS[] = {
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
     {"clock_file", CFG_STR, NULL, 0, 0, "tests: read the current time (epoch seconds) from this file"},
 };
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Answers every command waiting on the socket. */
 static void serve_commands(router_t *r, void *sock)
@@ -142,9 +134,9 @@ int main(int argc, char **argv)
     log_info("routing: events from %s, commands on %s, events out on %s", cfg_str(cfg, "sub_endpoints"),
              cfg_str(cfg, "command_endpoint"), cfg_str(cfg, "router_pub_endpoint"));
 
-    long long tick_ms = cfg_int(cfg, "tick_ms"), next_tick = mono_ms();
+    long long tick_ms = cfg_int(cfg, "tick_ms"), next_tick = gclock_mono_ms();
     while (!daemon_stop) {
-        long long now = mono_ms();
+        long long now = gclock_mono_ms();
         int wait = (int)(next_tick > now ? next_tick - now : 0);
         int cw = consumer_next_timeout_ms(consumer);
         if (cw < wait)
@@ -157,8 +149,8 @@ int main(int argc, char **argv)
         int moved = consumer_poll(consumer, 0);
         if (moved > 0)
             relay_ring(r.relay);
-        if (mono_ms() >= next_tick) {
-            next_tick = mono_ms() + tick_ms;
+        if (gclock_mono_ms() >= next_tick) {
+            next_tick = gclock_mono_ms() + tick_ms;
             if (sla_tick(&r, gclock_now_us()) > 0)
                 relay_ring(r.relay);
         }

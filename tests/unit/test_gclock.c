@@ -210,6 +210,39 @@ static void switching_files_reads_the_new_one(void **state)
     unlink(other);
 }
 
+/* Elapsed time: never goes back over many reads, and a 30 ms sleep shows as 30 ms or a little more. */
+static void mono_is_monotonic_and_advances(void **state)
+{
+    (void)state;
+    int64_t prev = gclock_mono_ms();
+    for (int i = 0; i < 100000; i++) {
+        int64_t now = gclock_mono_ms();
+        assert_true(now >= prev);
+        prev = now;
+    }
+    int64_t before = gclock_mono_ms();
+    usleep(30000);
+    int64_t elapsed = gclock_mono_ms() - before;
+    assert_true(elapsed >= 30);
+    assert_true(elapsed < 5000);
+}
+
+/* Tests move domain time, never elapsed time: a timeout must not fire because the clock jumped. */
+static void mono_ignores_the_injected_clock(void **state)
+{
+    (void)state;
+    int64_t before = gclock_mono_ms();
+    gclock_set(42000000);
+    int64_t during = gclock_mono_ms();
+    write_clock("1795938001\n", 1000);
+    gclock_use_file(g_path);
+    gclock_set(0);
+    int64_t after = gclock_mono_ms();
+    assert_true(during >= before && during - before < 1000);
+    assert_true(after >= during && after - during < 1000);
+    assert_int_equal(gclock_now_us(), 1795938001000000LL); /* the file did move domain time */
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -229,6 +262,8 @@ int main(void)
         T(unreadable_contents_fall_back_to_real_time),
         T(use_file_copies_the_path),
         T(switching_files_reads_the_new_one),
+        T(mono_is_monotonic_and_advances),
+        T(mono_ignores_the_injected_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

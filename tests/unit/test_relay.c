@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "gclock.h"
 #include "harness.h"
 #include "log.h"
 #include "relay.h"
@@ -35,13 +36,6 @@ typedef struct {
 static void *g_ctx;
 static int g_mon_seq;
 static int g_test_seq;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int ms)
 {
@@ -206,8 +200,8 @@ static long long unpublished_wait(fx_t *f, long long want)
 
 static bool wait_published(const relay_t *r, uint64_t n, int timeout_ms)
 {
-    int64_t end = now_ms() + timeout_ms;
-    while (relay_published(r) < n && now_ms() < end)
+    int64_t end = gclock_mono_ms() + timeout_ms;
+    while (relay_published(r) < n && gclock_mono_ms() < end)
         sleep_ms(5);
     return relay_published(r) >= n;
 }
@@ -308,12 +302,12 @@ static void ring_wakes_the_relay_promptly(void **state)
     sleep_ms(100); /* the relay is idle in its 5 s wait */
     for (int round = 1; round <= 3; round++) {
         free(emit(f, round));
-        int64_t t0 = now_ms();
+        int64_t t0 = gclock_mono_ms();
         relay_ring(f->relay);
         msg_t m;
         if (!recv_msg(f->sub, 3000, &m))
             fail_msg("round %d: not received", round);
-        int64_t took = now_ms() - t0;
+        int64_t took = gclock_mono_ms() - t0;
         if (took > 200)
             fail_msg("round %d: ring to receipt took %lld ms", round, (long long)took);
         assert_int_equal(json_integer_value(json_object_get(m.hdr, "seq")), round);
@@ -410,8 +404,8 @@ static void two_relays_on_one_source_publish_each_event_once(void **state)
         relay_ring(f->relay);
         relay_ring(f->relay2);
     }
-    int64_t end = now_ms() + 5000;
-    while (relay_published(f->relay) + relay_published(f->relay2) < 500 && now_ms() < end)
+    int64_t end = gclock_mono_ms() + 5000;
+    while (relay_published(f->relay) + relay_published(f->relay2) < 500 && gclock_mono_ms() < end)
         sleep_ms(5);
     sleep_ms(200); /* a double publish would show up by now */
     assert_int_equal(relay_published(f->relay) + relay_published(f->relay2), 500);
@@ -425,8 +419,8 @@ static void relay_reconnects_after_its_connection_is_terminated(void **state)
     f->sub = subscribe(f->endpoint);
     /* wait for the relay's backend to exist, then kill it */
     long long killed = 0;
-    int64_t end = now_ms() + 3000;
-    while (!killed && now_ms() < end) {
+    int64_t end = gclock_mono_ms() + 3000;
+    while (!killed && gclock_mono_ms() < end) {
         killed = h_sql_int(f->db,
                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                            "WHERE application_name = 'gridgov-relay' AND datname = current_database()",
@@ -492,9 +486,9 @@ static void stop_is_prompt_with_a_long_sweep(void **state)
     fx_t *f = *state;
     f->relay = start(f, f->endpoint, 60000);
     sleep_ms(100);
-    int64_t t0 = now_ms();
+    int64_t t0 = gclock_mono_ms();
     relay_stop(&f->relay);
-    assert_true(now_ms() - t0 < 1000);
+    assert_true(gclock_mono_ms() - t0 < 1000);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

@@ -111,6 +111,42 @@ static void valid_rejects_wrong_shapes(void **state)
     assert_false(uuid_valid("５５０e8400-e29b-41d4-a716-446655440000"));  /* full-width digits */
 }
 
+/* The id intake derives from a staff member, a path and an Idempotency-Key: pinned, because ids
+ * stored in router.command before a release must still match a retry after it. */
+static void from_name_is_stable(void **state)
+{
+    (void)state;
+    const char *name[] = {"staff:24", "/api/v1/tickets/2611290000001/actions/accept", "visit-0042"};
+    char a[UUID_STR_LEN], b[UUID_STR_LEN];
+    uuid_from_name(name, 3, a);
+    uuid_from_name(name, 3, b);
+    assert_string_equal(a, "3ddc3986-7369-53d4-835c-e9315afa468b");
+    assert_string_equal(a, b);
+    assert_true(uuid_valid(a));
+    assert_int_equal(a[14], '5');
+    assert_non_null(strchr("89ab", a[19]));
+}
+
+static void from_name_differs_by_every_part_and_boundary(void **state)
+{
+    (void)state;
+    const char *base[] = {"staff:24", "/p", "k"};
+    const char *other_who[] = {"staff:25", "/p", "k"};
+    const char *other_key[] = {"staff:24", "/p", "k2"};
+    const char *moved[] = {"staff:24/", "p", "k"}; /* same bytes, another boundary */
+    const char *fewer[] = {"staff:24", "/p"};
+    char u[5][UUID_STR_LEN];
+    uuid_from_name(base, 3, u[0]);
+    uuid_from_name(other_who, 3, u[1]);
+    uuid_from_name(other_key, 3, u[2]);
+    uuid_from_name(moved, 3, u[3]);
+    uuid_from_name(fewer, 2, u[4]);
+    for (int i = 0; i < 5; i++)
+        for (int j = i + 1; j < 5; j++)
+            if (!strcmp(u[i], u[j]))
+                fail_msg("names %d and %d give the same id %s", i, j, u[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -121,6 +157,8 @@ int main(void)
         cmocka_unit_test(v4_output_is_valid),
         cmocka_unit_test(valid_accepts_canonical_uuids_of_any_version_and_case),
         cmocka_unit_test(valid_rejects_wrong_shapes),
+        cmocka_unit_test(from_name_is_stable),
+        cmocka_unit_test(from_name_differs_by_every_part_and_boundary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

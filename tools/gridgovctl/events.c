@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
 #include "consumer.h"
 #include "ctl.h"
+#include "gclock.h"
 #include "log.h"
 
 static volatile sig_atomic_t g_stop;
@@ -20,13 +20,6 @@ static void on_signal(int s)
 {
     (void)s;
     g_stop = 1;
-}
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static bool print_event(PGconn *conn, const json_t *env, const char *raw, void *arg, char *err, size_t errsz)
@@ -62,11 +55,11 @@ static int live(const char *endpoints, const char *prefix, long count, long idle
     free(eps);
     log_info("subscribed to %s", endpoints);
     long printed = 0;
-    long long last = mono_ms();
+    long long last = gclock_mono_ms();
     while (!g_stop && (count <= 0 || printed < count)) {
         zmq_pollitem_t it = {sub, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&it, 1, 100) <= 0) {
-            if (idle_ms > 0 && mono_ms() - last >= idle_ms)
+            if (idle_ms > 0 && gclock_mono_ms() - last >= idle_ms)
                 break;
             continue;
         }
@@ -88,7 +81,7 @@ static int live(const char *endpoints, const char *prefix, long count, long idle
             part++;
             zmq_msg_close(&m);
         }
-        last = mono_ms();
+        last = gclock_mono_ms();
     }
     zmq_close(sub);
     zmq_ctx_term(ctx);
@@ -131,13 +124,13 @@ int ctl_events(const cfg_t *cfg, int argc, char **argv)
         return 1;
     }
     log_info("consumer %s following %s", consumer, o.endpoints);
-    long long last = mono_ms();
+    long long last = gclock_mono_ms();
     while (!g_stop && (count <= 0 || printed < count)) {
         long before = printed;
         consumer_poll(c, 100);
         if (printed != before)
-            last = mono_ms();
-        else if (idle_ms > 0 && mono_ms() - last >= idle_ms)
+            last = gclock_mono_ms();
+        else if (idle_ms > 0 && gclock_mono_ms() - last >= idle_ms)
             break;
     }
     consumer_destroy(&c);
