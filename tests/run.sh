@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test runner behind `make test`: starts a private PostgreSQL (or uses GRIDGOV_TEST_DB, a
 # libpq string for a server you run), creates a fresh database, migrates it, loads the demo
-# county, runs every test binary (unit, then end-to-end) and the SQL and schema checks, and
-# closes with one line "N passed, N failed".
+# county, runs every test binary (unit, then end-to-end) and the SQL, schema and ownership
+# checks, and closes with one line "N passed, N failed".
 #   tests/run.sh            everything
 #   tests/run.sh unit       unit tests only
 #   tests/run.sh NAME...    only test binaries whose name contains NAME
@@ -104,6 +104,14 @@ if selected "proto/schemas"; then
   echo "== proto/schemas"
   /usr/bin/python3 tests/proto_check.py "$GRIDGOV_DB"
   record "proto/schemas" $?
+fi
+
+# One writer per schema (deploy/schema-owners.txt): the migrated catalog and the C sources, after
+# a self-test that shows each rule failing on a violating example.
+if selected "ownership"; then
+  echo "== ownership"
+  /usr/bin/python3 tests/ownership_check.py "$GRIDGOV_DB"
+  record "ownership" $?
 fi
 
 # Daemons the tests started wrote their logs under $run: a sanitizer report there is a failure

@@ -12,13 +12,14 @@
 -- read intake.ticket (the reporter's phone) and registry.unit_keep_placed read router.ticket.
 -- Each reader now goes through a view its owner publishes below.
 --
--- Foreign keys across service schemas (router.ticket.ticket_id and router.follower.
--- source_ticket_id reference intake.ticket) stay. A foreign key is a constraint the referencing
--- service declares on its own rows, checked by PostgreSQL; no code reads through it. It is the
--- last line of defence that the router follows only tickets intake committed, and costs intake
--- nothing (tickets are never deleted). Each one is listed in deploy/schema-owners.txt, and the
--- check fails on one that is not listed (and on a listed one that is gone), so a new cross-service
--- foreign key is a decision made in review, not a habit copied by the next daemon.
+-- The one foreign key across service schemas, router.ticket.ticket_id -> intake.ticket (id),
+-- stays (router.follower, which 004 also pointed at intake.ticket, is a view since 007). A
+-- foreign key is a constraint the referencing service declares on its own rows, checked by
+-- PostgreSQL; no code reads through it. It is the last line of defence that the router follows
+-- only tickets intake committed, and costs intake nothing (tickets are never deleted). It is
+-- listed in deploy/schema-owners.txt, and the check fails on a cross-service foreign key that is
+-- not listed there (and on a listed one that is gone), so the next one is a decision made in
+-- review, not a habit copied by the next daemon.
 --
 -- Nothing here depends on the data: it applies to a database of the previous release with
 -- tickets in it as to an empty one.
