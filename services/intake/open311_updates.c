@@ -1,6 +1,7 @@
 /* GET /open311/v2/servicerequestupdates.{json,xml}: the mySociety Open311 extension that lets a
  * client (FixMyStreet and the like) follow what happened to requests without fetching each.
- * One request_update per transition (router.ticket_history) in [start_date, end_date], oldest first:
+ * One request_update per transition (router.ticket_history) in [start_date, end_date], oldest
+ * first:
  *   update_id            the transition id (string)
  *   service_request_id   the ticket's public code
  *   status               the mySociety extended status, lower case as in GET lists:
