@@ -9,8 +9,9 @@
  * days 400.
  * Counters and rates come from router.closure_stats_daily (keyed by the day of receipt and every
  * unit a ticket belongs to), summed over the period: the total from the unit's own rows, the
- * breakdown from its children's rows. overdue_now is a live count of open tickets past their resolve
- * deadline (router.ticket_assignment, through the partial index router_ticket_open_resolve). */
+ * breakdown from its children's rows. overdue_now is a live count of open tickets past their
+ * resolve deadline (router.ticket_assignment, through the partial index
+ * router_ticket_open_resolve). */
 #ifndef INTAKE_API_STATS_H
 #define INTAKE_API_STATS_H
 
