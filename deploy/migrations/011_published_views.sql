@@ -40,8 +40,7 @@ SELECT r.ticket_id, r.code, r.state,
            WHEN 'rejected' THEN '不予受理' WHEN 'merged' THEN '重复件，已并入 ' || o.code END) AS status_notes,
        CASE WHEN r.state = 'merged' THEN o.unit_id ELSE r.unit_id END AS unit_id,
        CASE WHEN r.state = 'merged' THEN o.resolve_due ELSE r.resolve_due END AS expected_datetime,
-       CASE WHEN r.state = 'merged' THEN greatest(r.updated_at, o.updated_at) ELSE r.updated_at END AS updated_at,
-       o.code AS merged_into_code
+       CASE WHEN r.state = 'merged' THEN greatest(r.updated_at, o.updated_at) ELSE r.updated_at END AS updated_at
 FROM router.ticket r
 LEFT JOIN router.ticket o ON o.ticket_id = r.merged_into;
 COMMENT ON VIEW router.ticket_status IS
