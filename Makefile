@@ -122,9 +122,12 @@ bench-stats: all
 deps:
 	deploy/install-deps.sh
 
+# cppcheck, and the ownership rules (deploy/schema-owners.txt) read from the C sources and the
+# migration files; tests/run.sh checks the same rules against the migrated database.
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr --library=tests/cppcheck.cfg \
 	  -I common -I services/intake common services tools bench
+	python3 tests/ownership_check.py --static
 
 clean:
 	rm -rf build build-san

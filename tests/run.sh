@@ -4,8 +4,8 @@
 # previous release's migrations, the demo county and tickets as that release left them, then this
 # release's migrations), checks that its schema is the one a fresh database gets, runs every test
 # binary (unit, then end-to-end) on it and the SQL and schema checks (events and commands against
-# proto/, Open311 answers against tests/open311/schemas), and closes with one line
-# "N passed, N failed".
+# proto/, Open311 answers against tests/open311/schemas, one writer per schema), and closes
+# with one line "N passed, N failed".
 #   tests/run.sh            everything
 #   tests/run.sh unit       unit tests only
 #   tests/run.sh NAME...    only test binaries whose name contains NAME
@@ -168,6 +168,14 @@ if selected "open311/schemas"; then
   echo "== open311/schemas"
   /usr/bin/python3 tests/open311_check.py --self-test && /usr/bin/python3 tests/open311_check.py "$run/open311"
   record "open311/schemas" $?
+fi
+
+# One writer per schema (deploy/schema-owners.txt): the migrated catalog and the C sources, after
+# a self-test that shows each rule failing on a violating example.
+if selected "ownership"; then
+  echo "== ownership"
+  /usr/bin/python3 tests/ownership_check.py "$GRIDGOV_DB"
+  record "ownership" $?
 fi
 
 # Daemons the tests started wrote their logs under $run: a sanitizer report there is a failure

@@ -112,8 +112,8 @@ static bool check_scope(db_t *db, const staff_t *who, const char *code, http_res
     char unit[24], err[256];
     snprintf(unit, sizeof unit, "%lld", (long long)who->unit_id);
     const char *p[] = {code, unit, who->role};
-    PGresult *r = db_exec(db, "SELECT " STAFF_SCOPE_SQL("$2", "$3") " FROM router.ticket t WHERE t.code = $1", 3, p, err,
-                          sizeof err, NULL);
+    PGresult *r = db_exec(db, "SELECT " STAFF_SCOPE_SQL("$2", "$3") " FROM router.ticket_assignment t WHERE t.code = $1",
+                          3, p, err, sizeof err, NULL);
     if (!r) {
         render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
         return false;
@@ -217,9 +217,9 @@ static void history(const intake_t *app, const http_req_t *req, http_resp_t *res
     PGresult *r = db_exec(db,
                           "SELECT coalesce(json_agg(json_build_object('action', tr.action, 'from', tr.from_state,"
                           " 'to', tr.to_state, 'at', tr.at, 'actor', s.name, 'unit', u.name, 'note', tr.note)"
-                          " ORDER BY tr.id), '[]')::text FROM router.transition tr JOIN router.ticket t USING (ticket_id)"
+                          " ORDER BY tr.id), '[]')::text FROM router.ticket_history tr"
                           " LEFT JOIN registry.staff s ON s.id = tr.actor_id LEFT JOIN registry.unit u ON u.id = tr.unit_id"
-                          " WHERE t.code = $1",
+                          " WHERE tr.code = $1",
                           1, p, err, sizeof err, NULL);
     if (!r) {
         render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
@@ -252,7 +252,7 @@ static void my_tickets(const intake_t *app, const http_req_t *req, http_resp_t *
                           "SELECT coalesce(json_agg(json_build_object('code', t.code, 'state', t.state,"
                           " 'service_code', t.service_code, 'unit', u.name, 'sign_due', t.sign_due,"
                           " 'resolve_due', t.resolve_due, 'overdue', t.overdue) ORDER BY t.received_at DESC), '[]')::text"
-                          " FROM (SELECT * FROM router.ticket t WHERE " STAFF_SCOPE_SQL("$1", "$2")
+                          " FROM (SELECT * FROM router.ticket_assignment t WHERE " STAFF_SCOPE_SQL("$1", "$2")
                           "  AND ($3::text IS NULL OR t.state = $3) ORDER BY t.received_at DESC LIMIT 500) t"
                           " LEFT JOIN registry.unit u ON u.id = t.unit_id",
                           3, p, err, sizeof err, NULL);

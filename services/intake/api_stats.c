@@ -1,15 +1,17 @@
 /* Closure-rate statistics (办结率统计): GET /api/v1/stats and /api/v1/stats.csv (see api_stats.h).
  *
- * Every number but overdue_now is a sum of router.stat_daily rows, which the router keeps in the
- * transaction of each transition: per (day of receipt, unit, category), for every unit a ticket
- * belongs to (group, village, township, county). So a period's figures for an area read only
- * that area's rows for those days (the index stat_daily_day (unit_id, day) or the primary key
- * (unit_id, service_code, day)), whatever the number of tickets:
+ * Every number but overdue_now is a sum of router.closure_stats_daily rows (the view the router
+ * publishes of router.stat_daily), which the router keeps in the transaction of each transition:
+ * per (day of receipt, unit, category), for every unit a ticket belongs to (group, village,
+ * township, county). So a period's figures for an area read only that area's rows for those days
+ * (the index stat_daily_day (unit_id, day) or the primary key (unit_id, service_code, day)),
+ * whatever the number of tickets:
  *   total      the asked unit's own rows;
  *   unit rows  its children's rows (so a child's figures equal the child's own total);
  *   service    the asked unit's own rows, grouped by category.
  * overdue_now counts open tickets (assigned, accepted, in_progress) whose resolve deadline has
- * passed by the injected clock, from router.ticket through its partial index on resolve_due.
+ * passed by the injected clock, from router.ticket_assignment (a plain view of router.ticket, so
+ * the planner still uses the partial index on resolve_due).
  *
  * Rates (JSON: fractions rounded to 4 decimals; CSV: percentages with 2 decimals, the same
  * rounded value) are null / empty when their denominator is 0:
@@ -277,10 +279,10 @@ static void render_report_json(http_resp_t *resp, const report_t *rep)
  * set. Every result row: is_total, code, name, level, the 8 sums, overdue_now. */
 static const char UNITS_SQL[] =
     "WITH ids AS (SELECT $1::bigint AS id UNION ALL SELECT id FROM registry.unit WHERE parent_id = $1::bigint),"
-    " agg AS (SELECT unit_id, " SUMS " FROM router.stat_daily"
+    " agg AS (SELECT unit_id, " SUMS " FROM router.closure_stats_daily"
     "  WHERE unit_id = ANY (ARRAY(SELECT id FROM ids)) AND day BETWEEN $2::date AND $3::date"
     "  AND ($4::text IS NULL OR service_code = $4) GROUP BY unit_id),"
-    " od AS (SELECT i.id, count(*) AS n FROM router.ticket t JOIN ids i"
+    " od AS (SELECT i.id, count(*) AS n FROM router.ticket_assignment t JOIN ids i"
     "  ON i.id IN (t.group_id, t.village_id, t.township_id, t.county_id, t.unit_id) WHERE" OVERDUE_WHERE
     "  GROUP BY i.id)"
     " SELECT u.id = $1::bigint, u.code, u.name, u.level, " AGG_COLS ", coalesce(o.n, 0)"
@@ -288,10 +290,10 @@ static const char UNITS_SQL[] =
     " LEFT JOIN od o ON o.id = u.id ORDER BY u.id <> $1::bigint, u.code";
 
 static const char SERVICES_SQL[] =
-    "WITH agg AS (SELECT grouping(service_code) AS g, service_code, " SUMS " FROM router.stat_daily"
+    "WITH agg AS (SELECT grouping(service_code) AS g, service_code, " SUMS " FROM router.closure_stats_daily"
     "  WHERE unit_id = $1::bigint AND day BETWEEN $2::date AND $3::date"
     "  AND ($4::text IS NULL OR service_code = $4) GROUP BY GROUPING SETS ((service_code), ())),"
-    " od AS (SELECT grouping(t.service_code) AS g, t.service_code, count(*) AS n FROM router.ticket t WHERE" OVERDUE_WHERE
+    " od AS (SELECT grouping(t.service_code) AS g, t.service_code, count(*) AS n FROM router.ticket_assignment t WHERE" OVERDUE_WHERE
     "  AND $1::bigint IN (t.group_id, t.village_id, t.township_id, t.county_id, t.unit_id)"
     "  GROUP BY GROUPING SETS ((t.service_code), ()))"
     " SELECT true, NULL, NULL, NULL, " AGG_COLS ", (SELECT n FROM od WHERE g = 1), -1, NULL"

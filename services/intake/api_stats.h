@@ -7,10 +7,11 @@
  * Staff only (Bearer token, 401 without); the unit must be the caller's own or inside it (the
  * county operator sees everything), else 403; unknown unit 404; bad dates or a span over 3660
  * days 400.
- * Counters and rates come from router.stat_daily (keyed by the day of receipt and every unit a
- * ticket belongs to), summed over the period: the total from the unit's own rows, the breakdown
- * from its children's rows. overdue_now is a live count of open tickets past their resolve
- * deadline (router.ticket, through the partial index router_ticket_open_resolve). */
+ * Counters and rates come from router.closure_stats_daily (keyed by the day of receipt and every
+ * unit a ticket belongs to), summed over the period: the total from the unit's own rows, the
+ * breakdown from its children's rows. overdue_now is a live count of open tickets past their
+ * resolve deadline (router.ticket_assignment, through the partial index
+ * router_ticket_open_resolve). */
 #ifndef INTAKE_API_STATS_H
 #define INTAKE_API_STATS_H
 

@@ -1,6 +1,7 @@
 /* GET /open311/v2/servicerequestupdates.{json,xml}: the mySociety Open311 extension that lets a
  * client (FixMyStreet and the like) follow what happened to requests without fetching each.
- * One request_update per router.transition in [start_date, end_date], oldest first:
+ * One request_update per transition (router.ticket_history) in [start_date, end_date], oldest
+ * first:
  *   update_id            the transition id (string)
  *   service_request_id   the ticket's public code
  *   status               the mySociety extended status, lower case as in GET lists:
@@ -30,7 +31,7 @@
 #define MAX_PAGE_SIZE 1000
 
 static const char UPDATES_SQL[] =
-    "SELECT tr.id::text, t.code, coalesce(tr.from_state, ''), tr.to_state,"
+    "SELECT tr.id::text, tr.code, coalesce(tr.from_state, ''), tr.to_state,"
     " to_char(tr.at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"'),"
     " CASE"
     "  WHEN tr.action = 'rate' THEN '居民评价：' || CASE tr.note WHEN 'satisfied' THEN '满意'"
@@ -45,7 +46,7 @@ static const char UPDATES_SQL[] =
     "   WHEN 'resolved' THEN '已办结，等待评价' WHEN 'closed' THEN '已办结' WHEN 'returned' THEN '已退单，重新派单中'"
     "   WHEN 'rejected' THEN '不予受理' WHEN 'merged' THEN '重复件，已合并' ELSE tr.to_state END"
     " END"
-    " FROM router.transition tr JOIN router.ticket t ON t.ticket_id = tr.ticket_id"
+    " FROM router.ticket_history tr"
     " LEFT JOIN registry.unit u ON u.id = tr.unit_id"
     " WHERE tr.at >= $1::timestamptz AND tr.at <= $2::timestamptz"
     " ORDER BY tr.at, tr.id LIMIT $3::bigint OFFSET $4::bigint";

@@ -1,6 +1,6 @@
 /* open311_updates: the mySociety Open311 extension GET servicerequestupdates.{json,xml}
  * (http://www.mysociety.org/2013/02/20/open311-extended/): what happened to requests in a
- * window of time, one request_update per router.transition. */
+ * window of time, one request_update per transition (router.ticket_history). */
 #ifndef INTAKE_OPEN311_UPDATES_H
 #define INTAKE_OPEN311_UPDATES_H
 

@@ -24,7 +24,7 @@ typedef enum { AUTH_OK, AUTH_MISSING, AUTH_INVALID, AUTH_UNAVAILABLE } auth_t;
 
 auth_t staff_authenticate(db_t *db, const http_req_t *req, staff_t *out);
 
-/* SQL condition on router.ticket alias t for "in this staff member's scope", with the staff's
+/* SQL condition on router.ticket_assignment alias t for "in this staff member's scope", with the staff's
  * unit id as parameter $N and the role as $N+1 (both text). */
 #define STAFF_SCOPE_SQL(unit, role)                                                                   \
     "(" role " = 'operator' OR " unit "::bigint IN (t.unit_id, t.group_id, t.village_id, t.township_id, " \

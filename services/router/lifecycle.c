@@ -152,7 +152,7 @@ static bool load_row(PGconn *conn, const char *code, lc_ticket_t *t, bool *found
                              " coalesce(extract(epoch FROM r.resolve_due), 0), r.service_code, coalesce(i.phone, ''), r.overdue,"
                              " (SELECT coalesce(e.requested_by, 0) FROM router.extension e"
                              "  WHERE e.ticket_id = r.ticket_id AND e.decision IS NULL)"
-                             " FROM router.ticket r JOIN intake.ticket i ON i.id = r.ticket_id"
+                             " FROM router.ticket r JOIN intake.ticket_submitted i ON i.id = r.ticket_id"
                              " WHERE r.code = $1 FOR UPDATE OF r",
                              1, p, err, errsz, NULL);
     if (!r)

@@ -36,8 +36,17 @@ static int setup(void **state)
                      " VALUES ('BATCHTEST', 'village', 8, 40) ON CONFLICT DO NOTHING");
     h_sql_exec(g_db, "INSERT INTO registry.service (code, name, grp) VALUES ('BATCHGRID', '批量测试二', '测试')"
                      " ON CONFLICT DO NOTHING");
+    /* one for the duplicate's public status, so its lists hold only that test's tickets */
+    h_sql_exec(g_db, "INSERT INTO registry.service (code, name, grp) VALUES ('MERGETEST', '重复件测试', '测试')"
+                     " ON CONFLICT DO NOTHING");
+    h_sql_exec(g_db, "INSERT INTO router.category_rule (service_code, level, sign_hours, resolve_hours)"
+                     " VALUES ('MERGETEST', 'village', 8, 40) ON CONFLICT DO NOTHING");
     g_http = h_port(60);
-    g_intake = h_start_intake(g_http, h_port(61), NULL);
+    /* staff actions go through intake to this router's command port */
+    static char router_ep[96];
+    snprintf(router_ep, sizeof router_ep, "GRIDGOV_ROUTER_ENDPOINT=tcp://127.0.0.1:%d", h_port(62));
+    const char *ienv[] = {router_ep, NULL};
+    g_intake = h_start_intake(g_http, h_port(61), ienv);
     g_router = h_start_router(h_port(62), h_port(61), NULL);
     return 0;
 }
@@ -237,6 +246,139 @@ static void a_second_report_nearby_follows_the_first(void **state)
     free(o);
 }
 
+/* GET of a path on intake, expecting 200 and JSON (caller decrefs). */
+static json_t *get_json(const char *path)
+{
+    char url[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_http, path);
+    h_resp_t r;
+    assert_true(h_http("GET", url, NULL, NULL, 0, &r));
+    if (r.status != 200)
+        print_error("GET %s: %ld %s\n", path, r.status, buf_str(&r.body));
+    assert_int_equal(r.status, 200);
+    json_error_t je;
+    json_t *j = json_loads(buf_str(&r.body), 0, &je);
+    assert_non_null(j);
+    h_resp_free(&r);
+    return j;
+}
+
+/* Whether a list of tickets (Open311 array, or the native {"tickets": [...]}) holds this code. */
+static bool lists(json_t *list, const char *key, const char *code)
+{
+    json_t *rows = json_is_array(list) ? list : json_object_get(list, "tickets");
+    assert_true(json_is_array(rows));
+    size_t i;
+    json_t *t;
+    json_array_foreach(rows, i, t)
+    {
+        const char *c = json_string_value(json_object_get(t, key));
+        if (c && !strcmp(c, code))
+            return true;
+    }
+    return false;
+}
+
+/* What the reporter of dup reads, on Open311 and the native API, one request and the lists
+ * filtered by status: status `want` everywhere, and notes naming the original. */
+static void expect_public(const char *dup, const char *orig, const char *want)
+{
+    const char *other = !strcmp(want, "open") ? "closed" : "open";
+    char path[256];
+    snprintf(path, sizeof path, "/open311/v2/requests/%s.json", dup);
+    json_t *j = get_json(path);
+    json_t *one = json_array_get(j, 0);
+    assert_string_equal(json_string_value(json_object_get(one, "status")), want);
+    const char *notes = json_string_value(json_object_get(one, "status_notes"));
+    assert_non_null(notes);
+    assert_non_null(strstr(notes, orig));
+    json_decref(j);
+    snprintf(path, sizeof path, "/api/v1/tickets/%s", dup);
+    j = get_json(path);
+    assert_string_equal(json_string_value(json_object_get(j, "status")), want);
+    assert_non_null(strstr(json_string_value(json_object_get(j, "status_notes")), orig));
+    json_decref(j);
+    const char *const lists_of[][2] = {{"/open311/v2/requests.json?service_code=MERGETEST&status=", "service_request_id"},
+                                       {"/api/v1/tickets?service_code=MERGETEST&status=", "code"}};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s%s", lists_of[i][0], want);
+        j = get_json(path);
+        if (!lists(j, lists_of[i][1], dup))
+            print_error("%s does not list %s\n", path, dup);
+        assert_true(lists(j, lists_of[i][1], dup));
+        json_decref(j);
+        snprintf(path, sizeof path, "%s%s", lists_of[i][0], other);
+        j = get_json(path);
+        if (lists(j, lists_of[i][1], dup))
+            print_error("%s lists %s\n", path, dup);
+        assert_false(lists(j, lists_of[i][1], dup));
+        json_decref(j);
+    }
+}
+
+static long staff_action(const char *code, const char *action, const char *token, const char *json)
+{
+    char url[256], auth[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/tickets/%s/actions/%s", g_http, code, action);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    const char *hdr[] = {"Content-Type: application/json", auth, NULL};
+    h_resp_t r;
+    assert_true(h_http("POST", url, hdr, json, strlen(json), &r));
+    long st = r.status;
+    h_resp_free(&r);
+    return st;
+}
+
+/* A duplicate (重复件) is not closed to its reporter while the ticket it follows is open: it
+ * reads as open until that one closes (resolved and rated), then as closed; its notes name the
+ * original's code throughout, and the lists filtered by status agree with GET of the request. */
+static void a_duplicate_is_open_until_the_original_closes(void **state)
+{
+    (void)state;
+    char *grp = h_sql_text(g_db, "SELECT code FROM registry.unit WHERE level = 'group' ORDER BY id OFFSET 90 LIMIT 1", 0, NULL);
+    char pt[96], body[512], orig[40], dup[40];
+    point_in_group(grp, pt, sizeof pt);
+    snprintf(body, sizeof body, "{\"service_code\":\"MERGETEST\",%s,\"phone\":\"13900004444\",\"description\":\"桥面破损\"}", pt);
+    snprintf(orig, sizeof orig, "%s", post(body));
+    wait_routed(orig);
+    snprintf(body, sizeof body, "{\"service_code\":\"MERGETEST\",%s,\"phone\":\"13900005555\",\"description\":\"桥坏了\"}", pt);
+    snprintf(dup, sizeof dup, "%s", post(body));
+    wait_routed(dup);
+    char *m = sql1("SELECT t.state || ' ' || o.code FROM router.ticket t JOIN router.ticket o ON o.ticket_id = t.merged_into"
+                   " WHERE t.code = $1", dup);
+    char want[96];
+    snprintf(want, sizeof want, "merged %s", orig);
+    assert_string_equal(m, want);
+    free(m);
+    expect_public(dup, orig, "open");
+
+    char *id = sql1("SELECT assignee_id FROM router.ticket WHERE code = $1", orig);
+    assert_true(*id);
+    char *tok = h_staff_token(g_db, atoll(id));
+    assert_int_equal(staff_action(orig, "accept", tok, "{}"), 200);
+    assert_int_equal(staff_action(orig, "start", tok, "{}"), 200);
+    assert_int_equal(staff_action(orig, "resolve", tok, "{\"note\":\"已修复桥面\"}"), 200);
+    /* resolved, waiting for its reporter's rating: both still open */
+    expect_public(dup, orig, "open");
+
+    char url[256], key[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/tickets/%s/rating", g_http, orig);
+    snprintf(key, sizeof key, "X-API-Key: %s", g_key);
+    const char *hdr[] = {"Content-Type: application/json", key, NULL};
+    const char *rating = "{\"rating\":\"满意\",\"phone\":\"13900004444\"}";
+    h_resp_t r;
+    assert_true(h_http("POST", url, hdr, rating, strlen(rating), &r));
+    assert_int_equal(r.status, 200);
+    h_resp_free(&r);
+    char *st = sql1("SELECT state FROM router.ticket WHERE code = $1", orig);
+    assert_string_equal(st, "closed");
+    expect_public(dup, orig, "closed");
+    free(st);
+    free(tok);
+    free(id);
+    free(grp);
+}
+
 /* Reports that reach the router together (it was down) are routed in one batch, with the same
  * outcome as one at a time: the second of two nearby reports follows the first even though the
  * first was not in the database when the batch was read; a distant one and one of another
@@ -299,7 +441,8 @@ static void reports_routed_together_follow_each_other_as_one_at_a_time(void **st
     const char *notes = json_string_value(json_object_get(json_array_get(list, 0), "status_notes"));
     assert_non_null(notes);
     assert_non_null(strstr(notes, first));
-    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "status")), "closed");
+    /* and it stays open while the first is open: the reporter still waits for the outcome */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "status")), "open");
     json_decref(list);
     h_resp_free(&r);
     s = sql1("SELECT state FROM router.ticket WHERE code = $1", distant);
@@ -385,6 +528,7 @@ int main(void)
         cmocka_unit_test(categories_pick_their_level_and_desk),
         cmocka_unit_test(household_or_registered_phone_places_without_a_point),
         cmocka_unit_test(a_second_report_nearby_follows_the_first),
+        cmocka_unit_test(a_duplicate_is_open_until_the_original_closes),
         cmocka_unit_test(reports_routed_together_follow_each_other_as_one_at_a_time),
         cmocka_unit_test(a_report_follows_one_from_an_earlier_chunk_of_the_batch),
         cmocka_unit_test(malformed_events_in_a_batch_are_skipped_and_the_rest_routed),
