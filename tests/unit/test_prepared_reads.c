@@ -161,7 +161,9 @@ static char *generic_plan(const char *execute)
     PQclear(r);
     assert_true(db_run(g_db, "RESET plan_cache_mode", 0, NULL, err, sizeof err));
     assert_true(db_run(g_db, "RESET enable_seqscan", 0, NULL, err, sizeof err));
-    return strdup(buf_str(&plan));
+    char *text = strdup(buf_str(&plan));
+    buf_free(&plan);
+    return text;
 }
 
 static void generic_plans_look_tickets_up_by_code(void **state)
