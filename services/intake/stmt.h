@@ -1,7 +1,8 @@
 /* stmt: the statements intake prepares once on each pooled PostgreSQL connection
- * (db_exec_prepared: parsed and planned on first use, executed by name afterwards, prepared
- * again on a new connection). Their names live here, in one place, so that no two call sites
- * use one name for two texts; each SQL text stays beside the code that reads its columns.
+ * (db_exec_prepared: parsed on first use, executed by name afterwards, prepared again on a new
+ * connection; after five executions PostgreSQL keeps one generic plan when it is no dearer than
+ * planning for the values). Their names live here, in one place, so that no two call sites use
+ * one name for two texts; each SQL text stays beside the code that reads its columns.
  *
  * Which reads are prepared and which are not, and why (measured in bench/README.md, "Reads"):
  * a statement is prepared when its best plan does not depend on the values it is given (a
@@ -9,7 +10,7 @@
  * executions, is the plan a fresh one would be. The ticket list filtered by service, status,
  * channel and time (ticket_store_list without codes) is not: a generic plan cannot know that a
  * category is rare, and walks the whole window where a plan made for the values uses the
- * service index (27 ms against 0.14 ms over 50,000 tickets); it is planned on every call. */
+ * service index (19-27 ms against 0.14 ms over 50,000 tickets); it is planned on every call. */
 #ifndef INTAKE_STMT_H
 #define INTAKE_STMT_H
 
