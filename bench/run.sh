@@ -17,7 +17,8 @@
 # BENCH_DURATION seconds per measurement (15), BENCH_ROUNDS (2), BENCH_WRK_THREADS (2),
 # BENCH_PGBENCH_MODE (prepared: the protocol intake uses for the insert; or extended, simple),
 # BENCH_HTTP_PORT (18180), BENCH_PUB_PORT (17201), BENCH_PGDIR (var/bench-pg, wiped each run),
-# BENCH_OUT (var/bench-out: raw outputs of every tool, wiped each run).
+# BENCH_OUT (var/bench-out: raw outputs of every tool, wiped each run), BENCH_GET_DURATION seconds
+# per GET measurement (10), BENCH_GET_CODES (1000: tickets the GETs spread over).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,8 +35,11 @@ HTTP_PORT=${BENCH_HTTP_PORT:-18180}
 PUB_PORT=${BENCH_PUB_PORT:-17201}
 pgdir=${BENCH_PGDIR:-$top/var/bench-pg}
 out=${BENCH_OUT:-$top/var/bench-out}
+GET_DUR=${BENCH_GET_DURATION:-10}
+GET_CODES=${BENCH_GET_CODES:-1000}
 TARGET_RATIO=0.8
 TARGET_RSS_MIB=64
+TARGET_GET_RATIO=2   # GET of one request against the durable POST, same run, same connections
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -172,10 +176,9 @@ run_pgbench() {
   echo "$tag tps=$tps p50_ms=$p50 p99_ms=$p99 $(summarize_samples "$out/samples_pgbench_r$r.txt")" | tee -a "$out/results.txt" >&2
 }
 
-# ---- one wrk measurement against a fresh intake ---------------------------------------------------
-run_wrk() {
-  local r=$1 log=$out/wrk_r$1.txt url=http://127.0.0.1:$HTTP_PORT
-  settle
+# ---- intake, started fresh for each round's HTTP measurements -------------------------------------
+url=http://127.0.0.1:$HTTP_PORT
+start_intake() {
   GRIDGOV_HTTP_PORT=$HTTP_PORT GRIDGOV_PUB_ENDPOINT=tcp://127.0.0.1:$PUB_PORT GRIDGOV_HTTP_THREADS=$HTTP_THREADS \
     "$bin/gridgov-intake" 2>>"$out/intake.log" &
   intake_pid=$!
@@ -186,10 +189,16 @@ run_wrk() {
     sleep 0.1
   done
   [ "$ok" = 1 ] || { tail -5 "$out/intake.log" >&2; die "intake did not become healthy on $url"; }
-  say "round $r: wrk -t $WRK_THREADS -c $C -d ${DUR}s, intake http_threads=$HTTP_THREADS"
-  wrk -t "$WRK_THREADS" -c "$C" -d "${DUR}s" --latency -s "$top/bench/open311_post.lua" "$url" >"$log" 2>&1 &
+}
+
+# ---- one wrk measurement against the running intake ---------------------------------------------
+# wrk_measure TAG NAME SECONDS SCRIPT: raw output in NAME.txt, samples in samples_NAME.txt, and one
+# result line starting with TAG. The environment reaches the script (os.getenv).
+wrk_measure() {
+  local tag=$1 name=$2 secs=$3 script=$4 log=$out/$2.txt
+  wrk -t "$WRK_THREADS" -c "$C" -d "${secs}s" --latency -s "$script" "$url" >"$log" 2>&1 &
   local pid=$!
-  sampler "$pid" "$intake_pid" >"$out/samples_wrk_r$r.txt" &
+  sampler "$pid" "$intake_pid" >"$out/samples_$name.txt" &
   sampler_pid=$!
   wait "$pid" || { stop_sampler; cat "$log" >&2; die "wrk failed"; }
   stop_sampler
@@ -203,12 +212,40 @@ run_wrk() {
   # A worker thread opens its PostgreSQL connection on its first request, so this counts the
   # threads that got at least one of wrk's connections: below C, some connections shared a thread
   # (and its one database connection) and waited for each other.
-  local used
+  local used line
   used=$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gridgov-intake'")
-  stop_intake
-  local line
   line=$(grep '^WRK ' "$log") || { cat "$log" >&2; die "no result line from wrk"; }
-  echo "${line} threads_used=$used $(summarize_samples "$out/samples_wrk_r$r.txt")" | tee -a "$out/results.txt" >&2
+  echo "$tag ${line#WRK } threads_used=$used $(summarize_samples "$out/samples_$name.txt")" | tee -a "$out/results.txt" >&2
+}
+
+# ---- the POST, against a fresh intake --------------------------------------------------------------
+run_wrk() {
+  local r=$1
+  settle
+  start_intake
+  say "round $r: wrk -t $WRK_THREADS -c $C -d ${DUR}s, intake http_threads=$HTTP_THREADS"
+  wrk_measure WRK "wrk_r$r" "$DUR" "$top/bench/open311_post.lua"
+  stop_intake
+}
+
+# ---- GET of one request, against a fresh intake ----------------------------------------------------
+# After the round's POSTs, in the same database: GET_CODES codes of the tickets posted so far, in
+# random order, which bench/get_one.lua walks through (each wrk thread from another place), so
+# the reads spread over many rows. First Open311 JSON, then the native API, C connections each,
+# as the POST. These reads are prepared once per connection in intake (services/intake/stmt.h):
+# the first requests on each connection prepare them.
+run_get() {
+  local r=$1 codes=$out/codes_r$1.txt
+  sql "SELECT code FROM intake.ticket ORDER BY random() LIMIT $GET_CODES" >"$codes"
+  [ -s "$codes" ] || die "no tickets to read back"
+  settle
+  start_intake
+  say "round $r: wrk GET of one request, Open311 JSON, then native, ${GET_DUR}s each over $(wc -l <"$codes") tickets"
+  BENCH_CODES=$codes BENCH_GET_PATH='/open311/v2/requests/%s.json' \
+    wrk_measure GETO "get_open311_r$r" "$GET_DUR" "$top/bench/get_one.lua"
+  BENCH_CODES=$codes BENCH_GET_PATH='/api/v1/tickets/%s' \
+    wrk_measure GETN "get_native_r$r" "$GET_DUR" "$top/bench/get_one.lua"
+  stop_intake
 }
 
 # field TAG KEY: the values of KEY=... on the result lines starting with TAG, one a line.
@@ -256,12 +293,14 @@ for r in $(seq 1 "$ROUNDS"); do
   run_pgbench "$r"
   run_wrk "$r"
   run_cotenant "$r"
+  run_get "$r"
 done
 
 # ---- summary -----------------------------------------------------------------------------------
 w_rps=$(field WRK rps | median); w_p50=$(field WRK p50_ms | median); w_p99=$(field WRK p99_ms | median)
 w_requests=$(field WRK requests | sum)
-w_errors=$(( $(field WRK non2xx | sum) + $(field WRK connect_err | sum) + $(field WRK read_err | sum) + $(field WRK write_err | sum) + $(field WRK timeouts | sum) ))
+errors() { echo $(( $(field "$1" non2xx | sum) + $(field "$1" connect_err | sum) + $(field "$1" read_err | sum) + $(field "$1" write_err | sum) + $(field "$1" timeouts | sum) )); }
+w_errors=$(errors WRK)
 rss_mib=$(field WRK rss_kib | max | awk '{printf "%.1f", $1 / 1024}')
 w_cpu_i=$(field WRK cpu_intake | median); w_cpu_p=$(field WRK cpu_postgres | median); w_cpu_l=$(field WRK cpu_load | median); w_cpu_o=$(field WRK cpu_other | median)
 p_tps=$(field PGB tps | median); p_p50=$(field PGB p50_ms | median); p_p99=$(field PGB p99_ms | median)
@@ -274,13 +313,27 @@ c_ok=$(at_least "$c_ratio" "$TARGET_RATIO")
 verdict() { if [ "$1" = 1 ]; then echo PASS; else echo FAIL; fi; }
 ratio_ok=$(at_least "$ratio" "$TARGET_RATIO")
 rss_ok=$(calc "$rss_mib < $TARGET_RSS_MIB" 0)
+# GET of one request: medians, the ratio to the POST's median, and each round's own ratio.
+per_round() { paste -d ' ' <(field "$1" rps) <(field WRK rps) | awk '{printf "%s%.2f", (NR > 1 ? " " : ""), ($2 > 0 ? $1 / $2 : 0)}'; }
+get_line() {  # get_line TAG LABEL
+  local rps; rps=$(field "$1" rps | median)
+  printf 'intake   %s   %s req/s   p50 %s ms   p99 %s ms   = %s x the POST (rounds: %s)   (%s requests, %s errors)\n' \
+    "$2" "$rps" "$(field "$1" p50_ms | median)" "$(field "$1" p99_ms | median)" "$(share "$rps" "$w_rps")" \
+    "$(per_round "$1")" "$(field "$1" requests | sum)" "$(errors "$1")"
+  printf '         CPU %% of one core: intake %s, postgres %s, wrk %s, rest of the machine %s\n' "$(field "$1" cpu_intake | median)" \
+    "$(field "$1" cpu_postgres | median)" "$(field "$1" cpu_load | median)" "$(field "$1" cpu_other | median)"
+}
+go_ratio=$(share "$(field GETO rps | median)" "$w_rps"); gn_ratio=$(share "$(field GETN rps | median)" "$w_rps")
+get_ok=$(( $(at_least "$go_ratio" "$TARGET_GET_RATIO") && $(at_least "$gn_ratio" "$TARGET_GET_RATIO") ))
 
 cat <<EOF
 
-==== gridgov bench: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, BUILD=$BUILD, C=$C, http_threads=$HTTP_THREADS, $ROUNDS x ${DUR}s each, medians ====
+==== gridgov bench: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, BUILD=$BUILD, C=$C, http_threads=$HTTP_THREADS, $ROUNDS x ${DUR}s each (GET ${GET_DUR}s), medians ====
 intake   Open311 POST   $w_rps req/s   p50 $w_p50 ms   p99 $w_p99 ms   max RSS $rss_mib MiB   ($w_requests requests, $w_errors errors)
          CPU % of one core: intake $w_cpu_i, postgres $w_cpu_p, wrk $w_cpu_l, rest of the machine (other processes, kernel) $w_cpu_o
          worker threads that served wrk's $C connections: $(field WRK threads_used | tr '\n' ' ')of $HTTP_THREADS
+$(get_line GETO "GET one, Open311 JSON")
+$(get_line GETN "GET one, native      ")
 pgbench  create_ticket  $p_tps tps     p50 $p_p50 ms   p99 $p_p99 ms   (-M $PGB_MODE)
          CPU % of one core: postgres $p_cpu_p, pgbench $p_cpu_l, rest of the machine $p_cpu_o
 ratio    intake/pgbench $ratio
@@ -290,12 +343,14 @@ cpu only pgbench next to gridgov-cotenant spending intake's $intake_us µs of CP
 $(verdict "$ratio_ok")  throughput: intake/pgbench $ratio >= $TARGET_RATIO
 $(verdict "$c_ok")  headroom: with intake's CPU per request and no latency at all, pgbench keeps $c_ratio >= $TARGET_RATIO
 $(verdict "$rss_ok")  memory: max RSS $rss_mib MiB < $TARGET_RSS_MIB MiB
+$(verdict "$get_ok")  reads: GET of one request over the POST, Open311 $go_ratio and native $gn_ratio >= $TARGET_GET_RATIO
 raw outputs: $out
 EOF
 [ "$BUILD" = build ] || echo "note: $BUILD is not the release build; the sanitizers inflate CPU and RSS"
 
-if [ "$w_errors" != 0 ]; then
-  say "$w_errors requests failed (non-2xx or socket errors); see $out/wrk_r*.txt and $out/intake.log"
+all_errors=$(( w_errors + $(errors GETO) + $(errors GETN) ))
+if [ "$all_errors" != 0 ]; then
+  say "$all_errors requests failed (non-2xx or socket errors); see $out/wrk_r*.txt, $out/get_*.txt and $out/intake.log"
   exit 1
 fi
 exit 0

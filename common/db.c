@@ -9,14 +9,12 @@
 #include "db_tx.h"
 #include "log.h"
 
-#define MAX_PREPARED 16
-
 struct db {
     char *conninfo;
     char *appname;
     PGconn *conn;
-    const char *prepared[MAX_PREPARED]; /* statement names prepared on this connection */
-    int nprepared;
+    const char **prepared; /* names (the callers' static strings) prepared on this connection */
+    size_t nprepared, capprepared;
 };
 
 static PGconn *open_conn(const char *conninfo, const char *appname, char *err, size_t errsz)
@@ -72,6 +70,7 @@ void db_destroy(db_t **self)
         PQfinish((*self)->conn);
     free((*self)->conninfo);
     free((*self)->appname);
+    free((*self)->prepared);
     free(*self);
     *self = NULL;
 }
@@ -248,6 +247,71 @@ bool db_migrate(db_t *self, const char *dir, char *err, size_t errsz)
     return ok;
 }
 
+static bool is_prepared(const db_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->nprepared; i++)
+        if (self->prepared[i] == name || !strcmp(self->prepared[i], name))
+            return true;
+    return false;
+}
+
+static void remember_prepared(db_t *self, const char *name)
+{
+    if (self->nprepared == self->capprepared) {
+        size_t cap = self->capprepared ? 2 * self->capprepared : 16;
+        const char **p = realloc(self->prepared, cap * sizeof *p);
+        if (!p)
+            log_oom();
+        self->prepared = p;
+        self->capprepared = cap;
+    }
+    self->prepared[self->nprepared++] = name;
+}
+
+static void forget_prepared(db_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->nprepared; i++)
+        if (self->prepared[i] == name || !strcmp(self->prepared[i], name)) {
+            self->prepared[i] = self->prepared[--self->nprepared];
+            return;
+        }
+}
+
+/* Fills err ("SQLSTATE: message") and sqlstate from a failed result on c. */
+static void result_error(PGconn *c, const PGresult *res, const char *what, char *err, size_t errsz, char state[6])
+{
+    const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (!s)
+        s = PQstatus(c) == CONNECTION_OK ? "XX000" : "08006";
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    snprintf(err, errsz, "%s: %s%s", s, what, msg ? msg : PQerrorMessage(c));
+    size_t n = strlen(err);
+    while (n && err[n - 1] == '\n')
+        err[--n] = '\0';
+    snprintf(state, 6, "%s", s);
+}
+
+/* A statement, not its connection, went stale: someone DEALLOCATEd it (26000), or a table or
+ * view it reads changed its row type under the cached plan ("cached plan must not change result
+ * type", 0A000: a migration applied while the daemon runs). Outside a transaction it is
+ * prepared again once; inside one the transaction is aborted and that is the caller's to end. */
+static bool stale_statement(PGconn *c, const char *state)
+{
+    return PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE &&
+           (!strcmp(state, "26000") || !strcmp(state, "0A000"));
+}
+
+static void deallocate(PGconn *c, const char *name)
+{
+    char *id = PQescapeIdentifier(c, name, strlen(name));
+    if (!id)
+        return;
+    char sql[256];
+    snprintf(sql, sizeof sql, "DEALLOCATE %s", id);
+    PQfreemem(id);
+    PQclear(PQexec(c, sql)); /* 26000 when it was gone already: either way it is gone now */
+}
+
 PGresult *db_exec_prepared(db_t *self, const char *name, const char *sql, int nparams, const char *const *params,
                            char *err, size_t errsz, char sqlstate[6])
 {
@@ -257,42 +321,38 @@ PGresult *db_exec_prepared(db_t *self, const char *name, const char *sql, int np
             snprintf(sqlstate, 6, "08006");
         return NULL;
     }
-    bool known = false;
-    for (int i = 0; i < self->nprepared && !known; i++)
-        known = self->prepared[i] == name || !strcmp(self->prepared[i], name);
-    if (!known) {
-        PGresult *p = PQprepare(c, name, sql, nparams, NULL);
-        bool ok = PQresultStatus(p) == PGRES_COMMAND_OK;
-        if (!ok) {
-            const char *state = PQresultErrorField(p, PG_DIAG_SQLSTATE);
-            if (!state)
-                state = PQstatus(c) == CONNECTION_OK ? "XX000" : "08006";
-            snprintf(err, errsz, "%s: prepare %s: %s", state, name, PQerrorMessage(c));
-            if (sqlstate)
-                snprintf(sqlstate, 6, "%s", state);
+    char state[6] = "";
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!is_prepared(self, name)) {
+            PGresult *p = PQprepare(c, name, sql, nparams, NULL);
+            if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+                char what[96];
+                snprintf(what, sizeof what, "prepare %s: ", name);
+                result_error(c, p, what, err, errsz, state);
+                PQclear(p);
+                break;
+            }
             PQclear(p);
-            return NULL;
+            remember_prepared(self, name);
         }
-        PQclear(p);
-        if (self->nprepared < MAX_PREPARED)
-            self->prepared[self->nprepared++] = name;
+        PGresult *res = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            if (sqlstate)
+                sqlstate[0] = '\0';
+            return res;
+        }
+        result_error(c, res, "", err, errsz, state);
+        PQclear(res);
+        if (attempt > 0 || !stale_statement(c, state))
+            break;
+        deallocate(c, name);
+        forget_prepared(self, name);
     }
-    PGresult *res = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-        if (sqlstate)
-            sqlstate[0] = '\0';
-        return res;
-    }
-    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    if (!state && PQstatus(c) != CONNECTION_OK)
-        state = "08006";
-    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    snprintf(err, errsz, "%s: %s", state ? state : "XX000", msg ? msg : PQerrorMessage(c));
     if (sqlstate)
-        snprintf(sqlstate, 6, "%s", state ? state : "XX000");
-    PQclear(res);
+        memcpy(sqlstate, state, 6);
     if (PQstatus(c) != CONNECTION_OK) {
+        /* broken connection: the next db_conn() reconnects and prepares afresh */
         PQfinish(self->conn);
         self->conn = NULL;
     }

@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "secret.h"
+#include "stmt.h"
 
 static pthread_rwlock_t g_lock = PTHREAD_RWLOCK_INITIALIZER;
 static catalog_t *g_cat;
@@ -135,8 +136,9 @@ long long catalog_api_client(db_t *db, const char *api_key)
         return id;
     char err[256];
     const char *p[] = {hex};
-    PGresult *r = db_exec(db, "SELECT id FROM registry.api_client WHERE key_sha256 = decode($1, 'hex') AND active", 1, p,
-                          err, sizeof err, NULL);
+    PGresult *r = stmt_read(db, STMT_API_CLIENT,
+                            "SELECT id FROM registry.api_client WHERE key_sha256 = decode($1, 'hex') AND active", 1, p,
+                            err, sizeof err);
     if (r && PQntuples(r) == 1)
         id = atoll(PQgetvalue(r, 0, 0));
     PQclear(r);

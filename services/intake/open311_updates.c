@@ -24,6 +24,7 @@
 #include "form.h"
 #include "gclock.h"
 #include "log.h"
+#include "stmt.h"
 #include "timefmt.h"
 
 #define DAY_US (86400LL * 1000000)
@@ -100,7 +101,7 @@ void open311_updates(const intake_t *app, const json_t *args, fmt_t f, http_resp
     snprintf(off, sizeof off, "%ld", (page - 1) * page_size);
     const char *p[] = {s1, s2, lim, off};
     db_t *db = intake_db(app, err, sizeof err);
-    PGresult *r = db ? db_exec(db, UPDATES_SQL, 4, p, err, sizeof err, NULL) : NULL;
+    PGresult *r = db ? stmt_read(db, STMT_REQUEST_UPDATES, UPDATES_SQL, 4, p, err, sizeof err) : NULL;
     if (!r) {
         log_warn("open311 updates: %s", err);
         render_o311_error(resp, f, 503, "the database is unavailable; try again");

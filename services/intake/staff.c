@@ -1,6 +1,7 @@
 #include "staff.h"
 
 #include "secret.h"
+#include "stmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +20,12 @@ auth_t staff_authenticate(db_t *db, const http_req_t *req, staff_t *out)
     secret_hash_hex(token, hex);
     char err[256];
     const char *p[] = {hex};
-    PGresult *r = db_exec(db,
-                          "SELECT s.id, s.unit_id, s.role, s.name, u.code FROM registry.staff_token k"
-                          " JOIN registry.staff s ON s.id = k.staff_id JOIN registry.unit u ON u.id = s.unit_id"
-                          " WHERE k.token_sha256 = decode($1, 'hex') AND NOT k.revoked AND s.active"
-                          " AND (k.expires_at IS NULL OR k.expires_at > now())",
-                          1, p, err, sizeof err, NULL);
+    PGresult *r = stmt_read(db, STMT_STAFF_TOKEN,
+                            "SELECT s.id, s.unit_id, s.role, s.name, u.code FROM registry.staff_token k"
+                            " JOIN registry.staff s ON s.id = k.staff_id JOIN registry.unit u ON u.id = s.unit_id"
+                            " WHERE k.token_sha256 = decode($1, 'hex') AND NOT k.revoked AND s.active"
+                            " AND (k.expires_at IS NULL OR k.expires_at > now())",
+                            1, p, err, sizeof err);
     if (!r)
         return AUTH_UNAVAILABLE;
     auth_t res = AUTH_INVALID;

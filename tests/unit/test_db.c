@@ -309,6 +309,93 @@ static void prepared_statement_runs_by_name_and_survives_a_reconnect(void **stat
     assert_string_equal(st, "22012");
 }
 
+/* A daemon may prepare any number of statements on one connection: each stays prepared and
+ * runs by name (the table of names used to hold 16; the 17th was prepared again on every call
+ * and failed with 42P05, "prepared statement already exists"). */
+static void many_prepared_statements_each_run_by_name(void **state)
+{
+    db_t *db = *state;
+    static const char *const names[] = {"unit_p00", "unit_p01", "unit_p02", "unit_p03", "unit_p04", "unit_p05",
+                                        "unit_p06", "unit_p07", "unit_p08", "unit_p09", "unit_p10", "unit_p11",
+                                        "unit_p12", "unit_p13", "unit_p14", "unit_p15", "unit_p16", "unit_p17",
+                                        "unit_p18", "unit_p19", "unit_p20", "unit_p21", "unit_p22", "unit_p23",
+                                        "unit_p24", "unit_p25", "unit_p26", "unit_p27", "unit_p28", "unit_p29",
+                                        "unit_p30", "unit_p31", "unit_p32", "unit_p33", "unit_p34", "unit_p35"};
+    const size_t n = sizeof names / sizeof names[0];
+    char err[512] = "", st[6] = "", want[16];
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < n; i++) {
+            char v[16];
+            snprintf(v, sizeof v, "%zu", i);
+            const char *p[] = {v};
+            PGresult *r = db_exec_prepared(db, names[i], "SELECT $1::int * 2", 1, p, err, sizeof err, st);
+            if (!r)
+                fail_msg("round %d, %s: %s", round, names[i], err);
+            snprintf(want, sizeof want, "%zu", 2 * i);
+            assert_string_equal(PQgetvalue(r, 0, 0), want);
+            PQclear(r);
+        }
+    PGresult *r = db_exec(db, "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'unit\\_p%'", 0, NULL, err,
+                          sizeof err, st);
+    assert_non_null(r);
+    snprintf(want, sizeof want, "%zu", n);
+    assert_string_equal(PQgetvalue(r, 0, 0), want);
+    PQclear(r);
+}
+
+/* A prepared statement can go stale while its connection lives: a migration changes the row
+ * type of what it reads (PostgreSQL then refuses the cached plan: 0A000 "cached plan must not
+ * change result type"), or someone DEALLOCATEs it. It is prepared again, once, and answers. */
+static void stale_prepared_statement_is_prepared_again(void **state)
+{
+    db_t *db = *state;
+    char err[512] = "", st[6] = "";
+    assert_true(db_run(db, "CREATE TEMP TABLE unit_stale (a int)", 0, NULL, err, sizeof err));
+    assert_true(db_run(db, "INSERT INTO unit_stale VALUES (1)", 0, NULL, err, sizeof err));
+    const char *sql = "SELECT * FROM unit_stale";
+    PGresult *r = db_exec_prepared(db, "unit_stale", sql, 0, NULL, err, sizeof err, st);
+    assert_non_null(r);
+    assert_int_equal(PQnfields(r), 1);
+    PQclear(r);
+
+    /* the row type changes under the cached plan */
+    assert_true(db_run(db, "ALTER TABLE unit_stale ADD COLUMN b text DEFAULT '新列'", 0, NULL, err, sizeof err));
+    r = db_exec_prepared(db, "unit_stale", sql, 0, NULL, err, sizeof err, st);
+    if (!r)
+        fail_msg("after the row type changed: %s", err);
+    assert_int_equal(PQnfields(r), 2);
+    assert_string_equal(PQgetvalue(r, 0, 1), "新列");
+    PQclear(r);
+
+    /* someone else's DEALLOCATE */
+    assert_true(db_run(db, "DEALLOCATE unit_stale", 0, NULL, err, sizeof err));
+    r = db_exec_prepared(db, "unit_stale", sql, 0, NULL, err, sizeof err, st);
+    if (!r)
+        fail_msg("after DEALLOCATE: %s", err);
+    assert_string_equal(PQgetvalue(r, 0, 0), "1");
+    PQclear(r);
+
+    /* inside a transaction the failure is the caller's: the transaction is aborted, and a
+     * silent second try could not run in it anyway */
+    assert_true(db_run(db, "BEGIN", 0, NULL, err, sizeof err));
+    assert_true(db_run(db, "ALTER TABLE unit_stale ADD COLUMN c int", 0, NULL, err, sizeof err));
+    r = db_exec_prepared(db, "unit_stale", sql, 0, NULL, err, sizeof err, st);
+    assert_null(r);
+    assert_string_equal(st, "0A000");
+    assert_true(db_run(db, "ROLLBACK", 0, NULL, err, sizeof err));
+    r = db_exec_prepared(db, "unit_stale", sql, 0, NULL, err, sizeof err, st);
+    if (!r)
+        fail_msg("after the rolled back transaction: %s", err);
+    assert_int_equal(PQnfields(r), 2);
+    PQclear(r);
+
+    /* a statement that is wrong stays an error, reported once, not retried into success */
+    r = db_exec_prepared(db, "unit_wrong", "SELECT * FROM unit_no_such_table", 0, NULL, err, sizeof err, st);
+    assert_null(r);
+    assert_string_equal(st, "42P01");
+    assert_non_null(strstr(err, "prepare unit_wrong"));
+}
+
 static void terminated_from_outside_reconnects(void **state)
 {
     db_t *db = *state;
@@ -519,6 +606,8 @@ int main(void)
         cmocka_unit_test(sqlstate_retryable_table),
         T(terminated_backend_fails_once_then_reconnects),
         T(prepared_statement_runs_by_name_and_survives_a_reconnect),
+        T(many_prepared_statements_each_run_by_name),
+        T(stale_prepared_statement_is_prepared_again),
         T(terminated_from_outside_reconnects),
         T(migrate_applies_once_and_broken_file_leaves_nothing),
         T(migrate_missing_dir_fails_naming_it),
