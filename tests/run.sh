@@ -48,20 +48,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A database of this run's own, dropped at the end.
+dbname="gridgov_test_$$"
 if [ -n "${GRIDGOV_TEST_DB:-}" ]; then
-  admin=$GRIDGOV_TEST_DB
+  admin=$GRIDGOV_TEST_DB app=$GRIDGOV_TEST_DB owner=$GRIDGOV_TEST_DB
+  psql -q "$admin" -c "CREATE DATABASE $dbname" >/dev/null || { echo "cannot create the test database"; echo "0 passed, 1 failed"; exit 1; }
 else
   # A cluster another runner already started is shared, and left running for it.
   "$top/deploy/pg.sh" status "$pgdir" >/dev/null 2>&1 || own_pg=1
-  admin=$("$top/deploy/pg.sh" start "$pgdir") || { echo "0 passed, 1 failed"; exit 1; }
+  app=$("$top/deploy/pg.sh" start "$pgdir") || { echo "0 passed, 1 failed"; exit 1; }
+  # Roles as in `make run` (deploy/roles.sql): the tests and the daemons they start connect as
+  # gridgov_app; migrations, the seed and tests that need DDL as gridgov_owner.
+  owner=$("$top/deploy/pg.sh" owner-url "$pgdir") admin=$("$top/deploy/pg.sh" admin-url "$pgdir")
+  "$top/deploy/pg.sh" createdb "$dbname" "$pgdir" || { echo "cannot create the test database"; echo "0 passed, 1 failed"; exit 1; }
+  export GRIDGOV_TEST_PGDIR=$pgdir   # test_pg_closed checks this cluster
 fi
-# A database of this run's own, dropped at the end.
-dbname="gridgov_test_$$"
-psql -q "$admin" -c "CREATE DATABASE $dbname" >/dev/null || { echo "cannot create the test database"; echo "0 passed, 1 failed"; exit 1; }
-export GRIDGOV_DB="$admin dbname=$dbname"
+export GRIDGOV_DB="$app dbname=$dbname" GRIDGOV_OWNER_DB="$owner dbname=$dbname"
 
-"$GRIDGOV_BIN/gridgovctl" --set log_level=warn migrate deploy/migrations &&
-"$GRIDGOV_BIN/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$run/api-key"
+GRIDGOV_DB=$GRIDGOV_OWNER_DB "$GRIDGOV_BIN/gridgovctl" --set log_level=warn migrate deploy/migrations &&
+GRIDGOV_DB=$GRIDGOV_OWNER_DB "$GRIDGOV_BIN/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$run/api-key"
 record "setup: migrate + demo seed" $?
 
 want=("$@")
