@@ -137,19 +137,15 @@ write_pgpass() {
 }
 
 # Roles, the database and their privileges; idempotent, so every start also upgrades a cluster an
-# older pg.sh made (a superuser `gridgov` owning everything).
+# older pg.sh made, whose superuser `gridgov` owned the databases and every object: they are
+# handed to gridgov_owner and that role is closed (not dropped: other databases may hold its objects).
 setup_db() { # NAME
   if ! psql_admin postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$1'" | grep -q 1; then
     # roles.sql hands it to gridgov_owner
     psql_admin postgres -c "CREATE DATABASE \"$1\" ENCODING 'UTF8' TEMPLATE template0" >/dev/null
   fi
   psql_admin "$1" -f "$top/deploy/roles.sql" >/dev/null
-}
-
-# A cluster an older pg.sh made: its superuser `gridgov` owned the database and every object.
-# Hand them to gridgov_owner and close that role (kept, since other databases may hold its objects).
-close_legacy_role() {
-  psql_admin gridgov >/dev/null <<'EOF'
+  psql_admin "$1" >/dev/null <<'EOF'
 DO $$
 BEGIN
     IF to_regrole('gridgov') IS NOT NULL THEN
@@ -217,7 +213,6 @@ start)
   done
   [ "$started" = 1 ] || { echo "pg.sh: server did not start, see $real/server.log" >&2; tail -20 "$real/server.log" >&2; exit 1; }
   setup_db gridgov
-  close_legacy_role
   set_passwords "$tcp"
   conninfo gridgov_app
   ;;
