@@ -184,6 +184,15 @@ start)
       || { echo "pg.sh: initdb failed, see $real/initdb.log" >&2; tail -5 "$real/initdb.log" >&2; exit 1; }
   fi
   if as_pg "$pgbin/pg_ctl" -D "$real/data" status >/dev/null 2>&1; then
+    if ! grep -q "Written by deploy/pg.sh" "$real/data/pg_hba.conf"; then
+      # started by an older pg.sh: trust on TCP, and none of the roles below exist yet
+      echo "pg.sh: the server in $real was started by an older deploy/pg.sh and lets every local user in;" \
+           "stop it (deploy/pg.sh stop $dir) and start it again" >&2
+      exit 1
+    fi
+    if [ "${GRIDGOV_PG_TCP:-0}" = 1 ] && [ ! -f "$real/tcp" ]; then
+      echo "pg.sh: $real is already running without TCP; stop it first for GRIDGOV_PG_TCP=1" >&2
+    fi
     conninfo gridgov_app; exit 0
   fi
   tcp=0
@@ -198,14 +207,14 @@ start)
   fi
   # With TCP another cluster may take the port between the check and the bind: try a few.
   started=0
-  for attempt in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     if [ "$tcp" = 1 ]; then port=$(free_port); else port=$socket_port; fi
     echo "$port" > "$real/port"
     [ "$(id -u)" = 0 ] && chown postgres "$real/port"
     # Durability stays on (fsync, synchronous_commit): answered means committed.
     if as_pg "$pgbin/pg_ctl" -D "$real/data" -l "$real/server.log" -w -t 60 \
       -o "-p $port -k $real -c listen_addresses=$listen -c unix_socket_permissions=0700 -c max_connections=200 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on" \
-      start >/dev/null; then
+      start >/dev/null 9>&-; then   # the server must not hold the start lock
       started=1; break
     fi
     [ "$tcp" = 1 ] || break
