@@ -33,9 +33,10 @@ trap cleanup EXIT INT TERM
 
 "$top/deploy/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true
 rm -rf "$pgdir"
-export GRIDGOV_DB=$("$top/deploy/pg.sh" start "$pgdir")
-"$bin/gridgovctl" --set log_level=warn migrate deploy/migrations
-"$bin/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$pgdir/api-key"
+export GRIDGOV_DB=$("$top/deploy/pg.sh" start "$pgdir")   # the daemons' role
+owner_db=$("$top/deploy/pg.sh" owner-url "$pgdir")
+GRIDGOV_DB=$owner_db "$bin/gridgovctl" --set log_level=warn migrate deploy/migrations
+GRIDGOV_DB=$owner_db "$bin/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$pgdir/api-key"
 export GRIDGOV_API_KEY=$(cat "$pgdir/api-key")
 export GRIDGOV_LOG_LEVEL=warn GRIDGOV_CALENDAR_DIR=$top/deploy/calendar
 GRIDGOV_HTTP_PORT=$HTTP GRIDGOV_HTTP_THREADS=$C GRIDGOV_PUB_ENDPOINT=tcp://127.0.0.1:$PUB \

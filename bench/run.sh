@@ -88,13 +88,17 @@ trap 'say "interrupted"; exit 130' INT TERM
 rm -rf "$pgdir" "$out"
 mkdir -p "$out"
 pg_started=1
+# intake and pgbench connect as the daemons' role (over the socket); the schema is the owner's,
+# and the housekeeping between measurements (VACUUM, CHECKPOINT) is the superuser's.
 GRIDGOV_DB=$("$top/deploy/pg.sh" start "$pgdir")
+owner_db=$("$top/deploy/pg.sh" owner-url "$pgdir")
+admin_db=$("$top/deploy/pg.sh" admin-url "$pgdir")
 export GRIDGOV_DB GRIDGOV_LOG_LEVEL=warn
-"$bin/gridgovctl" migrate deploy/migrations
-"$bin/gridgovctl" seed-demo deploy/seed/demo_county.sql "$pgdir/api-key"
+GRIDGOV_DB=$owner_db "$bin/gridgovctl" migrate deploy/migrations
+GRIDGOV_DB=$owner_db "$bin/gridgovctl" seed-demo deploy/seed/demo_county.sql "$pgdir/api-key"
 GRIDGOV_API_KEY=$(head -c 64 "$pgdir/api-key")
 export GRIDGOV_API_KEY
-sql() { "$PSQL" -X -q -tA -v ON_ERROR_STOP=1 "$GRIDGOV_DB" -c "$1"; }
+sql() { "$PSQL" -X -q -tA -v ON_ERROR_STOP=1 "$admin_db" -c "$1"; }
 client_id=$(sql "SELECT max(id) FROM registry.api_client WHERE active")
 [ -n "$client_id" ] || die "seed-demo left no API client"
 postmaster=$(head -1 "$pgdir/data/postmaster.pid")

@@ -52,9 +52,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-admin=$(deploy/pg.sh start "$PGDIR")
-DB="$admin"
-DB="${DB/dbname=gridgov/dbname=$DBNAME}"
+# intake reads as the daemons' role; the schema and the loaded rows are the owner's; creating
+# the database and setting auto_explain take the superuser.
+deploy/pg.sh start "$PGDIR" >/dev/null
+admin=$(deploy/pg.sh admin-url "$PGDIR")
+OWNER="$(deploy/pg.sh owner-url "$PGDIR") dbname=$DBNAME"
+DB="$(deploy/pg.sh url "$PGDIR") dbname=$DBNAME"
 pglog="$(readlink -f "$PGDIR")/server.log"
 say() { printf '%s  %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
@@ -64,12 +67,13 @@ if [ "${BENCH_STATS_REUSE:-0}" = 1 ] && [ "$loaded" = 1 ] &&
   say "reusing the loaded database $DBNAME ($N tickets)"
 else
   say "fresh database $DBNAME: migrations and the demo county"
-  psql -Xq "$admin" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" -c "CREATE DATABASE $DBNAME" >/dev/null
-  GRIDGOV_DB="$DB" "$BUILD/bin/gridgovctl" --set log_level=warn migrate deploy/migrations
-  GRIDGOV_DB="$DB" "$BUILD/bin/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$OUT/api-key" >/dev/null
+  psql -Xq "$admin" -c "DROP DATABASE IF EXISTS $DBNAME WITH (FORCE)" >/dev/null
+  deploy/pg.sh createdb "$DBNAME" "$PGDIR"
+  GRIDGOV_DB="$OWNER" "$BUILD/bin/gridgovctl" --set log_level=warn migrate deploy/migrations
+  GRIDGOV_DB="$OWNER" "$BUILD/bin/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$OUT/api-key" >/dev/null
   say "loading $N tickets"
   t0=$(date +%s)
-  psql -Xq -v ON_ERROR_STOP=1 -v n="$N" "$DB" <<'SQL'
+  psql -Xq -v ON_ERROR_STOP=1 -v n="$N" "$OWNER" <<'SQL'
 SET synchronous_commit = off;
 SET maintenance_work_mem = '512MB';
 SET work_mem = '256MB';
@@ -136,7 +140,7 @@ WHERE t.state <> 'merged' AND u.id IS NOT NULL
 GROUP BY 1, 2, 3;
 CREATE TABLE public.bench_stats_loaded AS SELECT :n::bigint AS n;
 SQL
-  psql -Xq "$DB" -c "VACUUM ANALYZE" >/dev/null
+  psql -Xq "$OWNER" -c "VACUUM ANALYZE" >/dev/null
   say "loaded in $(( $(date +%s) - t0 )) s: $(psql -XtAq "$DB" -c "SELECT format('%s tickets, %s stat_daily rows, %s open past their deadline', (SELECT count(*) FROM router.ticket), (SELECT count(*) FROM router.stat_daily), (SELECT count(*) FROM router.ticket WHERE state IN ('assigned', 'accepted', 'in_progress') AND resolve_due < timestamptz '2025-12-31 18:00:00+08'))")"
 fi
 
@@ -173,7 +177,7 @@ QUERIES=(
 get() { curl -s -o "${2:-/dev/null}" -w '%{http_code} %{time_total}\n' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$1"; }
 
 # Plans: auto_explain logs every statement of the calls below with actual rows and buffers.
-psql -Xq "$DB" -c "ALTER DATABASE $DBNAME SET session_preload_libraries = 'auto_explain'" \
+psql -Xq "$admin" -c "ALTER DATABASE $DBNAME SET session_preload_libraries = 'auto_explain'" \
   -c "ALTER DATABASE $DBNAME SET auto_explain.log_min_duration = 0" \
   -c "ALTER DATABASE $DBNAME SET auto_explain.log_analyze = on" \
   -c "ALTER DATABASE $DBNAME SET auto_explain.log_buffers = on" >/dev/null
@@ -181,7 +185,7 @@ logstart=$(stat -c %s "$pglog")
 start_intake
 for q in "${QUERIES[@]}"; do get "${q#*|}" >/dev/null; done
 stop_intake
-psql -Xq "$DB" -c "ALTER DATABASE $DBNAME RESET ALL" >/dev/null
+psql -Xq "$admin" -c "ALTER DATABASE $DBNAME RESET ALL" >/dev/null
 tail -c +"$((logstart + 1))" "$pglog" | grep -v '^\s*$' > "$OUT/plans.txt" || true
 # One line per statement that read stat_daily: its time, each index it used on stat_daily and
 # router.ticket with the index condition, the rows it returned and the heap blocks it visited.

@@ -4,8 +4,13 @@
 # exists, in the foreground with their JSON logs. Ctrl-C or SIGTERM stops everything, the
 # database included. A daemon that dies is started again after a second, as systemd would.
 #
-# Environment: GRIDGOV_HTTP_PORT (8080), GRIDGOV_PUB_PORT (7101), GRIDGOV_DB, GRIDGOV_PGDIR,
-# GRIDGOV_VAR (var/), BUILD (build).
+# The daemons connect as gridgov_app, which only reads and writes rows; the migrations and the
+# demo seed run as gridgov_owner (deploy/roles.sql, README "Trust model: the database").
+#
+# Environment: GRIDGOV_HTTP_PORT (8080), GRIDGOV_PUB_PORT (7101), GRIDGOV_DB (a server of your
+# own, for the daemons), GRIDGOV_OWNER_DB (the same server as the schema's owner, for migrate and
+# seed-demo; default GRIDGOV_DB), GRIDGOV_PGDIR, GRIDGOV_PG_TCP (1: the private cluster also
+# listens on 127.0.0.1, scram passwords in GRIDGOV_PGDIR/pgpass), GRIDGOV_VAR (var/), BUILD (build).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,9 +35,12 @@ own_pg=0
 if [ -z "${GRIDGOV_DB:-}" ]; then
   export GRIDGOV_PGDIR=${GRIDGOV_PGDIR:-$var/pg}
   GRIDGOV_DB=$("$top/deploy/pg.sh" start "$GRIDGOV_PGDIR")
+  GRIDGOV_OWNER_DB=$("$top/deploy/pg.sh" owner-url "$GRIDGOV_PGDIR")
   export GRIDGOV_DB
   own_pg=1
 fi
+owner_db=${GRIDGOV_OWNER_DB:-$GRIDGOV_DB}
+unset GRIDGOV_OWNER_DB   # the daemons get the app role only
 
 declare -A pids=()
 stopping=0
@@ -47,8 +55,8 @@ shutdown() {
 }
 trap shutdown INT TERM
 
-"$bin/gridgovctl" migrate "$top/deploy/migrations"
-"$bin/gridgovctl" seed-demo "$top/deploy/seed/demo_county.sql" "$var/demo-api-key"
+GRIDGOV_DB=$owner_db "$bin/gridgovctl" migrate "$top/deploy/migrations"
+GRIDGOV_DB=$owner_db "$bin/gridgovctl" seed-demo "$top/deploy/seed/demo_county.sql" "$var/demo-api-key"
 
 start_daemon() {
   local name=$1
@@ -77,6 +85,7 @@ gridgov is ready (daemons: ${daemons[*]})
   API key      $var/demo-api-key
   events       $bin/gridgovctl events
   database     $GRIDGOV_DB
+  schema owner psql "$owner_db"
 Press Ctrl-C to stop.
 
 

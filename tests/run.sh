@@ -52,19 +52,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A database of this run's own, dropped at the end.
+dbname="gridgov_test_$$"
+# createdb NAME: a database set up as make run's is (owned by gridgov_owner on our own cluster)
+createdb() {
+  if [ -n "${GRIDGOV_TEST_DB:-}" ]; then psql -q "$admin" -c "CREATE DATABASE $1" >/dev/null
+  else "$top/deploy/pg.sh" createdb "$1" "$pgdir"; fi
+}
 if [ -n "${GRIDGOV_TEST_DB:-}" ]; then
-  admin=$GRIDGOV_TEST_DB
+  admin=$GRIDGOV_TEST_DB app=$GRIDGOV_TEST_DB owner=$GRIDGOV_TEST_DB
+  createdb "$dbname" || { echo "cannot create the test database"; echo "0 passed, 1 failed"; exit 1; }
 else
   # A cluster another runner already started is shared, and left running for it.
   "$top/deploy/pg.sh" status "$pgdir" >/dev/null 2>&1 || own_pg=1
-  admin=$("$top/deploy/pg.sh" start "$pgdir") || { echo "0 passed, 1 failed"; exit 1; }
+  app=$("$top/deploy/pg.sh" start "$pgdir") || { echo "0 passed, 1 failed"; exit 1; }
+  # Roles as in `make run` (deploy/roles.sql): the tests and the daemons they start connect as
+  # gridgov_app; migrations, the seed and tests that need DDL as gridgov_owner.
+  owner=$("$top/deploy/pg.sh" owner-url "$pgdir") admin=$("$top/deploy/pg.sh" admin-url "$pgdir")
+  createdb "$dbname" || { echo "cannot create the test database"; echo "0 passed, 1 failed"; exit 1; }
+  export GRIDGOV_TEST_PGDIR=$pgdir   # test_pg_closed checks this cluster
 fi
-# A database of this run's own, dropped at the end.
-dbname="gridgov_test_$$"
-psql -q "$admin" -c "CREATE DATABASE $dbname" >/dev/null || { echo "cannot create the test database"; echo "0 passed, 1 failed"; exit 1; }
-export GRIDGOV_DB="$admin dbname=$dbname"
+export GRIDGOV_DB="$app dbname=$dbname" GRIDGOV_OWNER_DB="$owner dbname=$dbname"
 
-ctl() { "$GRIDGOV_BIN/gridgovctl" --set log_level=warn "$@"; }
+# Migrations and the seed run as the owner; the daemons and tests as the app role.
+ctl() { GRIDGOV_DB=$GRIDGOV_OWNER_DB "$GRIDGOV_BIN/gridgovctl" --set log_level=warn "$@"; }
 
 # The upgrade a county makes: its database was created by the previous release, whose last
 # migration tests/previous-release names, and holds the demo county and tickets in every state as
@@ -81,7 +92,7 @@ previous_release() {
   done
   ctl migrate "$run/previous-migrations" &&
   ctl seed-demo deploy/seed/demo_county.sql "$run/api-key" &&
-  psql -X -q -v ON_ERROR_STOP=1 "$GRIDGOV_DB" -f tests/sql/previous_release.sql &&
+  psql -X -q -v ON_ERROR_STOP=1 "$GRIDGOV_OWNER_DB" -f tests/sql/previous_release.sql &&
   ctl migrate deploy/migrations
 }
 previous_release
@@ -104,9 +115,9 @@ if selected "upgrade/schema"; then
     pg_dump --schema-only --no-owner --no-privileges "$1" | grep -vE '^(--|\\(un)?restrict )'
   }
   rc=1
-  if psql -q "$admin" -c "CREATE DATABASE ${dbname}_fresh" >/dev/null &&
-     GRIDGOV_DB="$admin dbname=${dbname}_fresh" ctl migrate deploy/migrations &&
-     dump "$admin dbname=${dbname}_fresh" > "$run/schema-fresh.sql" && dump "$GRIDGOV_DB" > "$run/schema-upgraded.sql" &&
+  if createdb "${dbname}_fresh" &&
+     GRIDGOV_OWNER_DB="$owner dbname=${dbname}_fresh" ctl migrate deploy/migrations &&
+     dump "$owner dbname=${dbname}_fresh" > "$run/schema-fresh.sql" && dump "$GRIDGOV_OWNER_DB" > "$run/schema-upgraded.sql" &&
      [ -s "$run/schema-fresh.sql" ]; then
     diff -u "$run/schema-fresh.sql" "$run/schema-upgraded.sql" > "$run/schema.diff"
     rc=$?
@@ -174,7 +185,7 @@ fi
 # a self-test that shows each rule failing on a violating example.
 if selected "ownership"; then
   echo "== ownership"
-  /usr/bin/python3 tests/ownership_check.py "$GRIDGOV_DB"
+  /usr/bin/python3 tests/ownership_check.py "$GRIDGOV_OWNER_DB"   # its self-test creates objects
   record "ownership" $?
 fi
 

@@ -41,6 +41,18 @@ static bool file_contains(const char *path, const char *needle)
     return yes;
 }
 
+/* The daemons' connection string from the ready banner ("  database     host=..."). */
+static void daemons_conninfo(const char *log, char *out, size_t n)
+{
+    char *s = slurp(log);
+    assert_non_null(s);
+    const char *p = strstr(s, "\n  database     ");
+    assert_non_null(p);
+    p += strlen("\n  database     ");
+    snprintf(out, n, "%.*s", (int)strcspn(p, "\n"), p);
+    free(s);
+}
+
 static void binaries_answer_help_and_version(void **state)
 {
     (void)state;
@@ -173,16 +185,27 @@ static void make_run_serves_open311_and_announces_tickets(void **state)
     h_resp_free(&r);
     buf_free(&body);
 
-    /* In the database make run created. */
-    char portfile[1100];
-    snprintf(portfile, sizeof portfile, "%s/pg/port", var);
-    char *port = slurp(portfile);
-    assert_non_null(port);
+    /* In the database make run created, through the connection string it gave the daemons. */
     char conninfo[1300];
-    snprintf(conninfo, sizeof conninfo, "host=%s/pg port=%d dbname=gridgov user=gridgov", var, atoi(port));
-    free(port);
+    daemons_conninfo(log, conninfo, sizeof conninfo);
     PGconn *db = PQconnectdb(conninfo);
     assert_int_equal(PQstatus(db), CONNECTION_OK);
+    /* ... which is no superuser's, like every connection the daemons hold; and the cluster has
+     * no TCP listener (tests/e2e/test_pg_closed.c has the rest) */
+    assert_int_equal(h_sql_int(db, "SELECT count(*) FROM pg_roles WHERE rolname = current_user AND NOT rolsuper", 0, NULL), 1);
+    assert_true(h_wait_sql(db,
+                           "SELECT count(DISTINCT application_name) FROM pg_stat_activity"
+                           " WHERE application_name IN ('gridgov-intake', 'gridgov-router') AND usename = 'gridgov_app'",
+                           0, NULL, 2, 5000));
+    assert_int_equal(h_sql_int(db,
+                               "SELECT count(*) FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename"
+                               " WHERE a.backend_type = 'client backend' AND a.datname = 'gridgov' AND a.pid <> pg_backend_pid()"
+                               " AND (r.rolsuper OR r.rolname <> 'gridgov_app')",
+                               0, NULL),
+                     0);
+    char pgdir[1100];
+    snprintf(pgdir, sizeof pgdir, "%s/pg", var);
+    assert_int_equal(h_tcp_listeners(h_postmaster_pid(pgdir)), 0);
     const char *p[] = {code_s};
     assert_int_equal(h_sql_int(db, "SELECT count(*) FROM intake.ticket WHERE code = $1 AND description = '大塘组路口路灯不亮'", 1, p), 1);
     assert_int_equal(h_sql_int(db, "SELECT count(*) FROM bus.outbox WHERE type = 'ticket.created' AND data->>'code' = $1", 1, p), 1);

@@ -4,6 +4,7 @@
 #include "timefmt.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,13 +36,23 @@ const char *h_env(const char *name)
 
 int h_port(int offset) { return atoi(h_env("GRIDGOV_TEST_PORT_BASE")) + offset; }
 
-PGconn *h_db(void)
+static PGconn *connect_or_die(const char *conninfo)
 {
-    PGconn *c = PQconnectdb(h_env("GRIDGOV_DB"));
+    PGconn *c = PQconnectdb(conninfo);
     if (PQstatus(c) != CONNECTION_OK)
         die("cannot connect: %s%s", PQerrorMessage(c), "");
     return c;
 }
+
+PGconn *h_db(void) { return connect_or_die(h_env("GRIDGOV_DB")); }
+
+const char *h_owner_conninfo(void)
+{
+    const char *v = getenv("GRIDGOV_OWNER_DB");
+    return v && *v ? v : h_env("GRIDGOV_DB");
+}
+
+PGconn *h_db_owner(void) { return connect_or_die(h_owner_conninfo()); }
 
 static PGresult *q(PGconn *c, const char *sql, int n, const char *const *params)
 {
@@ -320,4 +331,63 @@ bool h_wait_routed(PGconn *c, const char *code, int timeout_ms)
     if (!ok)
         fprintf(stderr, "harness: ticket %s was not routed within %d ms\n", code, timeout_ms);
     return ok;
+}
+
+pid_t h_postmaster_pid(const char *pgdir)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/data/postmaster.pid", pgdir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    long pid = 0;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    return (pid_t)pid;
+}
+
+/* Does /proc/net/FILE list this socket inode in state LISTEN (0A)? */
+static bool listed_as_listening(const char *file, unsigned long inode)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/net/%s", file);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        char local[128], remote[128], st[8];
+        unsigned long ino = 0;
+        /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+        if (sscanf(line, "%*s %127s %127s %7s %*s %*s %*s %*s %*s %lu", local, remote, st, &ino) == 4)
+            found = ino == inode && strcmp(st, "0A") == 0;
+    }
+    fclose(f);
+    return found;
+}
+
+int h_tcp_listeners(pid_t pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%ld/fd", (long)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[400], target[128];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        ssize_t len = readlink(path, target, sizeof target - 1);
+        if (len <= 0)
+            continue;
+        target[len] = '\0';
+        unsigned long inode;
+        if (sscanf(target, "socket:[%lu]", &inode) == 1 &&
+            (listed_as_listening("tcp", inode) || listed_as_listening("tcp6", inode)))
+            n++;
+    }
+    closedir(d);
+    return n;
 }

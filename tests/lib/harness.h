@@ -15,8 +15,13 @@
 const char *h_env(const char *name);
 /* A port for this test binary: GRIDGOV_TEST_PORT_BASE + offset. */
 int h_port(int offset);
-/* A new connection to the test database (caller PQfinish). */
+/* A new connection to the test database (caller PQfinish), as the daemons' role (gridgov_app:
+ * rows only, no DDL). */
 PGconn *h_db(void);
+/* The test database as its owner (gridgov_owner), for tests that create or drop objects:
+ * GRIDGOV_OWNER_DB, else GRIDGOV_DB when the runner has only one role. */
+const char *h_owner_conninfo(void);
+PGconn *h_db_owner(void);
 /* First column of the first row as a number / text (caller frees text). Aborts on SQL error. */
 long long h_sql_int(PGconn *c, const char *sql, int n, const char *const *params);
 char *h_sql_text(PGconn *c, const char *sql, int n, const char *const *params);
@@ -47,6 +52,12 @@ bool h_wait_sql(PGconn *c, const char *sql, int n, const char *const *params, lo
 char *h_staff_token(PGconn *c, long long staff_id);
 /* Moves the daemons' injected clock (config clock_file) to an ISO 8601 time. */
 void h_set_clock(const char *path, const char *iso_utc);
+
+/* The postmaster of the cluster in pgdir (deploy/pg.sh's DIR), from its postmaster.pid; 0 if none. */
+pid_t h_postmaster_pid(const char *pgdir);
+/* How many listening TCP sockets (IPv4 and IPv6) the process holds; -1 when its descriptors
+ * cannot be read. */
+int h_tcp_listeners(pid_t pid);
 
 /* Issues a fresh API key (through SQL, as gridgovctl does) and returns it (caller frees). */
 char *h_api_key(PGconn *c);

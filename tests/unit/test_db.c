@@ -14,10 +14,11 @@
 #include "harness.h"
 #include "log.h"
 
+/* As the owner: these tests create tables and schemas and run migrations. */
 static db_t *connect_test_db(void)
 {
     char err[512] = "";
-    db_t *db = db_connect(h_env("GRIDGOV_DB"), "unit-test-db", err, sizeof err);
+    db_t *db = db_connect(h_owner_conninfo(), "unit-test-db", err, sizeof err);
     if (!db)
         fail_msg("db_connect: %s", err);
     return db;
@@ -138,7 +139,7 @@ static void exec_parameters_are_not_sql(void **state)
     assert_non_null(r);
     assert_string_equal(PQgetvalue(r, 0, 0), p[0]);
     PQclear(r);
-    PGconn *c = h_db();
+    PGconn *c = h_db_owner();
     assert_int_equal(h_sql_int(c, "SELECT count(*) FROM pg_tables WHERE schemaname = 'bus' AND tablename = 'outbox'",
                                0, NULL),
                      1);
@@ -405,7 +406,7 @@ static void terminated_from_outside_reconnects(void **state)
     char pid[32];
     snprintf(pid, sizeof pid, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
-    PGconn *other = h_db();
+    PGconn *other = h_db_owner();
     const char *p[] = {pid};
     h_sql_int(other, "SELECT pg_terminate_backend($1::int)::int", 1, p);
     PQfinish(other);
@@ -456,7 +457,7 @@ static long long table_exists(PGconn *c, const mig_t *m, const char *table)
 
 static void migrate_cleanup(const mig_t *m)
 {
-    PGconn *c = h_db();
+    PGconn *c = h_db_owner();
     h_sql_exec(c, "SET client_min_messages = warning");
     char like[80], sql[256];
     snprintf(like, sizeof like, "%s%%", m->prefix);
@@ -496,7 +497,7 @@ static void migrate_applies_once_and_broken_file_leaves_nothing(void **state)
     write_migration(&m, "b.sql", sql);
     write_migration(&m, "notes.txt", "not a migration\n");
 
-    PGconn *c = h_db();
+    PGconn *c = h_db_owner();
     char err[1024] = "";
     log_init("unit", LOG_WARN); /* no "applied migration" lines in the test output */
     if (!db_migrate(db, m.dir, err, sizeof err))
