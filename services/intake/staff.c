@@ -19,7 +19,7 @@ auth_t staff_authenticate(db_t *db, const http_req_t *req, staff_t *out)
     secret_hash_hex(token, hex);
     char err[256];
     const char *p[] = {hex};
-    PGresult *r = db_exec(db,
+    PGresult *r = db_exec_prepared(db, "staff_by_token",
                           "SELECT s.id, s.unit_id, s.role, s.name, u.code FROM registry.staff_token k"
                           " JOIN registry.staff s ON s.id = k.staff_id JOIN registry.unit u ON u.id = s.unit_id"
                           " WHERE k.token_sha256 = decode($1, 'hex') AND NOT k.revoked AND s.active"

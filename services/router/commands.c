@@ -106,7 +106,7 @@ char *commands_handle(router_t *r, const char *payload, size_t len, int64_t now)
         .note = json_string_value(json_object_get(cmd, "note")),
         .hours = json_number_value(json_object_get(cmd, "hours")),
         .rating = json_string_value(json_object_get(cmd, "rating")),
-        .phone = json_string_value(json_object_get(cmd, "phone")),
+        .proof = json_string_value(json_object_get(cmd, "proof")),
     };
     const char *unit = json_string_value(json_object_get(cmd, "unit"));
     if (unit) {
