@@ -187,7 +187,7 @@ static void action(const intake_t *app, const http_req_t *req, http_resp_t *resp
 static void rating_refused(http_resp_t *resp)
 {
     render_api_error(resp, 403, "rating_refused", NULL,
-                     "this ticket cannot be rated with this rating code; check both, or wait for the code by SMS");
+                     "no ticket can be rated with this ticket code and rating code: check both");
 }
 
 /* A resident's rating: the rating code proves it comes from the reporter (rating_code.h); failed
