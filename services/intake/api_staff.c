@@ -3,7 +3,7 @@
  *        action: any name the router's lifecycle table gives staff (README: accept, start, …);
  *                intake keeps no list of them, and the router answers 404 unknown_action for
  *                a name it does not take from staff
- *   POST /api/v1/tickets/{code}/rating             resident via an API client; JSON {rating, phone}
+ *   POST /api/v1/tickets/{code}/rating             resident via an API client; JSON {rating, rating_code}
  *   GET  /api/v1/tickets/{code}/history            staff; the transitions (who, when, from, to, note)
  *   GET  /api/v1/staff/tickets?state=              staff; the tickets in their scope
  * Intake validates and authenticates, then sends the router a command (request/reply, retried
@@ -17,9 +17,13 @@
 
 #include "catalog.h"
 #include "cmdclient.h"
+#include "db_tx.h"
 #include "form.h"
+#include "gclock.h"
 #include "intake.h"
 #include "log.h"
+#include "rating_code.h"
+#include "rating_guard.h"
 #include "render.h"
 #include "staff.h"
 #include "uuid.h"
@@ -166,6 +170,16 @@ static void action(const intake_t *app, const http_req_t *req, http_resp_t *resp
     json_decref(body);
 }
 
+/* The one answer to a rating that does not prove itself, whatever was wrong: an unknown ticket,
+ * one without a rating code (filed without a phone) and a wrong code look the same. */
+static void rating_refused(http_resp_t *resp)
+{
+    render_api_error(resp, 403, "rating_refused", NULL,
+                     "no ticket can be rated with this ticket code and rating code: check both");
+}
+
+/* A resident's rating: the rating code proves it comes from the reporter (rating_code.h); failed
+ * attempts are limited (rating_guard.h). Only then does the router get the command. */
 static void rating(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *code)
 {
     char err[256];
@@ -175,7 +189,12 @@ static void rating(const intake_t *app, const http_req_t *req, http_resp_t *resp
         return;
     }
     const char *key = http_header(req, "X-API-Key");
-    if (!key || !catalog_api_client(db, key)) {
+    long long client = key ? catalog_api_client(db, key) : 0;
+    if (client < 0) {
+        render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
+        return;
+    }
+    if (!client) {
         render_api_error(resp, 401, "unauthorized", NULL, "a valid API key is required (X-API-Key)");
         return;
     }
@@ -183,7 +202,7 @@ static void rating(const intake_t *app, const http_req_t *req, http_resp_t *resp
     if (!body)
         return;
     const char *r = json_string_value(json_object_get(body, "rating"));
-    const char *phone = json_string_value(json_object_get(body, "phone"));
+    const char *typed = json_string_value(json_object_get(body, "rating_code"));
     /* accept the Chinese words residents reply with, too */
     if (r && !strcmp(r, "满意"))
         r = "satisfied";
@@ -191,18 +210,51 @@ static void rating(const intake_t *app, const http_req_t *req, http_resp_t *resp
         r = "basic";
     else if (r && !strcmp(r, "不满意"))
         r = "unsatisfied";
-    if (!r || !phone || json_object_size(body) != 2) {
+    static const char *const ratings[] = {"satisfied", "basic", "unsatisfied", NULL};
+    if (!r || !in_list(r, ratings) || !typed || json_object_size(body) != 2) {
         render_api_error(resp, 400, "invalid_rating", NULL,
-                         "send {\"rating\": satisfied|basic|unsatisfied (满意/基本满意/不满意), \"phone\": the reporter's}");
+                         "send {\"rating\": satisfied|basic|unsatisfied (满意/基本满意/不满意), \"rating_code\": the "
+                         "code the reporter received}");
         json_decref(body);
         return;
     }
-    char who_s[64], id[UUID_STR_LEN];
-    snprintf(who_s, sizeof who_s, "resident:%s", phone);
-    command_id(req, who_s, id);
-    json_t *cmd = json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", id, "action", "rate", "ticket", code, "rating", r, "phone", phone);
-    send_command(app, cmd, resp);
-    json_decref(cmd);
+    PGconn *c = db_conn(db, err, sizeof err);
+    int retry_after = 0;
+    int64_t now = gclock_now_us();
+    guard_status_t g = GUARD_UNAVAILABLE;
+    rc_verdict_t v = RC_UNAVAILABLE;
+    if (!c || !db_begin(c, err, sizeof err))
+        goto unavailable;
+    g = rating_guard_enter(c, &app->rating_guard, code, client, now, &retry_after, err, sizeof err);
+    if (g == GUARD_OPEN) {
+        v = rating_code_verify(c, code, typed, err, sizeof err);
+        if (v == RC_REFUSED && !rating_guard_fail(c, &app->rating_guard, code, client, now, err, sizeof err))
+            v = RC_UNAVAILABLE;
+    }
+    if (g == GUARD_UNAVAILABLE || (g == GUARD_OPEN && v == RC_UNAVAILABLE) || !db_commit(c, err, sizeof err))
+        goto unavailable;
+    if (g == GUARD_LOCKED) {
+        resp->retry_after_s = retry_after;
+        render_api_error(resp, 429, "too_many_attempts", NULL, "too many failed ratings; try again later");
+    } else if (v == RC_REFUSED) {
+        rating_refused(resp);
+    } else {
+        /* The proof is checked: the router takes the rating from intake on the strength of it. */
+        char who_s[64], id[UUID_STR_LEN];
+        snprintf(who_s, sizeof who_s, "resident:%s", code);
+        command_id(req, who_s, id);
+        json_t *cmd = json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", id, "action", "rate", "ticket", code, "rating", r, "proof",
+                                "rating_code");
+        send_command(app, cmd, resp);
+        json_decref(cmd);
+    }
+    json_decref(body);
+    return;
+unavailable:
+    if (c)
+        db_rollback(c);
+    log_warn("rating %s: %s", code, err);
+    render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; nothing was changed, try again");
     json_decref(body);
 }
 

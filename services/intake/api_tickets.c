@@ -68,6 +68,9 @@ static void render_created(const ticket_created_t *t, http_resp_t *resp, void *a
     snprintf(path, sizeof path, "/api/v1/tickets/%s", t->code);
     json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s}", "code", t->code, "status", "open", "service_code", in->service_code,
                           "channel", in->channel, "url", path);
+    /* the reporter's secret for rating the outcome: given here once (README, 评价码) */
+    if (t->rating_code[0])
+        json_object_set_new(j, "rating_code", json_string(t->rating_code));
     render_json(resp, 201, j);
     snprintf(resp->location, sizeof resp->location, "%s", path);
     json_decref(j);
@@ -87,6 +90,10 @@ static void create(const intake_t *app, const http_req_t *req, http_resp_t *resp
         return;
     }
     long long client = catalog_api_client(db, api_key_of(req));
+    if (client < 0) {
+        render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; nothing was stored, try again");
+        return;
+    }
     if (!client) {
         render_api_error(resp, 401, "unauthorized", NULL, "a valid API key is required (X-API-Key or Authorization: Bearer)");
         return;

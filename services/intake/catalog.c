@@ -37,10 +37,6 @@ static const char JURISDICTION_SQL[] =
     "  ST_YMin(u.boundary), ST_YMax(u.boundary), ST_XMin(u.boundary), ST_XMax(u.boundary)"
     " FROM registry.jurisdiction j JOIN registry.unit u ON u.id = j.county_id LIMIT 1";
 
-static const char KEYS_SQL[] =
-    "SELECT coalesce(json_object_agg(encode(key_sha256, 'hex'), id), '{}')::text"
-    " FROM registry.api_client WHERE active";
-
 static void free_cat(catalog_t *c)
 {
     if (!c)
@@ -48,7 +44,6 @@ static void free_cat(catalog_t *c)
     json_decref(c->services);
     json_decref(c->definitions);
     json_decref(c->names);
-    json_decref(c->api_keys);
     json_decref(c->jurisdiction);
     free(c);
 }
@@ -85,12 +80,7 @@ bool catalog_load(db_t *db, char *err, size_t errsz)
     c->min_long = atof(PQgetvalue(r, 0, 3));
     c->max_long = atof(PQgetvalue(r, 0, 4));
     PQclear(r);
-    r = db_exec(db, KEYS_SQL, 0, NULL, err, errsz, NULL);
-    if (!r)
-        goto fail;
-    c->api_keys = parse(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (!c->services || !c->definitions || !c->names || !c->jurisdiction || !c->api_keys) {
+    if (!c->services || !c->definitions || !c->names || !c->jurisdiction) {
         snprintf(err, errsz, "catalog: unexpected JSON from PostgreSQL");
         goto fail;
     }
@@ -123,24 +113,17 @@ void catalog_free(void)
 
 long long catalog_api_client(db_t *db, const char *api_key)
 {
-    if (!api_key || !*api_key || strlen(api_key) > 256)
+    if (!api_key || !*api_key || strlen(api_key) > 256 || !db)
         return 0;
-    char hex[SECRET_HEX_LEN];
+    char hex[SECRET_HEX_LEN], err[256];
     secret_hash_hex(api_key, hex);
-    long long id = 0;
-    const catalog_t *c = catalog_acquire();
-    if (c)
-        id = (long long)json_integer_value(json_object_get(c->api_keys, hex));
-    catalog_release();
-    if (id || !db)
-        return id;
-    char err[256];
+    /* Asked on every request (a prepared primary-key lookup on the request's own connection), so
+     * a key deactivated a moment ago is refused now, on every intake instance. */
     const char *p[] = {hex};
     PGresult *r = stmt_read(db, STMT_API_CLIENT,
                             "SELECT id FROM registry.api_client WHERE key_sha256 = decode($1, 'hex') AND active", 1, p,
                             err, sizeof err);
-    if (r && PQntuples(r) == 1)
-        id = atoll(PQgetvalue(r, 0, 0));
+    long long id = !r ? -1 : PQntuples(r) == 1 ? atoll(PQgetvalue(r, 0, 0)) : 0;
     PQclear(r);
     return id;
 }

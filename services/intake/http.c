@@ -67,6 +67,11 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, http_resp_t *r)
         MHD_add_response_header(mr, MHD_HTTP_HEADER_LOCATION, r->location);
     if (r->content_disposition[0])
         MHD_add_response_header(mr, "Content-Disposition", r->content_disposition);
+    if (r->retry_after_s > 0) {
+        char s[16];
+        snprintf(s, sizeof s, "%d", r->retry_after_s);
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_RETRY_AFTER, s);
+    }
     MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, mr);
     MHD_destroy_response(mr);

@@ -28,6 +28,7 @@ typedef struct {
     char allow[64];           /* Allow header for 405 */
     char location[256];
     char content_disposition[256]; /* e.g. attachment; filename="x.csv" (downloads) */
+    int retry_after_s;        /* Retry-After header (seconds) when > 0, e.g. with 429 */
 } http_resp_t;
 
 /* Returns the value of a request header or NULL. */

@@ -27,7 +27,10 @@ static const cfg_key_t KEYS[] = {
     {"pub_endpoint", CFG_STR, "tcp://127.0.0.1:7101", 0, 0, "ZeroMQ PUB endpoint for intake's events"},
     {"router_endpoint", CFG_STR, "tcp://127.0.0.1:7102", 0, 0, "the router's command endpoint (ZeroMQ)"},
     {"relay_sweep_ms", CFG_INT, "500", 10, 60000, "how often the relay looks for unpublished events anyway"},
-    {"catalog_refresh_s", CFG_INT, "30", 1, 86400, "reload of the service catalogue and API keys"},
+    {"catalog_refresh_s", CFG_INT, "30", 1, 86400, "reload of the service catalogue"},
+    {"rating_fail_per_ticket", CFG_INT, "5", 1, 1000, "failed rating attempts on one ticket code per window (429 above)"},
+    {"rating_fail_per_key", CFG_INT, "100", 1, 1000000, "failed rating attempts by one API key per window (429 above)"},
+    {"rating_fail_window_s", CFG_INT, "3600", 1, 604800, "the window of the failed rating attempt limits"},
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
     {"clock_file", CFG_STR, NULL, 0, 0, "tests: read the current time (epoch seconds) from this file"},
 };
@@ -54,7 +57,10 @@ int main(int argc, char **argv)
     relay_t *relay = NULL;
     http_server_t *http = NULL;
     intake_t app = {.conninfo = cfg_str(cfg, "db"), .public_url = public_url, .zmq_ctx = zmq_ctx_new(),
-                    .router_endpoint = cfg_str(cfg, "router_endpoint")};
+                    .router_endpoint = cfg_str(cfg, "router_endpoint"),
+                    .rating_guard = {.per_ticket = (int)cfg_int(cfg, "rating_fail_per_ticket"),
+                                     .per_key = (int)cfg_int(cfg, "rating_fail_per_key"),
+                                     .window_s = (int)cfg_int(cfg, "rating_fail_window_s")}};
 
     if (!(db = daemon_connect(app.conninfo, "gridgov-intake-main")))
         goto done;

@@ -262,7 +262,7 @@ typedef struct {
 static void render_post(const ticket_created_t *t, http_resp_t *resp, void *arg)
 {
     const post_render_t *pr = arg;
-    render_o311_created(resp, pr->f, t->code, "诉求已受理，请记住受理编号以便查询。", pr->account_id);
+    render_o311_created(resp, pr->f, t->code, "诉求已受理，请记住受理编号以便查询。", pr->account_id, t->rating_code);
 }
 
 static void post_request(const intake_t *app, const http_req_t *req, const json_t *args, fmt_t f, http_resp_t *resp)
@@ -274,6 +274,10 @@ static void post_request(const intake_t *app, const http_req_t *req, const json_
         return;
     }
     long long client = catalog_api_client(db, form_arg(args, "api_key"));
+    if (client < 0) {
+        render_o311_error(resp, f, 503, "the database is unavailable; nothing was stored, try again");
+        return;
+    }
     if (!client) {
         metrics_inc(M_REJECTED_INPUT);
         render_o311_error(resp, f, 403, "Invalid api_key received -- can't proceed with create_request.");

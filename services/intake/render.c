@@ -89,13 +89,16 @@ void render_o311_object(http_resp_t *r, fmt_t f, int status, const char *root, c
     xml_value(&r->body, root, obj);
 }
 
-void render_o311_created(http_resp_t *r, fmt_t f, const char *code, const char *notice, const char *account_id)
+void render_o311_created(http_resp_t *r, fmt_t f, const char *code, const char *notice, const char *account_id,
+                         const char *rating_code)
 {
     json_t *req = json_pack("{s:s,s:s}", "service_request_id", code, "service_notice", notice);
     if (account_id)
         json_object_set_new(req, "account_id", json_string(account_id));
     else if (f == FMT_XML)
         json_object_set_new(req, "account_id", json_null());
+    if (rating_code && *rating_code)
+        json_object_set_new(req, "rating_code", json_string(rating_code));
     json_t *items = json_pack("[o]", req);
     render_o311_list(r, f, 200, "service_requests", "request", items);
     json_decref(items);

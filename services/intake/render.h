@@ -22,8 +22,10 @@ void render_o311_object(http_resp_t *r, fmt_t f, int status, const char *root, c
  * <service_requests><request>..</request></service_requests>, status 200. account_id NULL (the
  * client sent none) leaves it out of the JSON, where RequestResponse types it as a string and a
  * null fails validators, and writes an empty <account_id/> in XML, as the specification's example
- * and the clients' fixtures show. */
-void render_o311_created(http_resp_t *r, fmt_t f, const char *code, const char *notice, const char *account_id);
+ * and the clients' fixtures show. rating_code (NULL or "" for none) is gridgov's addition, the
+ * reporter's secret for rating the outcome; RequestResponse allows members it does not name. */
+void render_o311_created(http_resp_t *r, fmt_t f, const char *code, const char *notice, const char *account_id,
+                         const char *rating_code);
 /* Open311 errors: [{"code":..,"description":..}] / <errors><error>..</error></errors>. */
 void render_o311_error(http_resp_t *r, fmt_t f, int status, const char *description);
 /* Native errors: {"error":{"code","message","field"}}. */

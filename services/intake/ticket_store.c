@@ -8,6 +8,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "stmt.h"
+#include "rating_code.h"
 #include "timefmt.h"
 
 #define LOCAL_TIME(col) "to_char(" col " AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"')"
@@ -40,9 +41,21 @@ static const char LIST_SQL[] =
                    " AND ($5::timestamptz IS NULL OR requested_at <= $5::timestamptz)"
                    " ORDER BY requested_at DESC, id DESC LIMIT $6::bigint OFFSET $7::bigint";
 
+/* The ticket, its event and (with $18, $19: salt and hash as hex) its rating code in one
+ * statement. A data-modifying WITH runs whether or not the query reads it. */
 static const char CREATE_SQL[] =
-    "SELECT ticket_id, code FROM intake.create_ticket($1, $2::bigint, $3, $4, $5::float8, $6::float8, $7, $8,"
-    " $9::jsonb, $10, $11, $12, $13, $14, $15, $16, to_timestamp($17::float8 / 1e6), NULL)";
+    "WITH t AS (SELECT ticket_id, code FROM intake.create_ticket($1, $2::bigint, $3, $4, $5::float8, $6::float8, $7,"
+    " $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, to_timestamp($17::float8 / 1e6), NULL)),"
+    " k AS (INSERT INTO intake.rating_code (ticket_id, salt, code_sha256, issued_at)"
+    "  SELECT ticket_id, decode($18, 'hex'), decode($19, 'hex'), to_timestamp($17::float8 / 1e6) FROM t"
+    "  WHERE $18::text IS NOT NULL)"
+    " SELECT ticket_id, code FROM t";
+
+/* A fresh rating code for a ticket that has one (a replayed POST): the hash is replaced, so the
+ * code in this answer is the one that works. */
+static const char ROTATE_SQL[] =
+    "UPDATE intake.rating_code SET salt = decode($2, 'hex'), code_sha256 = decode($3, 'hex'),"
+    " issued_at = to_timestamp($4::float8 / 1e6) WHERE ticket_id = $1::bigint";
 
 static void hex32(const unsigned char h[32], char out[65])
 {
@@ -86,25 +99,35 @@ store_status_t ticket_store_create(db_t *db, const ticket_input_t *in, const cha
     snprintf(now, sizeof now, "%lld", (long long)now_us);
     if (in->api_client_id)
         snprintf(client, sizeof client, "%lld", in->api_client_id);
+    /* The reporter's rating code: only a ticket with a phone has one (the resolved SMS carries it) */
+    rating_code_t rc;
+    memset(&rc, 0, sizeof rc);
+    bool rated = phone && *phone;
+    store_status_t st = STORE_UNAVAILABLE;
+    if (rated && !rating_code_issue(&rc)) {
+        snprintf(err, sizeof err, "no randomness for a rating code");
+        return st;
+    }
     char *attrs = json_dumps(attributes, JSON_COMPACT);
     const char *p[] = {in->channel, client[0] ? client : NULL, in->service_code, in->description,
                        in->has_lat ? lat : NULL, in->has_lat ? lon : NULL, in->address_string, in->address_id,
-                       attrs, in->first_name, in->last_name, in->email, phone && *phone ? phone : NULL,
-                       in->device_id, in->account_id, in->media_url, now};
-    store_status_t st = STORE_UNAVAILABLE;
+                       attrs, in->first_name, in->last_name, in->email, rated ? phone : NULL,
+                       in->device_id, in->account_id, in->media_url, now,
+                       rated ? rc.salt_hex : NULL, rated ? rc.hash_hex : NULL};
     PGconn *c = db_conn(db, err, sizeof err);
     if (!c)
         goto out;
 
     if (!idem || !idem->key) {
         /* One statement, its own transaction: the row and the event commit together. */
-        PGresult *r = db_exec_prepared(db, STMT_TICKET_CREATE, CREATE_SQL, 17, p, err, sizeof err, state);
+        PGresult *r = db_exec_prepared(db, STMT_TICKET_CREATE, CREATE_SQL, 19, p, err, sizeof err, state);
         if (!r) {
             st = db_input_error(state, err, e) ? STORE_BAD_INPUT : STORE_UNAVAILABLE;
             goto out;
         }
         ticket_created_t t = {.id = atoll(PQgetvalue(r, 0, 0))};
         snprintf(t.code, sizeof t.code, "%s", PQgetvalue(r, 0, 1));
+        snprintf(t.rating_code, sizeof t.rating_code, "%s", rc.code);
         PQclear(r);
         render(&t, resp, arg);
         st = STORE_OK;
@@ -127,8 +150,10 @@ store_status_t ticket_store_create(db_t *db, const ticket_input_t *in, const cha
     PQclear(r);
     if (!claimed) {
         r = db_pq_exec(c,
-                       "SELECT encode(request_hash, 'hex'), status, content_type, body FROM intake.idempotency"
-                       " WHERE scope = $1 AND key = $2",
+                       "SELECT encode(i.request_hash, 'hex'), i.status, i.content_type, i.body, t.id, t.code,"
+                       " EXISTS (SELECT 1 FROM intake.rating_code k WHERE k.ticket_id = t.id)"
+                       " FROM intake.idempotency i LEFT JOIN intake.ticket t ON t.id = i.ticket_id"
+                       " WHERE i.scope = $1 AND i.key = $2",
                        2, ip, err, sizeof err, state);
         if (!r || PQntuples(r) != 1) {
             PQclear(r);
@@ -136,6 +161,25 @@ store_status_t ticket_store_create(db_t *db, const ticket_input_t *in, const cha
         }
         if (strcmp(PQgetvalue(r, 0, 0), hash) != 0) {
             st = STORE_KEY_REUSED;
+        } else if (PQgetvalue(r, 0, 6)[0] == 't') {
+            /* The same request again: the same ticket, rendered anew with a fresh rating code. */
+            ticket_created_t t = {.id = atoll(PQgetvalue(r, 0, 4))};
+            snprintf(t.code, sizeof t.code, "%s", PQgetvalue(r, 0, 5));
+            PQclear(r);
+            r = NULL;
+            char id[24];
+            snprintf(id, sizeof id, "%lld", t.id);
+            rating_code_t fresh;
+            if (!rating_code_issue(&fresh))
+                goto rollback;
+            const char *up[] = {id, fresh.salt_hex, fresh.hash_hex, now};
+            PGresult *u = db_pq_exec(c, ROTATE_SQL, 4, up, err, sizeof err, state);
+            if (!u)
+                goto rollback;
+            PQclear(u);
+            snprintf(t.rating_code, sizeof t.rating_code, "%s", fresh.code);
+            render(&t, resp, arg);
+            st = STORE_REPLAY;
         } else {
             st = STORE_REPLAY;
             resp->status = atoi(PQgetvalue(r, 0, 1));
@@ -148,7 +192,7 @@ store_status_t ticket_store_create(db_t *db, const ticket_input_t *in, const cha
             st = STORE_UNAVAILABLE;
         goto out;
     }
-    r = db_pq_exec(c, CREATE_SQL, 17, p, err, sizeof err, state);
+    r = db_pq_exec(c, CREATE_SQL, 19, p, err, sizeof err, state);
     if (!r) {
         if (db_input_error(state, err, e))
             st = STORE_BAD_INPUT;
@@ -157,7 +201,7 @@ store_status_t ticket_store_create(db_t *db, const ticket_input_t *in, const cha
     ticket_created_t t = {.id = atoll(PQgetvalue(r, 0, 0))};
     snprintf(t.code, sizeof t.code, "%s", PQgetvalue(r, 0, 1));
     PQclear(r);
-    render(&t, resp, arg);
+    render(&t, resp, arg); /* what the key keeps: no rating code */
     char status[8], id[24];
     snprintf(status, sizeof status, "%d", resp->status);
     snprintf(id, sizeof id, "%lld", t.id);
@@ -173,6 +217,10 @@ store_status_t ticket_store_create(db_t *db, const ticket_input_t *in, const cha
     if (!db_commit(c, err, sizeof err)) {
         st = STORE_UNAVAILABLE;
         goto out;
+    }
+    if (rated) {
+        snprintf(t.rating_code, sizeof t.rating_code, "%s", rc.code);
+        render(&t, resp, arg);
     }
     st = STORE_OK;
     goto out;

@@ -5,7 +5,10 @@
  * STORE_REPLAY; anything else must not look like success.
  * Idempotency: with a key, the response the caller renders is stored with the ticket in the same
  * transaction; a retry with the same key and body gets it back (STORE_REPLAY), a retry with the
- * same key and another body gets STORE_KEY_REUSED. */
+ * same key and another body gets STORE_KEY_REUSED.
+ * Rating code: a ticket filed with a phone gets one (intake.rating_code, the hash only), in the
+ * same transaction; the answer carries it. A replay issues a fresh one and renders the answer
+ * again with it, since the stored answer cannot hold it: the earlier code stops working. */
 #ifndef INTAKE_TICKET_STORE_H
 #define INTAKE_TICKET_STORE_H
 
@@ -28,9 +31,12 @@ typedef enum {
 typedef struct {
     long long id;
     char code[32];
+    char rating_code[16]; /* the reporter's rating code (rating_code.h), "" when none was issued */
 } ticket_created_t;
 
-/* Fills resp (status, content type, body) for a freshly created ticket. */
+/* Fills resp (status, content type, body) for a freshly created ticket. Called once with the
+ * rating code blank for the answer an Idempotency-Key keeps (the database holds only the code's
+ * hash), then with it for the answer sent. */
 typedef void (*render_created_fn)(const ticket_created_t *t, http_resp_t *resp, void *arg);
 
 typedef struct {

@@ -42,6 +42,31 @@ static bool load_actor(PGconn *c, json_int_t staff_id, actor_t *a, char role[32]
     return true;
 }
 
+/* The command's shape as proto/command.router.schema.json draws it: known members only, and either
+ * a staff member's (staff_id, no rating or proof) or a resident's rating (rate, rating and proof
+ * as text, no staff_id). A frame of another shape is no command of ours: answered, never stored.
+ * Values (a note's length, the proof's name, the rating word) are the lifecycle's to judge. */
+static bool shape_ok(json_t *cmd)
+{
+    static const char *const members[] = {"id", "action", "ticket", "staff_id", "note",
+                                          "hours", "unit", "rating", "proof", NULL};
+    const char *key;
+    json_t *v;
+    json_object_foreach (cmd, key, v) {
+        bool known = false;
+        for (int i = 0; members[i] && !known; i++)
+            known = !strcmp(key, members[i]);
+        if (!known)
+            return false;
+    }
+    if (json_object_get(cmd, "staff_id"))
+        return json_is_integer(json_object_get(cmd, "staff_id")) && !json_object_get(cmd, "rating") &&
+               !json_object_get(cmd, "proof");
+    return !strcmp(json_string_value(json_object_get(cmd, "action")), "rate") &&
+           json_is_string(json_object_get(cmd, "rating")) && json_is_string(json_object_get(cmd, "proof")) &&
+           !json_object_get(cmd, "note") && !json_object_get(cmd, "hours") && !json_object_get(cmd, "unit");
+}
+
 char *commands_handle(router_t *r, const char *payload, size_t len, int64_t now)
 {
     json_error_t je;
@@ -58,6 +83,12 @@ char *commands_handle(router_t *r, const char *payload, size_t len, int64_t now)
     if (!action_name || !code) {
         json_decref(cmd);
         return error(idc, 400, "bad_command", "a command needs an id (uuid), an action and a ticket");
+    }
+    if (!shape_ok(cmd)) {
+        json_decref(cmd);
+        return error(idc, 400, "bad_command",
+                     "not a command of proto/command.router.schema.json: staff send staff_id (no rating or proof);"
+                     " a resident's rate sends rating and proof; no other members");
     }
     /* The lifecycle table is the list of actions. The router's own (assignment, the clocks) are
      * not commands: asked for by name, they are as unknown as a name the table lacks. */
@@ -106,7 +137,7 @@ char *commands_handle(router_t *r, const char *payload, size_t len, int64_t now)
         .note = json_string_value(json_object_get(cmd, "note")),
         .hours = json_number_value(json_object_get(cmd, "hours")),
         .rating = json_string_value(json_object_get(cmd, "rating")),
-        .phone = json_string_value(json_object_get(cmd, "phone")),
+        .proof = json_string_value(json_object_get(cmd, "proof")),
     };
     const char *unit = json_string_value(json_object_get(cmd, "unit"));
     if (unit) {

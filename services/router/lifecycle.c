@@ -149,11 +149,10 @@ static bool load_row(PGconn *conn, const char *code, lc_ticket_t *t, bool *found
                              "SELECT r.ticket_id, r.unit_id, r.group_id, r.village_id, r.township_id, r.county_id,"
                              " r.placed_unit_id, r.state, r.reopened, r.extension_pending, coalesce(r.stat_on_time, false),"
                              " coalesce(r.stat_work_s, 0), extract(epoch FROM r.received_at),"
-                             " coalesce(extract(epoch FROM r.resolve_due), 0), r.service_code, coalesce(i.phone, ''), r.overdue,"
+                             " coalesce(extract(epoch FROM r.resolve_due), 0), r.service_code, r.overdue,"
                              " (SELECT coalesce(e.requested_by, 0) FROM router.extension e"
                              "  WHERE e.ticket_id = r.ticket_id AND e.decision IS NULL)"
-                             " FROM router.ticket r JOIN intake.ticket_submitted i ON i.id = r.ticket_id"
-                             " WHERE r.code = $1 FOR UPDATE OF r",
+                             " FROM router.ticket r WHERE r.code = $1 FOR UPDATE OF r",
                              1, p, err, errsz, NULL);
     if (!r)
         return false;
@@ -175,50 +174,59 @@ static bool load_row(PGconn *conn, const char *code, lc_ticket_t *t, bool *found
         t->received_s = atof(PQgetvalue(r, 0, 12));
         t->resolve_due_s = atof(PQgetvalue(r, 0, 13));
         snprintf(t->service_code, sizeof t->service_code, "%s", PQgetvalue(r, 0, 14));
-        snprintf(t->reporter_phone, sizeof t->reporter_phone, "%s", PQgetvalue(r, 0, 15));
-        t->extension_requester = col_i(r, 17);
-        t->overdue = PQgetvalue(r, 0, 16)[0] == 't';
+        t->overdue = PQgetvalue(r, 0, 15)[0] == 't';
+        t->extension_requester = col_i(r, 16);
     }
     PQclear(r);
     return true;
 }
 
-/* Is unit `outer` the unit itself or one of the ticket's ancestors? (units are at most 4 deep) */
-static bool area_contains(const lc_ticket_t *t, int64_t outer, int64_t inner)
-{
-    if (outer == inner)
-        return true;
-    /* the ticket's own chain: group < village < township < county */
-    int64_t chain[] = {t->group_id, t->village_id, t->township_id, t->county_id};
-    int pos_outer = -1, pos_inner = -1;
-    for (int i = 0; i < 4; i++) {
-        if (chain[i] && chain[i] == outer)
-            pos_outer = i;
-        if (chain[i] && chain[i] == inner)
-            pos_inner = i;
-    }
-    return pos_outer >= 0 && (pos_inner < 0 || pos_outer >= pos_inner);
-}
-
-static bool authorized(action_t a, const lc_ticket_t *t, const actor_t *who)
-{
-    bool operator_ = who->role && !strcmp(who->role, "operator");
-    switch (TABLE[a].who) {
-    case WHO_SYSTEM:
-        return who->role && !strcmp(who->role, "system");
-    case WHO_RESIDENT:
-        return who->role && !strcmp(who->role, "resident");
-    case WHO_HOLDER:
-        return operator_ || (who->staff_id && who->unit_id == t->unit_id);
-    case WHO_SUPERVISOR:
-        return operator_ || (who->role && !strcmp(who->role, "supervisor") && area_contains(t, who->unit_id, t->unit_id));
-    }
-    return false;
-}
-
 static PGresult *exec(PGconn *c, const char *sql, int n, const char *const *p, char *err, size_t errsz)
 {
     return db_pq_exec(c, sql, n, p, err, errsz, NULL);
+}
+
+/* Whether unit `outer` is unit `inner` or above it (router.unit_within); false with err set on a
+ * database error. */
+static bool unit_within(PGconn *c, int64_t outer, int64_t inner, bool *inside, char *err, size_t errsz)
+{
+    char o[24], i[24];
+    snprintf(o, sizeof o, "%lld", (long long)outer);
+    snprintf(i, sizeof i, "%lld", (long long)inner);
+    const char *p[] = {o, i};
+    PGresult *w = exec(c, "SELECT router.unit_within($1::bigint, $2::bigint)", 2, p, err, errsz);
+    if (!w)
+        return false;
+    *inside = PQgetvalue(w, 0, 0)[0] == 't';
+    PQclear(w);
+    return true;
+}
+
+/* Whether the actor may take action a on the ticket. Scope follows the unit that holds the
+ * ticket now, not where it was placed: a ticket dispatched to another township's village is that
+ * township's to supervise. False with err set on a database error. */
+static bool authorized(PGconn *c, action_t a, const lc_ticket_t *t, const actor_t *who, bool *ok, char *err,
+                       size_t errsz)
+{
+    bool operator_ = who->role && !strcmp(who->role, "operator");
+    *ok = false;
+    switch (TABLE[a].who) {
+    case WHO_SYSTEM:
+        *ok = who->role && !strcmp(who->role, "system");
+        return true;
+    case WHO_RESIDENT:
+        *ok = who->role && !strcmp(who->role, "resident");
+        return true;
+    case WHO_HOLDER:
+        *ok = operator_ || (who->staff_id && who->unit_id == t->unit_id);
+        return true;
+    case WHO_SUPERVISOR:
+        *ok = operator_;
+        if (operator_ || !who->role || strcmp(who->role, "supervisor") != 0 || !t->unit_id)
+            return true;
+        return unit_within(c, who->unit_id, t->unit_id, ok, err, errsz);
+    }
+    return true;
 }
 
 bool lifecycle_record(PGconn *conn, int64_t ticket_id, const char *action, const char *from, const char *to,
@@ -292,8 +300,13 @@ static bool check_args(action_t a, const lc_ticket_t *t, const action_args_t *ar
         *o = out_error(400, "invalid_rating", "rating is satisfied (满意), basic (基本满意) or unsatisfied (不满意)", NULL);
         return false;
     }
-    if (a == ACT_RATE && (!args->phone || !t->reporter_phone[0] || strcmp(args->phone, t->reporter_phone))) {
-        *o = out_error(403, "not_reporter", "only the resident who reported it may rate it", NULL);
+    static const char *const proofs[] = LIFECYCLE_PROOFS;
+    bool proven = false;
+    for (int i = 0; a == ACT_RATE && args->proof && proofs[i]; i++)
+        proven = proven || !strcmp(args->proof, proofs[i]);
+    if (a == ACT_RATE && !proven) {
+        *o = out_error(403, "not_reporter", "only the resident who reported it may rate it, with a proof intake checked",
+                       NULL);
         return false;
     }
     return true;
@@ -316,22 +329,19 @@ outcome_t lifecycle_apply(router_t *r, PGconn *conn, const char *code, action_t 
         snprintf(msg, sizeof msg, "cannot %s a ticket that is %s", TABLE[a].name, lifecycle_state_name(t.state));
         return out_error(409, "invalid_transition", msg, lifecycle_state_name(t.state));
     }
-    if (!authorized(a, &t, actor))
+    bool allowed = false;
+    if (!authorized(conn, a, &t, actor, &allowed, err, sizeof err))
+        goto db_error;
+    if (!allowed)
         return out_error(403, "forbidden", "this ticket is outside your unit or role", NULL);
     if ((a == ACT_GRANT_EXTENSION || a == ACT_REFUSE_EXTENSION) && t.extension_requester &&
         t.extension_requester == actor->staff_id)
         return out_error(403, "forbidden", "an extension is decided by someone other than who asked for it", NULL);
     if (a == ACT_DISPATCH && args->unit_id && strcmp(actor->role, "operator") != 0) {
         /* a supervisor hands tickets only to units inside their own area */
-        char outer[24], inner[24];
-        snprintf(outer, sizeof outer, "%lld", (long long)actor->unit_id);
-        snprintf(inner, sizeof inner, "%lld", (long long)args->unit_id);
-        const char *p[] = {outer, inner};
-        PGresult *w = exec(conn, "SELECT router.unit_within($1::bigint, $2::bigint)", 2, p, err, sizeof err);
-        if (!w)
+        bool inside = false;
+        if (!unit_within(conn, actor->unit_id, args->unit_id, &inside, err, sizeof err))
             goto db_error;
-        bool inside = PQgetvalue(w, 0, 0)[0] == 't';
-        PQclear(w);
         if (!inside)
             return out_error(403, "forbidden", "that unit is outside your area", NULL);
     }

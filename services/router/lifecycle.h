@@ -52,8 +52,9 @@ typedef enum {
 /* Who may take an action. */
 typedef enum {
     WHO_HOLDER,     /* staff of the unit that holds the ticket (or the county operator) */
-    WHO_SUPERVISOR, /* a supervisor whose area contains the ticket's unit, or the county operator */
-    WHO_RESIDENT,   /* the reporter, through an API client */
+    WHO_SUPERVISOR, /* a supervisor whose unit holds the ticket or is above the unit that does
+                       (router.unit_within), or the county operator */
+    WHO_RESIDENT,   /* the reporter, through an API client, with a proof intake checked */
     WHO_SYSTEM,     /* the router itself: clocks and assignment */
 } who_t;
 
@@ -68,8 +69,13 @@ typedef struct {
     double hours;          /* request_extension */
     const char *rating;    /* rate: satisfied | basic | unsatisfied */
     int64_t unit_id;       /* dispatch: the unit to hand it to (0 = back to where it was placed) */
-    const char *phone;     /* rate: the resident's phone, which must be the reporter's */
+    const char *proof;     /* rate: how intake knows the rating is the reporter's (LIFECYCLE_PROOFS) */
 } action_args_t;
+
+/* The proofs a rating may carry, each checked by intake before it sends the command: the
+ * ticket's rating code (intake.rating_code). The router does not see the secret; it trusts its
+ * authenticated peer's word and refuses a rating that names no proof it knows. */
+#define LIFECYCLE_PROOFS {"rating_code", NULL}
 
 /* The outcome a caller answers with: HTTP-like status and a JSON reply (new reference). */
 typedef struct {

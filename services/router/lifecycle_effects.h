@@ -24,7 +24,6 @@ typedef struct {
     int64_t stat_work_s;
     double received_s, resolve_due_s;
     char service_code[40];
-    char reporter_phone[20];
     int64_t extension_requester; /* who asked for the pending extension */
 } lc_ticket_t;
 

@@ -272,6 +272,9 @@ static void verify_ticket(const char *code, const char *service_code, const char
 }
 
 /* POSTs a form to requests.json, expects 200 and [{service_request_id: "<digits>"}]; returns the id. */
+/* The rating code of the last answer create_json() read ("" when it carried none). */
+static char g_rating_code[16];
+
 static char *create_json(const char *query, const char *form)
 {
     char path[512];
@@ -287,6 +290,8 @@ static char *create_json(const char *query, const char *form)
     assert_true(json_is_string(id));
     assert_true(all_digits(json_string_value(id)));
     char *code = strdup(json_string_value(id));
+    json_t *rc = json_object_get(json_array_get(j, 0), "rating_code");
+    snprintf(g_rating_code, sizeof g_rating_code, "%s", rc ? json_string_value(rc) : "");
     json_decref(j);
     h_resp_free(&r);
     return code;
@@ -763,8 +768,10 @@ static void post_answer_leaves_out_what_it_has_no_value_for(void **state)
     expect_status(&r, 200, "POST requests.json with every optional field");
     j = body_json(&r);
     a = json_array_get(j, 0);
-    assert_int_equal(json_object_size(a), 3);
+    assert_int_equal(json_object_size(a), 4);
     assert_string_equal(json_string_value(json_object_get(a, "account_id")), "wx-0042");
+    /* with a phone: the reporter's rating code, a string like the rest (RequestResponse allows it) */
+    assert_int_equal(strlen(json_string_value(json_object_get(a, "rating_code"))), 10);
     char *code = strdup(json_string_value(json_object_get(a, "service_request_id")));
     json_decref(j);
     h_resp_free(&r);
@@ -785,7 +792,7 @@ static void post_answer_leaves_out_what_it_has_no_value_for(void **state)
     /* XML: the element is there, empty or with the value */
     post_form("/open311/v2/requests.xml", form, &r);
     expect_status(&r, 200, "POST requests.xml with account_id");
-    expect_contains(buf_str(&r.body), "</service_notice><account_id>wx-0042</account_id></request></service_requests>");
+    expect_contains(buf_str(&r.body), "</service_notice><account_id>wx-0042</account_id><rating_code>");
     h_resp_free(&r);
     free(form);
     form = form_with_key("service_code=LIGHT&lat=28.23&long=113.13&attribute[fault_type]=off&account_id=");
@@ -1176,6 +1183,10 @@ static void request_before_routing_routed_and_closed(void **state)
     char *code = create_json(NULL, form);
     free(form);
     const char *p[] = {code};
+    /* filed with a phone: the answer gives the reporter the code that proves a rating theirs */
+    assert_int_equal(strlen(g_rating_code), 10);
+    char rating_code[16];
+    snprintf(rating_code, sizeof rating_code, "%s", g_rating_code);
 
     /* before routing: no router runs yet, so what the router adds is null */
     assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.ticket WHERE code = $1", 1, p), 0);
@@ -1211,7 +1222,9 @@ static void request_before_routing_routed_and_closed(void **state)
     char path[160], key[128];
     snprintf(path, sizeof path, "/api/v1/tickets/%s/rating", code);
     snprintf(key, sizeof key, "X-API-Key: %s", g_key);
-    assert_int_equal(native_post(path, key, "{\"rating\":\"满意\",\"phone\":\"13900003333\"}"), 200);
+    char rating[96];
+    snprintf(rating, sizeof rating, "{\"rating\":\"满意\",\"rating_code\":\"%s\"}", rating_code);
+    assert_int_equal(native_post(path, key, rating), 200);
     free(token);
     t = get_one(code);
     assert_string_equal(member(t, "status"), "closed");

@@ -338,8 +338,9 @@ static void a_duplicate_is_open_until_the_original_closes(void **state)
     char *grp = h_sql_text(g_db, "SELECT code FROM registry.unit WHERE level = 'group' ORDER BY id OFFSET 90 LIMIT 1", 0, NULL);
     char pt[96], body[512], orig[40], dup[40];
     point_in_group(grp, pt, sizeof pt);
+    char rc[16];
     snprintf(body, sizeof body, "{\"service_code\":\"MERGETEST\",%s,\"phone\":\"13900004444\",\"description\":\"桥面破损\"}", pt);
-    snprintf(orig, sizeof orig, "%s", post(body));
+    assert_true(h_post_ticket_rc(g_http, g_key, body, orig, rc));
     wait_routed(orig);
     snprintf(body, sizeof body, "{\"service_code\":\"MERGETEST\",%s,\"phone\":\"13900005555\",\"description\":\"桥坏了\"}", pt);
     snprintf(dup, sizeof dup, "%s", post(body));
@@ -365,7 +366,8 @@ static void a_duplicate_is_open_until_the_original_closes(void **state)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/tickets/%s/rating", g_http, orig);
     snprintf(key, sizeof key, "X-API-Key: %s", g_key);
     const char *hdr[] = {"Content-Type: application/json", key, NULL};
-    const char *rating = "{\"rating\":\"满意\",\"phone\":\"13900004444\"}";
+    char rating[96];
+    snprintf(rating, sizeof rating, "{\"rating\":\"满意\",\"rating_code\":\"%s\"}", rc);
     h_resp_t r;
     assert_true(h_http("POST", url, hdr, rating, strlen(rating), &r));
     assert_int_equal(r.status, 200);

@@ -145,7 +145,7 @@ static void retry_gets_the_stored_reply_and_stores_nothing(void **state)
              "\"note\":\"已修复\"}", id, g_staff);
     /* the same id with other content: still the first command's answer */
     snprintf(second, sizeof second, "{\"id\":\"%s\",\"action\":\"rate\",\"ticket\":\"0000000000001\",\"rating\":\"basic\","
-             "\"phone\":\"13900001111\"}", id);
+             "\"proof\":\"rating_code\"}", id);
     char *a = call(first);
     char *b = call(second);
     json_t *ja = parse(a), *jb = parse(b);

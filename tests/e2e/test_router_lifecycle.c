@@ -64,14 +64,17 @@ static char *sql1(const char *sql, const char *a)
     return h_sql_text(g_db, sql, 1, p);
 }
 
-/* POSTs a native ticket and waits until the router has it; returns the code (caller frees). */
-static char *file_ticket(const char *json_body)
+/* POSTs a native ticket and waits until the router has it; returns the code (caller frees) and,
+ * when rating_code is given, the reporter's rating code. */
+static char *file_ticket_rc(const char *json_body, char rating_code[16])
 {
     char code[40];
-    assert_true(h_post_ticket(g_http, g_key, json_body, code));
+    assert_true(h_post_ticket_rc(g_http, g_key, json_body, code, rating_code));
     assert_true(h_wait_routed(g_db, code, 20000));
     return strdup(code);
 }
+
+static char *file_ticket(const char *json_body) { return file_ticket_rc(json_body, NULL); }
 
 /* An action through intake, with an Idempotency-Key when key is given; returns the HTTP status,
  * the body in *body (caller decrefs) if given. */
@@ -100,12 +103,12 @@ static long act(const char *code, const char *action, const char *token, const c
     return act_key(code, action, token, json, NULL, body);
 }
 
-static long rate(const char *code, const char *rating, const char *phone)
+static long rate(const char *code, const char *rating, const char *rating_code)
 {
     char url[256], key[128], json[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/tickets/%s/rating", g_http, code);
     snprintf(key, sizeof key, "X-API-Key: %s", g_key);
-    snprintf(json, sizeof json, "{\"rating\":\"%s\",\"phone\":\"%s\"}", rating, phone);
+    snprintf(json, sizeof json, "{\"rating\":\"%s\",\"rating_code\":\"%s\"}", rating, rating_code);
     const char *hdr[] = {"Content-Type: application/json", key, NULL};
     h_resp_t r;
     assert_true(h_http("POST", url, hdr, json, strlen(json), &r));
@@ -189,7 +192,9 @@ static void friday_before_qingming_escalates_when_the_calendar_says(void **state
     char body[512];
     snprintf(body, sizeof body, "{\"service_code\":\"POND\",%s,\"attributes\":{\"%s\":\"%s\"},\"phone\":\"13900001111\"}",
              point(), attr, val);
-    char *code = file_ticket(body);
+    char rc[16];
+    char *code = file_ticket_rc(body, rc);
+    assert_int_equal(strlen(rc), 10);
     /* a neighbour reports the same pond: a duplicate, told of the outcome with the first */
     snprintf(body, sizeof body, "{\"service_code\":\"POND\",%s,\"attributes\":{\"%s\":\"%s\"},\"phone\":\"13900002222\"}",
              point(), attr, val);
@@ -267,13 +272,13 @@ static void friday_before_qingming_escalates_when_the_calendar_says(void **state
     assert_true(wait_for("SELECT count(*) FROM router.ticket WHERE code = $1 AND extension_pending", code, 0));
 
     /* The resident is not satisfied: reopened once; satisfied after the second resolution. */
-    assert_int_equal(rate(code, "satisfied", "13800000000"), 403); /* not the reporter */
-    assert_int_equal(rate(code, "不满意", "13900001111"), 200);
+    assert_int_equal(rate(code, "satisfied", "0000000000"), 403); /* not the reporter's code */
+    assert_int_equal(rate(code, "不满意", rc), 200);
     expect_state(code, "in_progress");
     assert_int_equal(act(code, "resolve", tok, "{\"note\":\"重新处理完毕\"}", NULL), 200);
-    assert_int_equal(rate(code, "满意", "13900001111"), 200);
+    assert_int_equal(rate(code, "满意", rc), 200);
     expect_state(code, "closed");
-    assert_int_equal(rate(code, "satisfied", "13900001111"), 409);
+    assert_int_equal(rate(code, "satisfied", rc), 409);
     expect_409(code, "accept", tok, "closed");
 
     /* every transition recorded and announced once */
@@ -332,7 +337,10 @@ static void returns_go_back_to_the_dispatcher_and_outsiders_get_403(void **state
                    " JOIN registry.unit u ON u.id = t.unit_id WHERE t.code = $1", code);
     assert_string_equal(s, "returned township 1");
     free(s);
-    expect_409(code, "accept", tok, "returned");
+    /* scope follows the holder: the village that returned it is outside it now; the township,
+     * which holds it, learns that accepting is not a step from here */
+    assert_int_equal(act(code, "accept", tok, NULL, NULL), 403);
+    expect_409(code, "accept", sup, "returned");
     /* the township supervisor hands it to a group of the village */
     char *grp = h_sql_text(g_db, "SELECT code FROM registry.unit WHERE level = 'group' AND code LIKE '430121-101-%'"
                                  " ORDER BY id LIMIT 1", 0, NULL);
@@ -385,11 +393,12 @@ static void missed_resolve_deadline_raises_supervision_and_unrated_tickets_close
                                      " JOIN registry.staff st ON st.id = supervisor_id"
                                      " WHERE code = $1 AND st.role = 'supervisor'", 1, p), 1);
     assert_true(wait_for("SELECT count(*) FROM bus.outbox WHERE type = 'ticket.overdue' AND data->>'code' = $1", code, 1));
-    expect_409(code, "start", tok, "assigned");
-    assert_int_equal(act(code, "accept", tok, NULL, NULL), 403); /* the village no longer holds it */
+    assert_int_equal(act(code, "start", tok, NULL, NULL), 403);  /* the village no longer holds it */
+    assert_int_equal(act(code, "accept", tok, NULL, NULL), 403);
 
     /* resolved, then nobody rates it for a day: closed as unrated */
     char *ttok = token_of_assignee(code);
+    expect_409(code, "start", ttok, "assigned");
     assert_int_equal(act(code, "accept", ttok, NULL, NULL), 200);
     assert_int_equal(act(code, "resolve", ttok, "{\"note\":\"已电话答复\"}", NULL), 200);
     h_set_clock(g_clock, "2026-04-17T09:00:00Z");
@@ -518,6 +527,119 @@ static void unknown_and_system_actions_answer_404_refused_pairs_409(void **state
     free(op);
 }
 
+/* GET as a staff member; returns the status, the body in *body when given (caller decrefs). */
+static long staff_get(const char *path, const char *token, json_t **body)
+{
+    char url[256], auth[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_http, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    const char *hdr[] = {auth, NULL};
+    h_resp_t r;
+    assert_true(h_http("GET", url, hdr, NULL, 0, &r));
+    if (body) {
+        json_error_t je;
+        *body = json_loads(buf_str(&r.body), 0, &je);
+    }
+    long st = r.status;
+    h_resp_free(&r);
+    return st;
+}
+
+/* Whether the staff queue of this token, filtered by state, lists the ticket. (The queue shows
+ * the 500 latest; the rest of the suite files thousands, so only a filtered queue is sure to
+ * hold a ticket this test filed on its own clock.) */
+static bool in_queue(const char *token, const char *state, const char *code)
+{
+    json_t *b = NULL;
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/staff/tickets?state=%s", state);
+    assert_int_equal(staff_get(path, token, &b), 200);
+    assert_true(json_array_size(json_object_get(b, "tickets")) < 500);
+    bool found = false;
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(b, "tickets"), i, t) found = found || !strcmp(json_string_value(json_object_get(t, "code")), code);
+    json_decref(b);
+    return found;
+}
+
+/* A ticket placed in township A (果园镇) and dispatched by the county to a village of township B
+ * is B's now: B's supervisor reads and decides it, A's supervisor and the village that first
+ * had it neither read nor act on it (403), the county operator does both. */
+static void scope_follows_the_holder_across_townships(void **state)
+{
+    (void)state;
+    h_set_clock(g_clock, "2026-05-11T01:00:00Z"); /* Mon 09:00 */
+    char body[256];
+    snprintf(body, sizeof body, "{\"service_code\":\"AID\",%s,\"description\":\"跨镇转办\"}", point());
+    char *code = file_ticket(body);
+    char *first = token_of_assignee(code); /* the village in township A that it was placed in */
+    char *sup_a = token_for("SELECT s.id FROM registry.staff s JOIN registry.unit u ON u.id = s.unit_id"
+                            " WHERE s.role = 'supervisor' AND u.code = '430121-101'");
+    char *sup_b = token_for("SELECT s.id FROM registry.staff s JOIN registry.unit u ON u.id = s.unit_id"
+                            " WHERE s.role = 'supervisor' AND u.code = '430121-102'");
+    char *op = token_for("SELECT id FROM registry.staff WHERE role = 'operator' ORDER BY id LIMIT 1");
+    char *village_b = h_sql_text(g_db, "SELECT u.code FROM registry.staff s JOIN registry.unit u ON u.id = s.unit_id"
+                                       " WHERE s.role = 'handler' AND u.level = 'village' AND u.code LIKE '430121-102-%'"
+                                       " ORDER BY u.id LIMIT 1", 0, NULL);
+    assert_int_equal(act(code, "return", first, "{\"note\":\"不属于本村\"}", NULL), 200);
+    char js[160];
+    snprintf(js, sizeof js, "{\"unit\":\"%s\"}", village_b);
+    assert_int_equal(act(code, "dispatch", sup_a, js, NULL), 403); /* not in A's area */
+    assert_int_equal(act(code, "dispatch", op, js, NULL), 200);
+    char *held = sql1("SELECT u.code FROM router.ticket t JOIN registry.unit u ON u.id = t.unit_id WHERE t.code = $1", code);
+    assert_string_equal(held, village_b);
+    char *handler_b = token_of_assignee(code);
+
+    /* reads: B's supervisor and the new holder see it; A's supervisor and the first village do not */
+    char path[160];
+    snprintf(path, sizeof path, "/api/v1/tickets/%s/history", code);
+    assert_int_equal(staff_get(path, sup_b, NULL), 200);
+    assert_int_equal(staff_get(path, handler_b, NULL), 200);
+    assert_int_equal(staff_get(path, op, NULL), 200);
+    assert_int_equal(staff_get(path, sup_a, NULL), 403);
+    assert_int_equal(staff_get(path, first, NULL), 403);
+
+    /* acts: A's supervisor cannot reject or decide it; B's can; the county operator can */
+    assert_int_equal(act(code, "reject", sup_a, "{\"note\":\"不予受理\"}", NULL), 403);
+    assert_int_equal(act(code, "accept", first, NULL, NULL), 403);
+    assert_int_equal(act(code, "accept", handler_b, NULL, NULL), 200);
+    /* the queues: B's, not A's */
+    assert_true(in_queue(sup_b, "accepted", code));
+    assert_true(in_queue(handler_b, "accepted", code));
+    assert_true(in_queue(op, "accepted", code));
+    assert_false(in_queue(sup_a, "accepted", code));
+    assert_false(in_queue(first, "accepted", code));
+    assert_int_equal(act(code, "request_extension", handler_b, "{\"hours\":4,\"note\":\"需走访\"}", NULL), 200);
+    assert_int_equal(act(code, "grant_extension", sup_a, NULL, NULL), 403);
+    assert_int_equal(act(code, "grant_extension", sup_b, NULL, NULL), 200);
+    assert_int_equal(act(code, "start", op, NULL, NULL), 200);
+    /* and the router says the same to a command that skips intake's read check */
+    char err[256], ep[64], ec[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", h_port(82));
+    void *ctx = zmq_ctx_new();
+    cmdclient_t *c = cmdclient_new(ctx, ep, err, sizeof err);
+    assert_non_null(c);
+    char *sup_a_id = h_sql_text(g_db, "SELECT s.id FROM registry.staff s JOIN registry.unit u ON u.id = s.unit_id"
+                                      " WHERE s.role = 'supervisor' AND u.code = '430121-101'", 0, NULL);
+    assert_int_equal(act(code, "request_extension", handler_b, "{\"hours\":2,\"note\":\"再走访\"}", NULL), 200);
+    assert_int_equal(command(c, "refuse_extension", code, atoll(sup_a_id), ec), 403);
+    assert_string_equal(ec, "forbidden");
+    cmdclient_destroy(&c);
+    zmq_ctx_term(ctx);
+    assert_int_equal(act(code, "refuse_extension", sup_b, "{\"note\":\"时限内可完成\"}", NULL), 200);
+    expect_state(code, "in_progress");
+    free(sup_a_id);
+    free(held);
+    free(village_b);
+    free(code);
+    free(first);
+    free(sup_a);
+    free(sup_b);
+    free(op);
+    free(handler_b);
+}
+
 /* The clock sweeps select by the lifecycle table's from-states (sla.c); each reads a partial
  * index whose predicate names states, which SQL cannot take from the table. They must be the
  * same states, or the sweep reads the whole table. */
@@ -555,6 +677,7 @@ int main(void)
         cmocka_unit_test(missed_resolve_deadline_raises_supervision_and_unrated_tickets_close),
         cmocka_unit_test(at_the_county_a_missed_clock_reminds_instead_of_climbing),
         cmocka_unit_test(unknown_and_system_actions_answer_404_refused_pairs_409),
+        cmocka_unit_test(scope_follows_the_holder_across_townships),
         cmocka_unit_test(the_sweeps_indexes_name_the_tables_states),
     };
     return cmocka_run_group_tests_name("router_lifecycle", tests, setup, teardown);

@@ -282,7 +282,8 @@ char *h_staff_token(PGconn *c, long long staff_id)
     secret_hash_hex(tok, hex);
     snprintf(id, sizeof id, "%lld", staff_id);
     const char *p[] = {hex, id};
-    PQclear(q(c, "INSERT INTO registry.staff_token (token_sha256, staff_id) VALUES (decode($1, 'hex'), $2::bigint)", 2, p));
+    PQclear(q(c, "INSERT INTO registry.staff_token (token_sha256, staff_id, expires_at)"
+                 " VALUES (decode($1, 'hex'), $2::bigint, now() + interval '12 hours')", 2, p));
     return strdup(tok);
 }
 
@@ -303,6 +304,11 @@ void h_set_clock(const char *path, const char *iso_utc)
 
 bool h_post_ticket(int http_port, const char *api_key, const char *json, char code[40])
 {
+    return h_post_ticket_rc(http_port, api_key, json, code, NULL);
+}
+
+bool h_post_ticket_rc(int http_port, const char *api_key, const char *json, char code[40], char rating_code[16])
+{
     char url[128], key[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/tickets", http_port);
     snprintf(key, sizeof key, "X-API-Key: %s", api_key);
@@ -316,6 +322,10 @@ bool h_post_ticket(int http_port, const char *api_key, const char *json, char co
         const char *c = json_string_value(json_object_get(j, "code"));
         snprintf(code, 40, "%s", c ? c : "");
         ok = c != NULL;
+        if (rating_code) {
+            const char *rc = json_string_value(json_object_get(j, "rating_code"));
+            snprintf(rating_code, 16, "%s", rc ? rc : "");
+        }
         json_decref(j);
     } else {
         fprintf(stderr, "harness: POST %s -> %ld %s\n", json, r.status, buf_str(&r.body));

@@ -43,12 +43,14 @@ pid_t h_start_intake(int http_port, int pub_port, const char *const *extra_env);
 pid_t h_start_router(int base_port, int intake_pub_port, const char *const *extra_env);
 /* POSTs a ticket to the native API with this API key; true on 201 with the public code in code. */
 bool h_post_ticket(int http_port, const char *api_key, const char *json, char code[40]);
+/* The same, and the reporter's rating code from the answer into rating_code ("" when none). */
+bool h_post_ticket_rc(int http_port, const char *api_key, const char *json, char code[40], char rating_code[16]);
 /* Waits until the router has taken the ticket (a row in router.ticket). */
 bool h_wait_routed(PGconn *c, const char *code, int timeout_ms);
 /* Polls a count query until it equals want or the time is up. */
 bool h_wait_sql(PGconn *c, const char *sql, int n, const char *const *params, long long want, int timeout_ms);
 
-/* Issues a bearer token for a staff member (caller frees). */
+/* Issues a bearer token for a staff member, valid 12 hours, as gridgovctl does (caller frees). */
 char *h_staff_token(PGconn *c, long long staff_id);
 /* Moves the daemons' injected clock (config clock_file) to an ISO 8601 time. */
 void h_set_clock(const char *path, const char *iso_utc);

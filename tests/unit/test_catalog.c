@@ -98,7 +98,6 @@ static void load_succeeds_and_publishes_a_snapshot(void **state)
     assert_true(json_is_array(c->services));
     assert_true(json_is_object(c->definitions));
     assert_true(json_is_object(c->names));
-    assert_true(json_is_object(c->api_keys));
     assert_true(json_is_object(c->jurisdiction));
     catalog_release();
 }
@@ -261,17 +260,8 @@ static void extent_brackets_the_demo_county(void **state)
     catalog_release();
 }
 
-static void key_in_snapshot_is_found_without_the_database(void **state)
-{
-    (void)state;
-    char key[96];
-    unique_key(key, sizeof key, "snap");
-    long long id = add_key("snap", key, true);
-    load();
-    assert_int_equal(catalog_api_client(NULL, key), id);
-    assert_int_equal(catalog_api_client(g_db, key), id);
-}
-
+/* Keys are not cached: every lookup asks PostgreSQL, so one issued a moment ago works at once,
+ * snapshot or none; without a database nothing is found. */
 static void key_created_after_load_is_found_in_the_database(void **state)
 {
     (void)state;
@@ -280,7 +270,9 @@ static void key_created_after_load_is_found_in_the_database(void **state)
     unique_key(key, sizeof key, "late");
     long long id = add_key("late", key, true);
     assert_true(id > 0);
-    assert_int_equal(catalog_api_client(NULL, key), 0); /* not in the snapshot */
+    assert_int_equal(catalog_api_client(g_db, key), id);
+    assert_int_equal(catalog_api_client(NULL, key), 0);
+    catalog_free();
     assert_int_equal(catalog_api_client(g_db, key), id);
 }
 
@@ -322,12 +314,11 @@ static void inactive_key_gives_zero(void **state)
     char key[96];
     unique_key(key, sizeof key, "inactive");
     add_key("inactive", key, false);
-    assert_int_equal(catalog_api_client(g_db, key), 0); /* database fallback checks active */
-    load();
-    assert_int_equal(catalog_api_client(g_db, key), 0); /* and the snapshot has only active keys */
+    assert_int_equal(catalog_api_client(g_db, key), 0);
 }
 
-static void revoked_key_stops_working_at_the_next_load(void **state)
+/* A deactivated key is refused on the very next lookup, with no catalogue reload between. */
+static void deactivated_key_stops_working_at_once(void **state)
 {
     (void)state;
     char key[96], name[96];
@@ -340,19 +331,21 @@ static void revoked_key_stops_working_at_the_next_load(void **state)
     h_sql_int(g_pg, "WITH u AS (UPDATE registry.api_client SET active = false WHERE name = $1 RETURNING 1) "
                     "SELECT count(*) FROM u",
               1, p);
-    load();
     assert_int_equal(catalog_api_client(g_db, key), 0);
 }
 
-static void key_lookup_without_a_snapshot_uses_the_database(void **state)
+/* When the database cannot answer, the lookup says so (-1: the caller answers 503, not 401). */
+static void database_failure_gives_minus_one(void **state)
 {
     (void)state;
-    char key[96];
-    unique_key(key, sizeof key, "nosnap");
-    long long id = add_key("nosnap", key, true);
-    catalog_free();
-    assert_int_equal(catalog_api_client(g_db, key), id);
-    assert_int_equal(catalog_api_client(NULL, key), 0);
+    char key[96], err[256];
+    unique_key(key, sizeof key, "dbfail");
+    add_key("dbfail", key, true);
+    assert_true(db_run(g_db, "BEGIN", 0, NULL, err, sizeof err));
+    assert_false(db_run(g_db, "SELECT 1 / 0", 0, NULL, err, sizeof err)); /* the transaction is aborted */
+    assert_int_equal(catalog_api_client(g_db, key), -1);
+    assert_true(db_run(g_db, "ROLLBACK", 0, NULL, err, sizeof err));
+    assert_true(catalog_api_client(g_db, key) > 0);
 }
 
 static void failed_load_keeps_the_previous_snapshot(void **state)
@@ -420,14 +413,13 @@ int main(void)
         cmocka_unit_test(every_definition_orders_attributes_and_keys_values_by_datatype),
         cmocka_unit_test(jurisdiction_is_the_demo_county),
         cmocka_unit_test(extent_brackets_the_demo_county),
-        cmocka_unit_test(key_in_snapshot_is_found_without_the_database),
         cmocka_unit_test(key_created_after_load_is_found_in_the_database),
         cmocka_unit_test(key_with_chinese_characters_hashes_as_utf8),
         cmocka_unit_test(unknown_key_gives_zero),
         cmocka_unit_test(empty_null_and_overlong_keys_give_zero),
         cmocka_unit_test(inactive_key_gives_zero),
-        cmocka_unit_test(revoked_key_stops_working_at_the_next_load),
-        cmocka_unit_test(key_lookup_without_a_snapshot_uses_the_database),
+        cmocka_unit_test(deactivated_key_stops_working_at_once),
+        cmocka_unit_test(database_failure_gives_minus_one),
         cmocka_unit_test(failed_load_keeps_the_previous_snapshot),
         cmocka_unit_test(reload_replaces_snapshot_and_sees_new_services),
     };

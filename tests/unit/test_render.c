@@ -257,7 +257,7 @@ static void o311_created_json_leaves_out_an_absent_account_id(void **state)
     (void)state;
     http_resp_t r;
     resp_init(&r);
-    render_o311_created(&r, FMT_JSON, "2611290000001", "诉求已受理", NULL);
+    render_o311_created(&r, FMT_JSON, "2611290000001", "诉求已受理", NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_ptr_equal(r.content_type, CT_JSON);
     assert_string_equal(buf_str(&r.body), "[{\"service_request_id\":\"2611290000001\",\"service_notice\":\"诉求已受理\"}]");
@@ -270,7 +270,7 @@ static void o311_created_json_echoes_the_account_id_as_a_string(void **state)
     (void)state;
     http_resp_t r;
     resp_init(&r);
-    render_o311_created(&r, FMT_JSON, "2611290000002", "诉求已受理", "wx-0042");
+    render_o311_created(&r, FMT_JSON, "2611290000002", "诉求已受理", "wx-0042", "");
     json_t *v = body_json(&r);
     assert_true(json_is_array(v));
     assert_int_equal(json_array_size(v), 1);
@@ -290,14 +290,29 @@ static void o311_created_xml_keeps_the_account_id_element(void **state)
     (void)state;
     http_resp_t r;
     resp_init(&r);
-    render_o311_created(&r, FMT_XML, "2611290000001", "诉求已受理", NULL);
+    render_o311_created(&r, FMT_XML, "2611290000001", "诉求已受理", NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_ptr_equal(r.content_type, CT_XML);
     assert_string_equal(buf_str(&r.body), DECL "<service_requests><request><service_request_id>2611290000001"
                                                "</service_request_id><service_notice>诉求已受理</service_notice>"
                                                "<account_id></account_id></request></service_requests>");
-    render_o311_created(&r, FMT_XML, "2611290000002", "n", "a&b");
+    render_o311_created(&r, FMT_XML, "2611290000002", "n", "a&b", NULL);
     assert_non_null(strstr(buf_str(&r.body), "<account_id>a&amp;b</account_id></request>"));
+    buf_free(&r.body);
+}
+
+/* The reporter's rating code, when one was issued, follows the members RequestResponse names, in
+ * both formats; it is a string like the rest. */
+static void o311_created_carries_the_rating_code(void **state)
+{
+    (void)state;
+    http_resp_t r;
+    resp_init(&r);
+    render_o311_created(&r, FMT_JSON, "2611290000003", "n", NULL, "7KQ2M9XD4P");
+    assert_string_equal(buf_str(&r.body), "[{\"service_request_id\":\"2611290000003\",\"service_notice\":\"n\","
+                                          "\"rating_code\":\"7KQ2M9XD4P\"}]");
+    render_o311_created(&r, FMT_XML, "2611290000003", "n", NULL, "7KQ2M9XD4P");
+    assert_non_null(strstr(buf_str(&r.body), "<account_id></account_id><rating_code>7KQ2M9XD4P</rating_code></request>"));
     buf_free(&r.body);
 }
 
@@ -439,6 +454,7 @@ int main(void)
         cmocka_unit_test(o311_created_json_leaves_out_an_absent_account_id),
         cmocka_unit_test(o311_created_json_echoes_the_account_id_as_a_string),
         cmocka_unit_test(o311_created_xml_keeps_the_account_id_element),
+        cmocka_unit_test(o311_created_carries_the_rating_code),
         cmocka_unit_test(o311_record_has_every_member_null_when_absent),
         cmocka_unit_test(api_error_with_field),
         cmocka_unit_test(api_error_without_field_has_no_field_key),

@@ -62,7 +62,6 @@ static int setup(void **state)
         .services = json_array(),
         .definitions = defs,
         .names = json_object(),
-        .api_keys = json_object(),
         .jurisdiction = json_pack("{s:s,s:s,s:s,s:s}", "id", "demo.gridgov.cn", "contact", "c", "key_service", "k",
                                   "changeset", "2024-01-01T00:00:00Z"),
         .min_lat = 28.12,
@@ -79,7 +78,6 @@ static int teardown(void **state)
     json_decref(g_cat.services);
     json_decref(g_cat.definitions);
     json_decref(g_cat.names);
-    json_decref(g_cat.api_keys);
     json_decref(g_cat.jurisdiction);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* migrate, seed-demo and apikey. */
+/* migrate, seed-demo, apikey (issue, deactivate), token and revoke-token. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -53,21 +53,52 @@ static bool issue_key(db_t *db, const char *name, char out[SECRET_HEX_LEN])
     return true;
 }
 
+/* Deactivates the key with this id (all digits) or every active key with this name. intake asks
+ * PostgreSQL on each request, so the key is refused from the next one on. */
+static int deactivate_key(db_t *db, const char *which)
+{
+    bool by_id = which[strspn(which, "0123456789")] == '\0';
+    char err[512];
+    const char *p[] = {which};
+    PGresult *r = db_exec(db,
+                          by_id ? "UPDATE registry.api_client SET active = false WHERE id = $1::bigint AND active RETURNING id"
+                                : "UPDATE registry.api_client SET active = false WHERE name = $1 AND active RETURNING id",
+                          1, p, err, sizeof err, NULL);
+    if (!r) {
+        fprintf(stderr, "gridgovctl: %s\n", err);
+        return 1;
+    }
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++)
+        printf("deactivated API key %s\n", PQgetvalue(r, i, 0));
+    PQclear(r);
+    if (n == 0) {
+        fprintf(stderr, "gridgovctl: no active API key %s %s\n", by_id ? "with id" : "named", which);
+        return 1;
+    }
+    return 0;
+}
+
 int ctl_apikey(const cfg_t *cfg, int argc, char **argv)
 {
-    if (argc != 2 || !*argv[1]) {
-        fprintf(stderr, "usage: gridgovctl apikey NAME\n");
+    bool deactivate = argc == 3 && !strcmp(argv[1], "--deactivate");
+    if (!(argc == 2 && argv[1][0] && argv[1][0] != '-') && !(deactivate && *argv[2])) {
+        fprintf(stderr, "usage: gridgovctl apikey NAME | apikey --deactivate NAME|ID\n");
         return 2;
     }
     db_t *db = open_db(cfg);
     if (!db)
         return 1;
+    int status = 1;
     char key[65];
-    bool ok = issue_key(db, argv[1], key);
-    if (ok)
+    if (deactivate)
+        status = deactivate_key(db, argv[2]);
+    else if (issue_key(db, argv[1], key)) {
         printf("%s\n", key);
+        status = 0;
+    }
     db_destroy(&db);
-    return ok ? 0 : 1;
+    return status;
 }
 
 static bool read_all(const char *path, buf_t *b)
@@ -184,17 +215,20 @@ int ctl_token(const cfg_t *cfg, int argc, char **argv)
     db_t *db = open_db(cfg);
     if (!db)
         return 1;
-    char token[SECRET_HEX_LEN], hex[SECRET_HEX_LEN], id[24], err[512];
+    char token[SECRET_HEX_LEN], hex[SECRET_HEX_LEN], id[24], ttl[24], err[512];
     int status = 1;
     if (!secret_new(token))
         goto out;
     secret_hash_hex(token, hex);
     snprintf(id, sizeof id, "%lld", staff);
-    const char *p[] = {hex, id};
+    snprintf(ttl, sizeof ttl, "%ld", cfg_int(cfg, "staff_token_ttl_h"));
+    const char *p[] = {hex, id, ttl};
+    /* Every token expires: staff sign in again (ask for a new one) after staff_token_ttl_h. */
     PGresult *r = db_exec(db,
-                          "INSERT INTO registry.staff_token (token_sha256, staff_id) SELECT decode($1, 'hex'), id"
+                          "INSERT INTO registry.staff_token (token_sha256, staff_id, issued_at, expires_at)"
+                          " SELECT decode($1, 'hex'), id, now(), now() + make_interval(hours => $3::int)"
                           " FROM registry.staff WHERE id = $2::bigint AND active RETURNING staff_id",
-                          2, p, err, sizeof err, NULL);
+                          3, p, err, sizeof err, NULL);
     if (!r)
         fprintf(stderr, "gridgovctl: %s\n", err);
     else if (PQntuples(r) == 0)
@@ -205,6 +239,46 @@ int ctl_token(const cfg_t *cfg, int argc, char **argv)
     }
     PQclear(r);
 out:
+    db_destroy(&db);
+    return status;
+}
+
+/* Revokes one token (given as printed) or every token of a staff member; intake checks the token
+ * on each request, so the next one is refused. */
+int ctl_revoke_token(const cfg_t *cfg, int argc, char **argv)
+{
+    char *end = NULL;
+    bool by_staff = argc == 3 && !strcmp(argv[1], "--staff");
+    long long staff = by_staff ? strtoll(argv[2], &end, 10) : 0;
+    if (!(argc == 2 && argv[1][0] && argv[1][0] != '-') && !(by_staff && end && !*end && staff > 0)) {
+        fprintf(stderr, "usage: gridgovctl revoke-token TOKEN | revoke-token --staff STAFF_ID\n");
+        return 2;
+    }
+    db_t *db = open_db(cfg);
+    if (!db)
+        return 1;
+    char arg[SECRET_HEX_LEN], err[512];
+    if (by_staff)
+        snprintf(arg, sizeof arg, "%lld", staff);
+    else
+        secret_hash_hex(argv[1], arg);
+    const char *p[] = {arg};
+    PGresult *r = db_exec(db,
+                          by_staff ? "UPDATE registry.staff_token SET revoked = true WHERE staff_id = $1::bigint"
+                                     " AND NOT revoked RETURNING 1"
+                                   : "UPDATE registry.staff_token SET revoked = true WHERE token_sha256 = decode($1, 'hex')"
+                                     " AND NOT revoked RETURNING 1",
+                          1, p, err, sizeof err, NULL);
+    int status = 1;
+    if (!r)
+        fprintf(stderr, "gridgovctl: %s\n", err);
+    else if (PQntuples(r) == 0 && !by_staff)
+        fprintf(stderr, "gridgovctl: no such token, or it was revoked already\n");
+    else {
+        printf("revoked %d token%s\n", PQntuples(r), PQntuples(r) == 1 ? "" : "s");
+        status = 0;
+    }
+    PQclear(r);
     db_destroy(&db);
     return status;
 }

@@ -3,7 +3,10 @@
  *   gridgovctl seed-demo SQL KEYFILE      load the demo county if the registry is empty, and
  *                                         make sure KEYFILE holds a working Open311 API key
  *   gridgovctl apikey NAME                issue an API key (printed once; only its hash is kept)
- *   gridgovctl token STAFF_ID             issue a staff bearer token (printed once; hash kept)
+ *   gridgovctl apikey --deactivate NAME|ID   deactivate a key: refused from the next request on
+ *   gridgovctl token STAFF_ID             issue a staff bearer token (printed once; hash kept),
+ *                                         valid for staff_token_ttl_h hours
+ *   gridgovctl revoke-token TOKEN | --staff STAFF_ID   revoke one token, or all of a staff member's
  *   gridgovctl events [options]           print the event stream as JSON lines
  * Run `gridgovctl --help` for the shared configuration keys. */
 #include <errno.h>
@@ -23,6 +26,7 @@ static const cfg_key_t KEYS[] = {
     {"db", CFG_STR, "dbname=gridgov", 0, 0, "PostgreSQL connection string (libpq)"},
     {"sub_endpoints", CFG_STR, "tcp://127.0.0.1:7101", 0, 0, "comma-separated ZeroMQ PUB endpoints of the daemons"},
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
+    {"staff_token_ttl_h", CFG_INT, "12", 1, 8760, "hours a staff token issued by `token` stays valid"},
 };
 
 static const char USAGE[] =
@@ -30,7 +34,9 @@ static const char USAGE[] =
     "  migrate [DIR]             apply SQL migrations (default deploy/migrations)\n"
     "  seed-demo SQL KEYFILE     load the demo county when empty; keep an API key in KEYFILE\n"
     "  apikey NAME               issue an Open311/API key and print it\n"
-    "  token STAFF_ID            issue a staff member's bearer token and print it\n"
+    "  apikey --deactivate NAME|ID   deactivate an API key (refused from the next request on)\n"
+    "  token STAFF_ID            issue a staff member's bearer token (valid staff_token_ttl_h) and print it\n"
+    "  revoke-token TOKEN | --staff STAFF_ID   revoke a token, or every token of a staff member\n"
     "  events [--consumer NAME] [--type PREFIX] [--count N] [--idle-exit MS] [--from-start]\n"
     "                            print events as JSON lines: live from ZeroMQ, or with --consumer as\n"
     "                            a durable consumer that catches up from PostgreSQL";
@@ -68,6 +74,8 @@ int main(int argc, char **argv)
         status = ctl_apikey(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "token"))
         status = ctl_token(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "revoke-token"))
+        status = ctl_revoke_token(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "events"))
         status = ctl_events(cfg, sub_argc, sub_argv);
     else {
