@@ -7,15 +7,16 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "bus.h"
 #include "log.h"
 
 struct cmdclient {
     void *sock;
 };
 
-cmdclient_t *cmdclient_new(void *ctx, const char *endpoint, char *err, size_t errsz)
+cmdclient_t *cmdclient_new(bus_t *bus, const char *endpoint, const char *server, char *err, size_t errsz)
 {
-    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    void *s = zmq_socket(bus_ctx(bus), ZMQ_DEALER);
     if (!s) {
         snprintf(err, errsz, "zmq_socket: %s", zmq_strerror(errno));
         return NULL;
@@ -27,8 +28,7 @@ cmdclient_t *cmdclient_new(void *ctx, const char *endpoint, char *err, size_t er
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
     zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &tmo, sizeof tmo);
-    if (zmq_connect(s, endpoint) != 0) {
-        snprintf(err, errsz, "cannot connect %s: %s", endpoint, zmq_strerror(errno));
+    if (!bus_connect(bus, s, BUS_COMMANDS, endpoint, server, err, errsz)) {
         zmq_close(s);
         return NULL;
     }

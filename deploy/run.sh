@@ -4,8 +4,11 @@
 # exists, in the foreground with their JSON logs. Ctrl-C or SIGTERM stops everything, the
 # database included. A daemon that dies is started again after a second, as systemd would.
 #
+# The bus runs with CURVE: each daemon and gridgovctl get a key pair under var/curve (secret keys
+# 0600), made on the first run.
+#
 # Environment: GRIDGOV_HTTP_PORT (8080), GRIDGOV_PUB_PORT (7101), GRIDGOV_DB, GRIDGOV_PGDIR,
-# GRIDGOV_VAR (var/), BUILD (build).
+# GRIDGOV_VAR (var/), GRIDGOV_CURVE_DIR (var/curve), BUILD (build).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,8 +24,10 @@ export GRIDGOV_PUB_ENDPOINT=${GRIDGOV_PUB_ENDPOINT:-tcp://127.0.0.1:$pub_port}
 export GRIDGOV_COMMAND_ENDPOINT=${GRIDGOV_COMMAND_ENDPOINT:-tcp://127.0.0.1:$((pub_port + 1))}
 export GRIDGOV_ROUTER_ENDPOINT=$GRIDGOV_COMMAND_ENDPOINT
 export GRIDGOV_ROUTER_PUB_ENDPOINT=${GRIDGOV_ROUTER_PUB_ENDPOINT:-tcp://127.0.0.1:$((pub_port + 2))}
-export GRIDGOV_SUB_ENDPOINTS=${GRIDGOV_SUB_ENDPOINTS:-$GRIDGOV_PUB_ENDPOINT,$GRIDGOV_ROUTER_PUB_ENDPOINT}
+# the router subscribes to intake; NAME@ says whose key the publisher has
+export GRIDGOV_SUB_ENDPOINTS=${GRIDGOV_SUB_ENDPOINTS:-intake@$GRIDGOV_PUB_ENDPOINT}
 export GRIDGOV_CALENDAR_DIR=${GRIDGOV_CALENDAR_DIR:-$top/deploy/calendar}
+export GRIDGOV_CURVE_DIR=${GRIDGOV_CURVE_DIR:-$var/curve}
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -46,6 +51,12 @@ shutdown() {
   exit 0
 }
 trap shutdown INT TERM
+
+# A key pair per daemon and one for gridgovctl (an operator), each made once and never replaced.
+mkdir -p -m 0700 "$GRIDGOV_CURVE_DIR"
+for k in intake router gridgovctl; do
+  [ -f "$GRIDGOV_CURVE_DIR/$k.key" ] || "$bin/gridgovctl" keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null
+done
 
 "$bin/gridgovctl" migrate "$top/deploy/migrations"
 "$bin/gridgovctl" seed-demo "$top/deploy/seed/demo_county.sql" "$var/demo-api-key"
@@ -75,7 +86,8 @@ gridgov is ready (daemons: ${daemons[*]})
   Open311      $url/open311/v2/discovery.json
   native API   $url/api/v1/tickets
   API key      $var/demo-api-key
-  events       $bin/gridgovctl events
+  events       GRIDGOV_CURVE_DIR=$GRIDGOV_CURVE_DIR GRIDGOV_SUB_ENDPOINTS=intake@$GRIDGOV_PUB_ENDPOINT,router@$GRIDGOV_ROUTER_PUB_ENDPOINT $bin/gridgovctl events
+  bus keys     $GRIDGOV_CURVE_DIR (CURVE; secret keys 0600)
   database     $GRIDGOV_DB
 Press Ctrl-C to stop.
 

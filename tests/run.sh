@@ -64,6 +64,15 @@ export GRIDGOV_DB="$admin dbname=$dbname"
 "$GRIDGOV_BIN/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$run/api-key"
 record "setup: migrate + demo seed" $?
 
+# The bus runs with CURVE as in production: a key pair for each daemon the tests start and for
+# the tests' own clients (they use gridgovctl's, an operator's key).
+export GRIDGOV_CURVE_DIR=$run/curve
+keys=0
+for k in intake router gridgovctl; do
+  "$GRIDGOV_BIN/gridgovctl" --set log_level=warn keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null || keys=1
+done
+record "setup: bus keys" $keys
+
 want=("$@")
 selected() { # name
   [ ${#want[@]} -eq 0 ] && return 0

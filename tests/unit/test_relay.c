@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bus.h"
 #include "harness.h"
 #include "log.h"
 #include "relay.h"
@@ -33,6 +34,7 @@ typedef struct {
 } fx_t;
 
 static void *g_ctx;
+static bus_t *g_bus; /* the relays' bus: CURVE off on loopback (the CURVE side is tested in test_bus_keys, e2e) */
 static int g_mon_seq;
 static int g_test_seq;
 
@@ -54,6 +56,7 @@ static int group_setup(void **state)
     (void)state;
     log_init("unit", LOG_ERROR);
     g_ctx = zmq_ctx_new();
+    g_bus = h_bus_as(NULL, false);
     return g_ctx ? 0 : -1;
 }
 
@@ -61,6 +64,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     zmq_ctx_term(g_ctx);
+    bus_destroy(&g_bus);
     return 0;
 }
 
@@ -93,7 +97,7 @@ static int teardown(void **state)
 static relay_t *start(fx_t *f, const char *endpoint, int sweep_ms)
 {
     char err[512] = "";
-    relay_t *r = relay_start(h_env("GRIDGOV_DB"), f->source, endpoint, sweep_ms, err, sizeof err);
+    relay_t *r = relay_start(g_bus, h_env("GRIDGOV_DB"), f->source, endpoint, sweep_ms, err, sizeof err);
     if (!r)
         fail_msg("relay_start: %s", err);
     return r;
@@ -230,7 +234,9 @@ static void relay_sends_three_frames_with_consecutive_seq_and_full_envelope(void
         assert_int_equal(m.frames, 3);
         assert_string_equal(m.type, TYPE);
 
-        assert_int_equal(json_object_size(m.hdr), 2);
+        /* the header names the event: consumers read it from bus.outbox by this id */
+        assert_int_equal(json_object_size(m.hdr), 3);
+        assert_string_equal(json_string_value(json_object_get(m.hdr, "id")), ids[i]);
         const char *pub = json_string_value(json_object_get(m.hdr, "publisher"));
         assert_non_null(pub);
         assert_true(uuid_valid(pub));
@@ -451,7 +457,7 @@ static void bind_to_endpoint_in_use_fails_with_error(void **state)
     fx_t *f = *state;
     f->relay = start(f, f->endpoint, 5000);
     char err[512] = "";
-    relay_t *r = relay_start(h_env("GRIDGOV_DB"), f->source, f->endpoint, 5000, err, sizeof err);
+    relay_t *r = relay_start(g_bus, h_env("GRIDGOV_DB"), f->source, f->endpoint, 5000, err, sizeof err);
     assert_null(r);
     char want[128];
     snprintf(want, sizeof want, "relay: cannot bind %s: ", f->endpoint);
@@ -467,9 +473,10 @@ static void bad_endpoint_fails_with_error(void **state)
 {
     fx_t *f = *state;
     char err[512] = "";
-    relay_t *r = relay_start(h_env("GRIDGOV_DB"), f->source, "bogus://nowhere", 5000, err, sizeof err);
+    relay_t *r = relay_start(g_bus, h_env("GRIDGOV_DB"), f->source, "bogus://nowhere", 5000, err, sizeof err);
     assert_null(r);
-    assert_non_null(strstr(err, "relay: cannot bind bogus://nowhere"));
+    assert_true(strncmp(err, "relay: ", 7) == 0);
+    assert_non_null(strstr(err, "bogus://nowhere"));
 }
 
 static void stop_twice_is_safe_and_null_is_ignored(void **state)
