@@ -86,6 +86,9 @@ mkdir -p "$out"
 pg_started=1
 GRIDGOV_DB=$("$top/deploy/pg.sh" start "$pgdir")
 export GRIDGOV_DB GRIDGOV_LOG_LEVEL=warn
+# The bus as in production: CURVE, with keys of this run's own.
+export GRIDGOV_CURVE_DIR=$out/curve
+for k in intake router gridgovctl; do "$bin/gridgovctl" keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null; done
 "$bin/gridgovctl" migrate deploy/migrations
 "$bin/gridgovctl" seed-demo deploy/seed/demo_county.sql "$pgdir/api-key"
 GRIDGOV_API_KEY=$(head -c 64 "$pgdir/api-key")

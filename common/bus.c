@@ -28,7 +28,8 @@ struct bus {
     zap_t *zap;
 };
 
-static const char *kind_name(bus_kind_t kind) { return kind == BUS_COMMANDS ? "commands" : "events"; }
+/* The ZAP domain of a kind of socket; the allow-list is the key curve_<domain>_peers. */
+static const char *kind_name(bus_kind_t kind) { return kind == BUS_COMMANDS ? "command" : "event"; }
 
 /* Adds the keys named in the comma-separated list as admitted to domain. */
 static bool load_peers(bus_t *self, const char *list, const char *domain, char *err, size_t errsz)
@@ -84,12 +85,14 @@ bus_t *bus_new(const bus_opts_t *o, char *err, size_t errsz)
         }
         char why[900];
         if (!curve_key_read_secret(self->dir, self->name, self->secret, self->pub, why, sizeof why)) {
-            snprintf(err, errsz, "curve is on and this program's key pair (curve_name=%s) cannot be used: %s", self->name,
-                     why);
+            snprintf(err, errsz,
+                     "curve is on and this program's key pair (curve_name=%s) cannot be used: %s; "
+                     "(curve=off runs without keys, on a single host only)",
+                     self->name, why);
             goto fail;
         }
-        if (!load_peers(self, o->event_peers, "events", err, errsz) ||
-            !load_peers(self, o->command_peers, "commands", err, errsz))
+        if (!load_peers(self, o->event_peers, kind_name(BUS_EVENTS), err, errsz) ||
+            !load_peers(self, o->command_peers, kind_name(BUS_COMMANDS), err, errsz))
             goto fail;
     }
     self->ctx = zmq_ctx_new();
@@ -228,14 +231,14 @@ bool bus_bind(bus_t *self, void *sock, bus_kind_t kind, const char *endpoint, ch
         int one = 1;
         const char *domain = kind_name(kind);
         char what[64];
-        snprintf(what, sizeof what, "serving %s on", domain);
+        snprintf(what, sizeof what, "serving %ss on", domain);
         if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
             zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, self->secret, CURVE_Z85_SIZE) != 0 ||
             zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) != 0) {
             snprintf(err, errsz, "CURVE server options: %s", zmq_strerror(errno));
             return false;
         }
-        if (!zap_watch(self->zap, sock, true, what, err, errsz))
+        if (!zap_watch(self->zap, sock, what, err, errsz))
             return false;
     }
     if (zmq_bind(sock, rest) != 0) {
@@ -243,15 +246,6 @@ bool bus_bind(bus_t *self, void *sock, bus_kind_t kind, const char *endpoint, ch
         return false;
     }
     return true;
-}
-
-/* A socket has one monitor (a second replaces the first): a socket that connects to several
- * servers is watched once, before its first connect. */
-static bool watch_client(bus_t *self, void *sock, bus_kind_t kind, char *err, size_t errsz)
-{
-    char what[64];
-    snprintf(what, sizeof what, "connecting for %s to", kind_name(kind));
-    return !self->curve || zap_watch(self->zap, sock, false, what, err, errsz);
 }
 
 static bool connect_one(bus_t *self, void *sock, bus_kind_t kind, const char *endpoint, const char *default_server,
@@ -294,13 +288,11 @@ static bool connect_one(bus_t *self, void *sock, bus_kind_t kind, const char *en
 bool bus_connect(bus_t *self, void *sock, bus_kind_t kind, const char *endpoint, const char *default_server, char *err,
                  size_t errsz)
 {
-    return watch_client(self, sock, kind, err, errsz) && connect_one(self, sock, kind, endpoint, default_server, err, errsz);
+    return connect_one(self, sock, kind, endpoint, default_server, err, errsz);
 }
 
 bool bus_connect_list(bus_t *self, void *sock, bus_kind_t kind, const char *endpoints, char *err, size_t errsz)
 {
-    if (!watch_client(self, sock, kind, err, errsz))
-        return false;
     char *copy = strdup(endpoints ? endpoints : ""), *save = NULL;
     if (!copy)
         log_oom();

@@ -21,7 +21,8 @@
  * Ownership: bus_new() returns a bus owning the context and the zap thread; bus_destroy() ends
  * them and NULLs the pointer, and must come after every socket made in bus_ctx() is closed.
  * bus_bind() and bus_connect() are thread-safe (intake's HTTP threads connect their own clients);
- * the socket itself belongs to the calling thread as usual. */
+ * the socket itself belongs to the calling thread as usual. bus_bind() puts a socket monitor on
+ * the socket (libzmq allows one per socket). */
 #ifndef GRIDGOV_BUS_H
 #define GRIDGOV_BUS_H
 
@@ -52,9 +53,9 @@ typedef struct {
     {"curve_dir", CFG_STR, "var/curve", 0, 0,                                                                        \
      "folder of CURVE keys: NAME.key (secret, mode 0600) and NAME.pub (gridgovctl keygen NAME DIR)"},               \
     {"curve_name", CFG_STR, default_name, 0, 0, "this program's key pair in curve_dir (NAME.key)"},                 \
-    {"bus_max_command", CFG_INT, "65536", 256, 16777216,                                                             \
+    {"bus_max_command", CFG_INT, "65536", 4096, 16777216,                                                             \
      "largest command frame in bytes; a peer that sends more is disconnected"},                                     \
-    {"bus_max_event", CFG_INT, "1048576", 1024, 268435456,                                                           \
+    {"bus_max_event", CFG_INT, "1048576", 4096, 268435456,                                                           \
      "largest event frame in bytes; a peer that sends more is disconnected"}
 #define BUS_CFG_EVENT_PEERS(default_peers)                                                                           \
     {"curve_event_peers", CFG_STR, default_peers, 0, 0,                                                              \

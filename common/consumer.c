@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "bus.h"
+#include "bus_watch.h"
 #include "db.h"
 #include "db_tx.h"
 #include "log.h"
@@ -30,6 +31,11 @@ struct consumer {
     db_t *db;
     char *conninfo;
     void *sub; /* in the bus's context */
+    bus_t *bus;
+    char *endpoints;
+    bus_watch_t *watch;    /* the SUB's handshakes: one that failed makes a new socket */
+    bool reopen;
+    int64_t reopen_at_ms;
     ratelog_t forged_log; /* live frames that name no event of bus.outbox */
     char live_ids[TX_EVENTS][UUID_STR_LEN]; /* the ids of one live batch */
     int64_t next_sweep_ms;
@@ -58,6 +64,50 @@ static char *xstrdup(const char *s)
     return p;
 }
 
+/* A new SUB socket in self->sub (the old one closed), subscribed and connected to every
+ * publisher (bus.h). On failure the old socket stays. */
+static bool open_socket(consumer_t *self, char *err, size_t errsz)
+{
+    void *sub = zmq_socket(bus_ctx(self->bus), ZMQ_SUB);
+    if (!sub) {
+        snprintf(err, errsz, "zmq_socket: %s", zmq_strerror(errno));
+        return false;
+    }
+    int linger = 0, hwm = 100000;
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, self->prefix, strlen(self->prefix));
+    char why[512];
+    if (!bus_watch_attach(self->watch, sub, why, sizeof why) ||
+        !bus_connect_list(self->bus, sub, BUS_EVENTS, self->endpoints, why, sizeof why)) {
+        snprintf(err, errsz, "cannot subscribe: %s", why);
+        zmq_close(sub);
+        return false;
+    }
+    if (self->sub)
+        zmq_close(self->sub);
+    self->sub = sub;
+    return true;
+}
+
+/* After a failed handshake or an oversized frame libzmq does not come back by itself
+ * (bus_watch.h): a new socket, at most once a second, and a sweep for what the old one missed. */
+static void heal_socket(consumer_t *self)
+{
+    if (bus_watch_broken(self->watch))
+        self->reopen = true;
+    if (!self->reopen || mono_ms() < self->reopen_at_ms)
+        return;
+    char err[512];
+    self->reopen_at_ms = mono_ms() + 1000;
+    if (!open_socket(self, err, sizeof err)) {
+        log_warn("consumer %s: %s", self->name, err);
+        return;
+    }
+    self->reopen = false;
+    self->gap = true;
+}
+
 consumer_t *consumer_new(const consumer_opts_t *o, char *err, size_t errsz)
 {
     consumer_t *self = calloc(1, sizeof *self);
@@ -72,23 +122,14 @@ consumer_t *consumer_new(const consumer_opts_t *o, char *err, size_t errsz)
     self->tx_events = o->tx_events > 0 && o->tx_events < TX_EVENTS ? o->tx_events : TX_EVENTS;
     self->arg = o->arg;
     self->forged_log = (ratelog_t)RATELOG_INIT(1, 10000);
+    self->bus = o->bus;
+    self->endpoints = xstrdup(o->endpoints);
+    char what[160];
+    snprintf(what, sizeof what, "consumer %s subscribing to", self->name);
+    self->watch = bus_watch_new(o->bus, what);
     self->db = db_connect(o->conninfo, o->name, err, errsz);
-    if (!self->db)
+    if (!self->db || !open_socket(self, err, errsz))
         goto fail;
-    self->sub = zmq_socket(bus_ctx(o->bus), ZMQ_SUB);
-    if (!self->sub) {
-        snprintf(err, errsz, "zmq_socket: %s", zmq_strerror(errno));
-        goto fail;
-    }
-    int linger = 0, hwm = 100000;
-    zmq_setsockopt(self->sub, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(self->sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(self->sub, ZMQ_SUBSCRIBE, self->prefix, strlen(self->prefix));
-    char why[512];
-    if (!bus_connect_list(o->bus, self->sub, BUS_EVENTS, o->endpoints, why, sizeof why)) {
-        snprintf(err, errsz, "cannot subscribe: %s", why);
-        goto fail;
-    }
     self->gap = true; /* sweep at once: catch up with what was missed while down */
     return self;
 fail:
@@ -103,7 +144,9 @@ void consumer_destroy(consumer_t **pself)
     consumer_t *self = *pself;
     if (self->sub)
         zmq_close(self->sub);
+    bus_watch_destroy(&self->watch);
     db_destroy(&self->db);
+    free(self->endpoints);
     free(self->name);
     free(self->prefix);
     free(self->conninfo);
@@ -316,10 +359,14 @@ static int apply_rows(consumer_t *self, PGconn *c, PGresult *rows, int from, int
 static void report_forged(consumer_t *self, int unknown, const char *example, int malformed)
 {
     long held;
-    if ((unknown || malformed) && ratelog_allow(&self->forged_log, &held))
+    if ((unknown || malformed) && ratelog_allow(&self->forged_log, &held)) {
+        char also[80] = "";
+        if (held)
+            snprintf(also, sizeof also, "; %ld such batches since the last report were not logged", held);
         log_warn("consumer %s: ignored %d live frame(s) naming an event that is not in bus.outbox (forged or unknown; "
-                 "e.g. %s) and %d without an event id; %ld more not logged",
-                 self->name, unknown, unknown ? example : "-", malformed, held);
+                 "e.g. %s) and %d without an event id%s",
+                 self->name, unknown, unknown ? example : "-", malformed, also);
+    }
 }
 
 /* Live events from ZeroMQ: one transaction for all, no cursor (the sweep moves the cursor).
@@ -527,6 +574,7 @@ static int recv_event(consumer_t *self, char id[UUID_STR_LEN])
 int consumer_poll(consumer_t *self, int timeout_ms)
 {
     int ran = 0;
+    heal_socket(self);
     int64_t now = mono_ms();
     if (self->gap || now >= self->next_sweep_ms) {
         int n = consumer_catch_up(self);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bus_watch.h"
 #include "log.h"
 #include "ratelog.h"
 
@@ -19,7 +20,6 @@
 typedef struct {
     void *pair;     /* connected to the watched socket's monitor */
     char what[160];
-    bool bound;     /* a server socket: ZAP itself reports the keys it refuses */
     ratelog_t rl;
 } watch_t;
 
@@ -123,19 +123,6 @@ static void handle_request(zap_t *self)
         zmq_msg_close(&f[i]);
 }
 
-static const char *protocol_reason(uint32_t v)
-{
-    switch (v) {
-    case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
-        return "the peer does not speak CURVE (or this side does not)";
-    case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
-    case ZMQ_PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE:
-        return "the keys do not match (not the server key configured, or a forged one)";
-    default:
-        return "a protocol error in the handshake";
-    }
-}
-
 /* One monitor event of watch w; returns false when the watched socket has closed. */
 static bool handle_event(watch_t *w)
 {
@@ -161,15 +148,9 @@ static bool handle_event(watch_t *w)
     zmq_msg_close(&b);
     if (ev == ZMQ_EVENT_MONITOR_STOPPED)
         return false;
-    char why[160] = "";
-    if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-        snprintf(why, sizeof why, "%s (0x%08x)", protocol_reason(value), value);
-    else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && !w->bound)
-        snprintf(why, sizeof why, "the server refused our key (ZAP status %u): add our .pub to its allow-list", value);
-    else if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-        snprintf(why, sizeof why, "%s", strerror((int)value));
+    char why[200];
     long held;
-    if (why[0] && ratelog_allow(&w->rl, &held)) {
+    if (bus_handshake_failure(ev, value, true, why, sizeof why) && ratelog_allow(&w->rl, &held)) {
         char more[64] = "";
         if (held)
             snprintf(more, sizeof more, " (%ld more failed, not logged)", held);
@@ -295,14 +276,13 @@ fail:
     return NULL;
 }
 
-bool zap_watch(zap_t *self, void *sock, bool bound, const char *what, char *err, size_t errsz)
+bool zap_watch(zap_t *self, void *sock, const char *what, char *err, size_t errsz)
 {
     char ep[64];
     pthread_mutex_lock(&self->lock);
     snprintf(ep, sizeof ep, "inproc://gridgov-zap-watch-%u", ++self->seq);
     pthread_mutex_unlock(&self->lock);
-    int events = ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_MONITOR_STOPPED;
+    int events = ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_MONITOR_STOPPED;
     if (zmq_socket_monitor(sock, ep, events) != 0) {
         snprintf(err, errsz, "zap: cannot watch a socket: %s", zmq_strerror(errno));
         return false;
@@ -318,7 +298,7 @@ bool zap_watch(zap_t *self, void *sock, bool bound, const char *what, char *err,
         zmq_socket_monitor(sock, NULL, 0);
         return false;
     }
-    watch_t w = {.pair = pair, .bound = bound, .rl = RATELOG_INIT(1, 30000)};
+    watch_t w = {.pair = pair, .rl = RATELOG_INIT(1, 30000)};
     snprintf(w.what, sizeof w.what, "%s", what);
     pthread_mutex_lock(&self->lock);
     if (self->npending == self->cap_pending) {

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "bus.h"
+#include "bus_watch.h"
 #include "consumer.h"
 #include "ctl.h"
 #include "log.h"
@@ -47,22 +48,40 @@ static bool print_event(PGconn *conn, const json_t *env, const char *raw, void *
 /* The live stream prints what the publishers send: only publishers whose keys are configured
  * (NAME@endpoint) get through the CURVE handshake. It is a watcher's view; consumers that act
  * read each event from bus.outbox instead (consumer.h). */
-static int live(bus_t *bus, const char *endpoints, const char *prefix, long count, long idle_ms)
+static void *subscribe(bus_t *bus, bus_watch_t *watch, const char *endpoints, const char *prefix, char *err,
+                       size_t errsz)
 {
     void *sub = zmq_socket(bus_ctx(bus), ZMQ_SUB);
     int linger = 0;
     zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, prefix, strlen(prefix));
-    char err[512];
-    if (!bus_connect_list(bus, sub, BUS_EVENTS, endpoints, err, sizeof err)) {
-        fprintf(stderr, "gridgovctl: %s\n", err);
+    if (!bus_watch_attach(watch, sub, err, errsz) || !bus_connect_list(bus, sub, BUS_EVENTS, endpoints, err, errsz)) {
         zmq_close(sub);
+        return NULL;
+    }
+    return sub;
+}
+
+static int live(bus_t *bus, const char *endpoints, const char *prefix, long count, long idle_ms)
+{
+    char err[512];
+    bus_watch_t *watch = bus_watch_new(bus, "gridgovctl events: subscribing to");
+    void *sub = subscribe(bus, watch, endpoints, prefix, err, sizeof err);
+    if (!sub) {
+        fprintf(stderr, "gridgovctl: %s\n", err);
+        bus_watch_destroy(&watch);
         return 1;
     }
     log_info("subscribed to %s", endpoints);
     long printed = 0;
     long long last = mono_ms();
     while (!g_stop && (count <= 0 || printed < count)) {
+        void *fresh;
+        /* libzmq does not come back from a failed handshake by itself (bus_watch.h) */
+        if (bus_watch_broken(watch) && (fresh = subscribe(bus, watch, endpoints, prefix, err, sizeof err))) {
+            zmq_close(sub);
+            sub = fresh;
+        }
         zmq_pollitem_t it = {sub, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&it, 1, 100) <= 0) {
             if (idle_ms > 0 && mono_ms() - last >= idle_ms)
@@ -90,6 +109,7 @@ static int live(bus_t *bus, const char *endpoints, const char *prefix, long coun
         last = mono_ms();
     }
     zmq_close(sub);
+    bus_watch_destroy(&watch);
     return 0;
 }
 

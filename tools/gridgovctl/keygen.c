@@ -6,6 +6,7 @@
 
 #include "ctl.h"
 #include "curve_key.h"
+#include "log.h"
 
 int ctl_keygen(const cfg_t *cfg, int argc, char **argv)
 {
@@ -24,7 +25,7 @@ int ctl_keygen(const cfg_t *cfg, int argc, char **argv)
         fprintf(stderr, "gridgovctl: %s\n", err);
         return 1;
     }
-    fprintf(stderr, "gridgovctl: wrote %s/%s.key (secret, mode 0600) and %s/%s.pub\n", dir, name, dir, name);
+    log_info("wrote %s/%s.key (secret, mode 0600) and %s/%s.pub", dir, name, dir, name);
     printf("%s\n", pub);
     return 0;
 }
