@@ -86,8 +86,8 @@ bus_t *bus_new(const bus_opts_t *o, char *err, size_t errsz)
         char why[900];
         if (!curve_key_read_secret(self->dir, self->name, self->secret, self->pub, why, sizeof why)) {
             snprintf(err, errsz,
-                     "curve is on and this program's key pair (curve_name=%s) cannot be used: %s; "
-                     "(curve=off runs without keys, on a single host only)",
+                     "curve is on and this program's key pair (curve_name=%s) cannot be used: %s "
+                     "[curve=off runs without keys, on a single host only]",
                      self->name, why);
             goto fail;
         }

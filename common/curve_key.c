@@ -50,13 +50,19 @@ bool curve_z85_decode(const char *text, size_t len, uint8_t raw[CURVE_KEY_BYTES]
     return ok;
 }
 
-/* Reads the key text of path into out; for a secret key, refuses a file others may open. */
-static bool read_key_file(const char *path, bool secret, char out[CURVE_Z85_SIZE], char *err, size_t errsz)
+/* Reads the key text of path into out; for a secret key, refuses a file others may open. The
+ * hint for a missing file names the keygen command that makes it. */
+static bool read_key_file(const char *path, const char *dir, const char *name, bool secret, char out[CURVE_Z85_SIZE],
+                          char *err, size_t errsz)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errsz, "cannot read %s: %s%s", path, strerror(errno),
-                 errno == ENOENT ? " (create a key pair with: gridgovctl keygen NAME DIR)" : "");
+        int e = errno;
+        if (e == ENOENT)
+            snprintf(err, errsz, "cannot read %s: %s (make the pair with: gridgovctl keygen %s %s)", path, strerror(e),
+                     name, dir);
+        else
+            snprintf(err, errsz, "cannot read %s: %s", path, strerror(e));
         return false;
     }
     struct stat st;
@@ -113,7 +119,7 @@ bool curve_key_read_public(const char *dir, const char *name, char pub[CURVE_Z85
                            size_t errsz)
 {
     char path[4096];
-    if (!key_path(path, sizeof path, dir, name, "pub", err, errsz) || !read_key_file(path, false, pub, err, errsz))
+    if (!key_path(path, sizeof path, dir, name, "pub", err, errsz) || !read_key_file(path, dir, name, false, pub, err, errsz))
         return false;
     if (raw)
         (void)curve_z85_decode(pub, CURVE_Z85_LEN, raw);
@@ -124,7 +130,7 @@ bool curve_key_read_secret(const char *dir, const char *name, char secret[CURVE_
                            char *err, size_t errsz)
 {
     char path[4096];
-    if (!key_path(path, sizeof path, dir, name, "key", err, errsz) || !read_key_file(path, true, secret, err, errsz))
+    if (!key_path(path, sizeof path, dir, name, "key", err, errsz) || !read_key_file(path, dir, name, true, secret, err, errsz))
         return false;
     if (zmq_curve_public(pub, secret) != 0) {
         snprintf(err, errsz, "cannot derive the public key of %s: %s", path, zmq_strerror(errno));
