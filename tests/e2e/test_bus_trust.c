@@ -7,6 +7,9 @@
  *   - a process that binds intake's event port while intake is down: with a key of its own or
  *     without CURVE the router does not even connect; with intake's own key (stolen), a frame
  *     naming an event that is not in bus.outbox changes nothing; a 150 MB event frame is dropped;
+ *     afterwards the router routes live again from the real intake;
+ *   - a forger that held the router's command port while it was down does not leave intake's
+ *     command client dead (libzmq would not reconnect by itself);
  *   - a consumer takes the event from bus.outbox, not from the wire: a tampered copy of a real
  *     event has the effect of the real one;
  *   - curve=off with a bind beyond this host, or curve=on without keys, refuses to start;
