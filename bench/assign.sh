@@ -39,11 +39,15 @@ GRIDGOV_DB=$owner_db "$bin/gridgovctl" --set log_level=warn migrate deploy/migra
 GRIDGOV_DB=$owner_db "$bin/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$pgdir/api-key"
 export GRIDGOV_API_KEY=$(cat "$pgdir/api-key")
 export GRIDGOV_LOG_LEVEL=warn GRIDGOV_CALENDAR_DIR=$top/deploy/calendar
+# The bus as in production: CURVE, with keys of this run's own.
+export GRIDGOV_CURVE_DIR=$out/assign-curve
+rm -rf "$GRIDGOV_CURVE_DIR"
+for k in intake router gridgovctl; do "$bin/gridgovctl" --set log_level=warn keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null; done
 GRIDGOV_HTTP_PORT=$HTTP GRIDGOV_HTTP_THREADS=$C GRIDGOV_PUB_ENDPOINT=tcp://127.0.0.1:$PUB \
   GRIDGOV_ROUTER_ENDPOINT=tcp://127.0.0.1:$((PUB + 1)) "$bin/gridgov-intake" 2>"$out/assign-intake.log" &
 pids+=($!)
 start_router() {
-  GRIDGOV_SUB_ENDPOINTS=tcp://127.0.0.1:$PUB GRIDGOV_COMMAND_ENDPOINT=tcp://127.0.0.1:$((PUB + 1)) \
+  GRIDGOV_SUB_ENDPOINTS=intake@tcp://127.0.0.1:$PUB GRIDGOV_COMMAND_ENDPOINT=tcp://127.0.0.1:$((PUB + 1)) \
     GRIDGOV_ROUTER_PUB_ENDPOINT=tcp://127.0.0.1:$((PUB + 2)) "$bin/gridgov-router" 2>>"$out/assign-router.log" &
   router_pid=$!
   pids+=("$router_pid")

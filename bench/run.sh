@@ -94,6 +94,9 @@ GRIDGOV_DB=$("$top/deploy/pg.sh" start "$pgdir")
 owner_db=$("$top/deploy/pg.sh" owner-url "$pgdir")
 admin_db=$("$top/deploy/pg.sh" admin-url "$pgdir")
 export GRIDGOV_DB GRIDGOV_LOG_LEVEL=warn
+# The bus as in production: CURVE, with keys of this run's own.
+export GRIDGOV_CURVE_DIR=$out/curve
+for k in intake router gridgovctl; do "$bin/gridgovctl" keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null; done
 GRIDGOV_DB=$owner_db "$bin/gridgovctl" migrate deploy/migrations
 GRIDGOV_DB=$owner_db "$bin/gridgovctl" seed-demo deploy/seed/demo_county.sql "$pgdir/api-key"
 GRIDGOV_API_KEY=$(head -c 64 "$pgdir/api-key")

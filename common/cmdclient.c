@@ -8,15 +8,21 @@
 #include <zmq.h>
 
 #include "gclock.h"
+#include "bus.h"
+#include "bus_watch.h"
 #include "log.h"
 
 struct cmdclient {
     void *sock;
+    bus_t *bus;
+    char *endpoint, *server;
+    bus_watch_t *watch; /* a failed handshake (a forger on the port once) makes a new socket */
 };
 
-cmdclient_t *cmdclient_new(void *ctx, const char *endpoint, char *err, size_t errsz)
+/* A new DEALER connected to the service; NULL with err on failure. */
+static void *open_socket(cmdclient_t *self, char *err, size_t errsz)
 {
-    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    void *s = zmq_socket(bus_ctx(self->bus), ZMQ_DEALER);
     if (!s) {
         snprintf(err, errsz, "zmq_socket: %s", zmq_strerror(errno));
         return NULL;
@@ -28,25 +34,59 @@ cmdclient_t *cmdclient_new(void *ctx, const char *endpoint, char *err, size_t er
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
     zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &tmo, sizeof tmo);
-    if (zmq_connect(s, endpoint) != 0) {
-        snprintf(err, errsz, "cannot connect %s: %s", endpoint, zmq_strerror(errno));
+    if (!bus_watch_attach(self->watch, s, err, errsz) ||
+        !bus_connect(self->bus, s, BUS_COMMANDS, self->endpoint, self->server, err, errsz)) {
         zmq_close(s);
         return NULL;
     }
+    return s;
+}
+
+cmdclient_t *cmdclient_new(bus_t *bus, const char *endpoint, const char *server, char *err, size_t errsz)
+{
     cmdclient_t *self = calloc(1, sizeof *self);
     if (!self)
         log_oom();
-    self->sock = s;
+    self->bus = bus;
+    self->endpoint = strdup(endpoint);
+    self->server = strdup(server ? server : "");
+    if (!self->endpoint || !self->server)
+        log_oom();
+    char what[128];
+    snprintf(what, sizeof what, "sending commands to %s at", self->server);
+    self->watch = bus_watch_new(bus, what);
+    if (!(self->sock = open_socket(self, err, errsz)))
+        cmdclient_destroy(&self);
     return self;
 }
 
-void cmdclient_destroy(cmdclient_t **self)
+void cmdclient_destroy(cmdclient_t **pself)
 {
-    if (!self || !*self)
+    if (!pself || !*pself)
         return;
-    zmq_close((*self)->sock);
-    free(*self);
-    *self = NULL;
+    cmdclient_t *self = *pself;
+    if (self->sock)
+        zmq_close(self->sock);
+    bus_watch_destroy(&self->watch);
+    free(self->endpoint);
+    free(self->server);
+    free(self);
+    *pself = NULL;
+}
+
+/* libzmq does not come back from a failed handshake by itself (bus_watch.h). */
+static void heal_socket(cmdclient_t *self)
+{
+    if (!bus_watch_broken(self->watch))
+        return;
+    char err[512];
+    void *s = open_socket(self, err, sizeof err);
+    if (!s) {
+        log_warn("command client: %s", err);
+        return;
+    }
+    zmq_close(self->sock);
+    self->sock = s;
 }
 
 json_t *cmdclient_call(cmdclient_t *self, const json_t *cmd, int timeout_ms, int tries, char *err, size_t errsz)
@@ -60,6 +100,7 @@ json_t *cmdclient_call(cmdclient_t *self, const json_t *cmd, int timeout_ms, int
     json_t *answer = NULL;
     snprintf(err, errsz, "no reply");
     for (int attempt = 0; attempt < tries && !answer; attempt++) {
+        heal_socket(self);
         if (zmq_send(self->sock, text, strlen(text), ZMQ_DONTWAIT) < 0) {
             /* no peer connected (IMMEDIATE): wait a little as if it timed out */
             snprintf(err, errsz, "the service is not reachable (%s)", zmq_strerror(errno));

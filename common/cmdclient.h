@@ -2,6 +2,9 @@
  * ZeroMQ DEALER → ROUTER. A call sends the command, waits for the reply carrying the same "id",
  * and on timeout sends the same command again (the owner stores its answer under the id, so a
  * retry is safe and gets the same answer). Replies to earlier, abandoned calls are skipped.
+ * The socket is a CURVE client of the bus (bus.h): it presents this program's key and accepts
+ * only the server whose key is named `server` (or NAME@ in the endpoint); replies larger than
+ * bus_max_command disconnect the server.
  * Not thread-safe: one client per thread (ZeroMQ sockets must stay in one thread).
  * Ownership: cmdclient_new() returns an object owning its socket; cmdclient_destroy() frees it. */
 #ifndef GRIDGOV_CMDCLIENT_H
@@ -11,10 +14,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "bus.h"
+
 typedef struct cmdclient cmdclient_t;
 
-/* ctx: a ZeroMQ context shared by the process (borrowed). */
-cmdclient_t *cmdclient_new(void *ctx, const char *endpoint, char *err, size_t errsz);
+/* bus: the process's bus (borrowed; it must outlive the client). server: the key name of the
+ * service at endpoint, e.g. "router". */
+cmdclient_t *cmdclient_new(bus_t *bus, const char *endpoint, const char *server, char *err, size_t errsz);
 void cmdclient_destroy(cmdclient_t **self);
 
 /* Sends cmd (which must have a string "id") and returns the reply object (caller decrefs), or

@@ -188,6 +188,8 @@ bool cfg_bool(const cfg_t *self, const char *name)
     return v && parse_bool(v, &b) && b;
 }
 
+bool cfg_has(const cfg_t *self, const char *name) { return find(self, name) >= 0; }
+
 void cfg_print_help(const cfg_key_t *keys, size_t nkeys, FILE *out)
 {
     fprintf(out, "Configuration (file key, environment variable, default):\n");

@@ -40,6 +40,8 @@ bool cfg_load_env(cfg_t *self, char *err, size_t errsz) __attribute__((warn_unus
 const char *cfg_str(const cfg_t *self, const char *name); /* NULL when unset */
 long cfg_int(const cfg_t *self, const char *name);
 bool cfg_bool(const cfg_t *self, const char *name);
+/* True when the program's table declares the key (for code shared by programs whose tables differ). */
+bool cfg_has(const cfg_t *self, const char *name);
 
 void cfg_print_help(const cfg_key_t *keys, size_t nkeys, FILE *out);
 

@@ -7,10 +7,13 @@
 #include <zmq.h>
 
 #include "buf.h"
+#include "bus.h"
+#include "bus_watch.h"
 #include "db.h"
 #include "db_tx.h"
 #include "gclock.h"
 #include "log.h"
+#include "ratelog.h"
 #include "uuid.h"
 
 #define SWEEP_BATCH "1000"
@@ -27,8 +30,14 @@ struct consumer {
     int tx_events;
     db_t *db;
     char *conninfo;
-    void *ctx;
-    void *sub;
+    void *sub; /* in the bus's context */
+    bus_t *bus;
+    char *endpoints;
+    bus_watch_t *watch;    /* the SUB's handshakes: one that failed makes a new socket */
+    bool reopen;
+    int64_t reopen_at_ms;
+    ratelog_t forged_log; /* live frames that name no event of bus.outbox */
+    char live_ids[TX_EVENTS][UUID_STR_LEN]; /* the ids of one live batch */
     int64_t next_sweep_ms;
     bool gap; /* a live sequence gap was seen: sweep now */
     char last_error[512];     /* the handler's last failure */
@@ -48,6 +57,50 @@ static char *xstrdup(const char *s)
     return p;
 }
 
+/* A new SUB socket in self->sub (the old one closed), subscribed and connected to every
+ * publisher (bus.h). On failure the old socket stays. */
+static bool open_socket(consumer_t *self, char *err, size_t errsz)
+{
+    void *sub = zmq_socket(bus_ctx(self->bus), ZMQ_SUB);
+    if (!sub) {
+        snprintf(err, errsz, "zmq_socket: %s", zmq_strerror(errno));
+        return false;
+    }
+    int linger = 0, hwm = 100000;
+    zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, self->prefix, strlen(self->prefix));
+    char why[512];
+    if (!bus_watch_attach(self->watch, sub, why, sizeof why) ||
+        !bus_connect_list(self->bus, sub, BUS_EVENTS, self->endpoints, why, sizeof why)) {
+        snprintf(err, errsz, "cannot subscribe: %s", why);
+        zmq_close(sub);
+        return false;
+    }
+    if (self->sub)
+        zmq_close(self->sub);
+    self->sub = sub;
+    return true;
+}
+
+/* After a failed handshake or an oversized frame libzmq does not come back by itself
+ * (bus_watch.h): a new socket, at most once a second, and a sweep for what the old one missed. */
+static void heal_socket(consumer_t *self)
+{
+    if (bus_watch_broken(self->watch))
+        self->reopen = true;
+    if (!self->reopen || gclock_mono_ms() < self->reopen_at_ms)
+        return;
+    char err[512];
+    self->reopen_at_ms = gclock_mono_ms() + 1000;
+    if (!open_socket(self, err, sizeof err)) {
+        log_warn("consumer %s: %s", self->name, err);
+        return;
+    }
+    self->reopen = false;
+    self->gap = true;
+}
+
 consumer_t *consumer_new(const consumer_opts_t *o, char *err, size_t errsz)
 {
     consumer_t *self = calloc(1, sizeof *self);
@@ -61,26 +114,15 @@ consumer_t *consumer_new(const consumer_opts_t *o, char *err, size_t errsz)
     self->batch_fn = o->batch_fn;
     self->tx_events = o->tx_events > 0 && o->tx_events < TX_EVENTS ? o->tx_events : TX_EVENTS;
     self->arg = o->arg;
+    self->forged_log = (ratelog_t)RATELOG_INIT(1, 10000);
+    self->bus = o->bus;
+    self->endpoints = xstrdup(o->endpoints);
+    char what[160];
+    snprintf(what, sizeof what, "consumer %s subscribing to", self->name);
+    self->watch = bus_watch_new(o->bus, what);
     self->db = db_connect(o->conninfo, o->name, err, errsz);
-    if (!self->db)
+    if (!self->db || !open_socket(self, err, errsz))
         goto fail;
-    self->ctx = zmq_ctx_new();
-    self->sub = zmq_socket(self->ctx, ZMQ_SUB);
-    int linger = 0, hwm = 100000;
-    zmq_setsockopt(self->sub, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(self->sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(self->sub, ZMQ_SUBSCRIBE, self->prefix, strlen(self->prefix));
-    char *eps = xstrdup(o->endpoints), *save = NULL;
-    for (char *ep = strtok_r(eps, ",", &save); ep; ep = strtok_r(NULL, ",", &save)) {
-        while (*ep == ' ')
-            ep++;
-        if (*ep && zmq_connect(self->sub, ep) != 0) {
-            snprintf(err, errsz, "cannot subscribe to %s: %s", ep, zmq_strerror(errno));
-            free(eps);
-            goto fail;
-        }
-    }
-    free(eps);
     self->gap = true; /* sweep at once: catch up with what was missed while down */
     return self;
 fail:
@@ -95,9 +137,9 @@ void consumer_destroy(consumer_t **pself)
     consumer_t *self = *pself;
     if (self->sub)
         zmq_close(self->sub);
-    if (self->ctx)
-        zmq_ctx_term(self->ctx);
+    bus_watch_destroy(&self->watch);
     db_destroy(&self->db);
+    free(self->endpoints);
     free(self->name);
     free(self->prefix);
     free(self->conninfo);
@@ -110,19 +152,40 @@ static bool type_matches(const consumer_t *self, const char *type)
     return strncmp(type, self->prefix, strlen(self->prefix)) == 0;
 }
 
-/* The effects of events raws[0..n) inside the caller's open transaction: one inbox insert for all
- * of them, then the handler for the events whose inbox row is new (a repeat changes nothing).
- * Malformed envelopes and other types are skipped. Returns how many effects ran, or -1 on failure
- * (the caller rolls back). */
+/* The handler over the events fresh[0..n) (their inbox rows just inserted), inside the caller's
+ * open transaction. Returns n, or -1 when the handler failed (the caller rolls back). */
+static int run_effects(consumer_t *self, PGconn *c, const json_t *const *fresh, const char *const *raws, int n)
+{
+    char err[512] = "";
+    int ran = 0;
+    if (n > 0) {
+        if (self->batch_fn) {
+            ran = self->batch_fn(c, fresh, (size_t)n, self->arg, err, sizeof err) ? n : -1;
+        } else {
+            for (int k = 0; k < n && ran >= 0; k++)
+                ran = self->fn(c, fresh[k], raws[k], self->arg, err, sizeof err) ? ran + 1 : -1;
+        }
+    }
+    if (ran < 0) {
+        log_warn("consumer %s: %d new event(s) not processed: %s", self->name, n, err);
+        snprintf(self->last_error, sizeof self->last_error, "%s", err);
+    }
+    return ran;
+}
+
+/* The effects of swept events raws[0..n) (bus.envelope rows) inside the caller's open
+ * transaction: one inbox insert for all of them, then the handler for the events whose inbox row
+ * is new (a repeat changes nothing). Malformed envelopes and other types are skipped. Returns how
+ * many effects ran, or -1 on failure (the caller rolls back). */
 static int apply_events(consumer_t *self, PGconn *c, const char *const *raws, int n)
 {
     char err[512] = "";
     size_t cap = (size_t)(n > 0 ? n : 1);
     json_t **envs = calloc(cap, sizeof *envs);
     const json_t **fresh = calloc(cap, sizeof *fresh);
-    int *fresh_at = calloc(cap, sizeof *fresh_at);
+    const char **fresh_raws = calloc(cap, sizeof *fresh_raws);
     int *wanted_at = calloc(cap, sizeof *wanted_at); /* the batch index of each id sent */
-    if (!envs || !fresh || !fresh_at || !wanted_at)
+    if (!envs || !fresh || !fresh_raws || !wanted_at)
         log_oom();
     buf_t ids = BUF_INIT;
     buf_puts(&ids, "{");
@@ -157,36 +220,94 @@ static int apply_events(consumer_t *self, PGconn *c, const char *const *raws, in
                                  "         ON CONFLICT DO NOTHING RETURNING event_id)"
                                  " SELECT min(pos) FROM sent JOIN ins ON ins.event_id = sent.e GROUP BY sent.e ORDER BY 1",
                                  2, p, err, sizeof err, NULL);
-        if (!r)
+        if (!r) {
             ran = -1;
+            log_warn("consumer %s: %s", self->name, err);
+            snprintf(self->last_error, sizeof self->last_error, "%s", err);
+        }
         for (int k = 0; r && k < PQntuples(r); k++) {
             int pos = atoi(PQgetvalue(r, k, 0)) - 1;
             if (pos < 0 || pos >= wanted)
                 continue;
-            fresh_at[nfresh] = wanted_at[pos];
+            fresh_raws[nfresh] = raws[wanted_at[pos]];
             fresh[nfresh++] = envs[wanted_at[pos]];
         }
         PQclear(r);
     }
-    if (ran == 0 && nfresh > 0) {
-        if (self->batch_fn) {
-            ran = self->batch_fn(c, fresh, (size_t)nfresh, self->arg, err, sizeof err) ? nfresh : -1;
-        } else {
-            for (int k = 0; k < nfresh && ran >= 0; k++)
-                ran = self->fn(c, fresh[k], raws[fresh_at[k]], self->arg, err, sizeof err) ? ran + 1 : -1;
-        }
-    }
-    if (ran < 0) {
-        log_warn("consumer %s: %d new event(s) not processed: %s", self->name, nfresh, err);
-        snprintf(self->last_error, sizeof self->last_error, "%s", err);
-    }
+    if (ran == 0)
+        ran = run_effects(self, c, fresh, fresh_raws, nfresh);
     for (int i = 0; i < n; i++)
         json_decref(envs[i]);
     free(envs);
     free(fresh);
-    free(fresh_at);
+    free(fresh_raws);
     free(wanted_at);
     buf_free(&ids);
+    return ran;
+}
+
+/* The live path takes only the ids from the wire and reads the events themselves from
+ * bus.outbox, in the same statement that claims their inbox rows: PostgreSQL is the record, the
+ * frame a doorbell. An id that is not in bus.outbox (a forged or garbled frame) changes nothing.
+ * One row per id sent, in the order received: whether the outbox has it, and the envelope when
+ * its inbox row is new (once per id, at its first position) and its type is the consumer's. */
+static const char LIVE_SQL[] =
+    "WITH sent AS (SELECT e, pos FROM unnest($2::uuid[]) WITH ORDINALITY AS u(e, pos)),"
+    " known AS (SELECT o.id, o.type, min(s.pos) AS pos FROM sent s JOIN bus.outbox o ON o.id = s.e"
+    "           GROUP BY o.id, o.type),"
+    " ins AS (INSERT INTO bus.inbox (consumer, event_id)"
+    "         SELECT $1, id FROM known WHERE starts_with(type, $3) ORDER BY 2"
+    "         ON CONFLICT DO NOTHING RETURNING event_id)"
+    " SELECT s.pos, k.id IS NOT NULL,"
+    "        CASE WHEN k.pos = s.pos AND EXISTS (SELECT 1 FROM ins WHERE ins.event_id = k.id)"
+    "             THEN (SELECT v.envelope::text FROM bus.envelope v WHERE v.id = k.id) END"
+    " FROM sent s LEFT JOIN known k ON k.id = s.e ORDER BY s.pos";
+
+/* The effects of the live events ids[0..n) inside the caller's open transaction; *unknown counts
+ * the ids bus.outbox does not have. Returns how many effects ran, or -1 (the caller rolls back). */
+static int apply_live(consumer_t *self, PGconn *c, char (*ids)[UUID_STR_LEN], int n, int *unknown, int *first_unknown)
+{
+    char err[512] = "";
+    buf_t arr = BUF_INIT;
+    buf_puts(&arr, "{");
+    for (int i = 0; i < n; i++)
+        buf_printf(&arr, "%s%s", i ? "," : "", ids[i]);
+    buf_puts(&arr, "}");
+    const char *p[] = {self->name, buf_str(&arr), self->prefix};
+    PGresult *r = db_pq_exec(c, LIVE_SQL, 3, p, err, sizeof err, NULL);
+    buf_free(&arr);
+    if (!r) {
+        log_warn("consumer %s: %s", self->name, err);
+        snprintf(self->last_error, sizeof self->last_error, "%s", err);
+        return -1;
+    }
+    int rows = PQntuples(r), nfresh = 0;
+    json_t **envs = calloc((size_t)(rows > 0 ? rows : 1), sizeof *envs);
+    const char **raws = calloc((size_t)(rows > 0 ? rows : 1), sizeof *raws);
+    if (!envs || !raws)
+        log_oom();
+    *unknown = 0;
+    for (int k = 0; k < rows; k++) {
+        if (PQgetvalue(r, k, 1)[0] != 't') {
+            if ((*unknown)++ == 0)
+                *first_unknown = atoi(PQgetvalue(r, k, 0)) - 1;
+            continue;
+        }
+        if (PQgetisnull(r, k, 2))
+            continue; /* processed already, or another type */
+        json_error_t jerr;
+        json_t *env = json_loads(PQgetvalue(r, k, 2), 0, &jerr);
+        if (!env)
+            continue; /* the view builds it: cannot happen */
+        raws[nfresh] = PQgetvalue(r, k, 2);
+        envs[nfresh++] = env;
+    }
+    int ran = run_effects(self, c, (const json_t *const *)envs, raws, nfresh);
+    for (int k = 0; k < nfresh; k++)
+        json_decref(envs[k]);
+    free(envs);
+    free(raws);
+    PQclear(r);
     return ran;
 }
 
@@ -227,18 +348,39 @@ static int apply_rows(consumer_t *self, PGconn *c, PGresult *rows, int from, int
     return ran;
 }
 
-/* Live events from ZeroMQ: one transaction for all, no cursor (the sweep moves the cursor). */
-static int process_live(consumer_t *self, const char *const *raws, int n)
+/* Says (rate-limited) that live frames named no event of bus.outbox, or no event at all. */
+static void report_forged(consumer_t *self, int unknown, const char *example, int malformed)
+{
+    long held;
+    if ((unknown || malformed) && ratelog_allow(&self->forged_log, &held)) {
+        char also[80] = "";
+        if (held)
+            snprintf(also, sizeof also, "; %ld such batches since the last report were not logged", held);
+        log_warn("consumer %s: ignored %d live frame(s) naming an event that is not in bus.outbox (forged or unknown; "
+                 "e.g. %s) and %d without an event id%s",
+                 self->name, unknown, unknown ? example : "-", malformed, also);
+    }
+}
+
+/* Live events from ZeroMQ: one transaction for all, no cursor (the sweep moves the cursor).
+ * One statement reads them from bus.outbox and claims their inbox rows; the handler follows. */
+static int process_live(consumer_t *self, char (*ids)[UUID_STR_LEN], int n, int malformed)
 {
     char err[512];
+    int unknown = 0, first = 0;
+    if (n == 0) {
+        report_forged(self, 0, NULL, malformed);
+        return 0;
+    }
     PGconn *c = db_conn(self->db, err, sizeof err);
     if (!c || !db_begin(c, err, sizeof err))
         return -1;
-    int r = apply_events(self, c, raws, n);
+    int r = apply_live(self, c, ids, n, &unknown, &first);
     if (r < 0 || !db_commit(c, err, sizeof err)) {
         db_rollback(c);
         return -1;
     }
+    report_forged(self, unknown, ids[first], malformed);
     return r;
 }
 
@@ -341,16 +483,21 @@ bool consumer_rewind(consumer_t *self, char *err, size_t errsz)
     return db_run(self->db, "DELETE FROM bus.cursor WHERE consumer = $1", 1, p, err, errsz);
 }
 
-/* Tracks each publisher's sequence; a jump means PUB dropped something. */
-static void check_sequence(consumer_t *self, const char *hdr, size_t n)
+/* Reads a header frame {"publisher","seq","id"}: tracks each publisher's sequence (a jump means
+ * PUB dropped something) and copies the event id into id. False when it names no event. */
+static bool read_header(consumer_t *self, const char *hdr, size_t n, char id[UUID_STR_LEN])
 {
     json_error_t jerr;
     json_t *h = json_loadb(hdr, n, 0, &jerr);
+    const char *eid = h ? json_string_value(json_object_get(h, "id")) : NULL;
+    bool has_id = eid && uuid_valid(eid);
+    if (has_id)
+        snprintf(id, UUID_STR_LEN, "%s", eid);
     const char *pub = h ? json_string_value(json_object_get(h, "publisher")) : NULL;
     json_int_t seq = h ? json_integer_value(json_object_get(h, "seq")) : 0;
     if (!pub || seq <= 0) {
         json_decref(h);
-        return;
+        return has_id;
     }
     int slot = -1, free_slot = -1;
     for (int i = 0; i < MAX_PUBLISHERS; i++) {
@@ -370,6 +517,7 @@ static void check_sequence(consumer_t *self, const char *hdr, size_t n)
     }
     self->pubs[slot].seq = (unsigned long long)seq;
     json_decref(h);
+    return has_id;
 }
 
 void *consumer_socket(consumer_t *self) { return self->sub; }
@@ -382,52 +530,44 @@ int consumer_next_timeout_ms(const consumer_t *self)
     return left < 0 ? 0 : (int)left;
 }
 
-/* The next queued live event's envelope (malloc'd, NUL-terminated), or NULL when none is queued.
- * A message is [type, header, envelope]; one with another shape is dropped. */
-static char *recv_event(consumer_t *self)
+/* The id of the next queued live event: 1 when one was read into id, 0 when nothing is queued,
+ * -1 when a message of another shape (or whose header names no event) was dropped. A message is
+ * [type, header, envelope]; the envelope on the wire is not used (process_live). */
+static int recv_event(consumer_t *self, char id[UUID_STR_LEN])
 {
-    for (;;) {
-        zmq_msg_t parts[3];
-        int got = 0, more = 1;
-        while (more && got < 3) {
-            zmq_msg_init(&parts[got]);
-            if (zmq_msg_recv(&parts[got], self->sub, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(&parts[got]);
-                break;
-            }
-            more = zmq_msg_more(&parts[got]);
-            got++;
+    zmq_msg_t parts[3];
+    int got = 0, more = 1;
+    while (more && got < 3) {
+        zmq_msg_init(&parts[got]);
+        if (zmq_msg_recv(&parts[got], self->sub, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&parts[got]);
+            break;
         }
-        while (more) { /* discard extra frames of a malformed message */
-            zmq_msg_t x;
-            zmq_msg_init(&x);
-            if (zmq_msg_recv(&x, self->sub, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(&x);
-                break;
-            }
-            more = zmq_msg_more(&x);
-            zmq_msg_close(&x);
-        }
-        char *raw = NULL;
-        if (got == 3) {
-            check_sequence(self, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]));
-            size_t n = zmq_msg_size(&parts[2]);
-            raw = malloc(n + 1);
-            if (!raw)
-                log_oom();
-            memcpy(raw, zmq_msg_data(&parts[2]), n);
-            raw[n] = '\0';
-        }
-        for (int i = 0; i < got; i++)
-            zmq_msg_close(&parts[i]);
-        if (raw || got == 0)
-            return raw;
+        more = zmq_msg_more(&parts[got]);
+        got++;
     }
+    while (more) { /* discard extra frames of a malformed message */
+        zmq_msg_t x;
+        zmq_msg_init(&x);
+        if (zmq_msg_recv(&x, self->sub, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&x);
+            break;
+        }
+        more = zmq_msg_more(&x);
+        zmq_msg_close(&x);
+    }
+    int out = got == 0 ? 0 : -1;
+    if (got == 3 && read_header(self, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), id))
+        out = 1;
+    for (int i = 0; i < got; i++)
+        zmq_msg_close(&parts[i]);
+    return out;
 }
 
 int consumer_poll(consumer_t *self, int timeout_ms)
 {
     int ran = 0;
+    heal_socket(self);
     int64_t now = gclock_mono_ms();
     if (self->gap || now >= self->next_sweep_ms) {
         int n = consumer_catch_up(self);
@@ -444,25 +584,22 @@ int consumer_poll(consumer_t *self, int timeout_ms)
     /* Drain what is queued now, up to TX_EVENTS events a transaction: under load one commit
      * serves many events instead of one each. */
     for (int batches = 0; batches < 10; batches++) {
-        char *raws[TX_EVENTS];
-        int nraw = 0;
-        while (nraw < self->tx_events) {
-            char *raw = recv_event(self);
-            if (!raw)
-                break;
-            raws[nraw++] = raw;
+        int nid = 0, malformed = 0, got = 1;
+        while (nid + malformed < self->tx_events && (got = recv_event(self, self->live_ids[nid])) != 0) {
+            if (got > 0)
+                nid++;
+            else
+                malformed++;
         }
-        if (nraw == 0)
+        if (nid + malformed == 0)
             break;
-        int r = process_live(self, (const char *const *)raws, nraw);
+        int r = process_live(self, self->live_ids, nid, malformed);
         if (r < 0)
             self->gap = true; /* the sweep will bring them back */
         else
             ran += r;
-        for (int i = 0; i < nraw; i++)
-            free(raws[i]);
-        if (nraw < self->tx_events)
-            break;
+        if (got == 0)
+            break; /* drained */
     }
     return ran;
 }

@@ -5,7 +5,11 @@
  *   -- and only when that inserted a row: the handler's effect
  * so a replayed event changes nothing. Up to 1000 events share a transaction (one inbox insert,
  * one commit), whether swept or live; when that fails they go again one per transaction. Events arrive two ways:
- *   - live, over ZeroMQ SUB from the producers' relays (low latency, may be lost);
+ *   - live, over ZeroMQ SUB from the producers' relays (low latency, may be lost). A frame is
+ *     only a doorbell: the consumer takes the event id from it and reads the event from
+ *     bus.outbox in the statement that claims its inbox row, so a frame whose id is not in
+ *     bus.outbox (forged, or garbled) changes nothing and is logged (rate-limited). The SUB
+ *     socket is a CURVE client of each publisher (bus.h): endpoints are NAME@tcp://host:port;
  *   - by a sweep of bus.outbox past the consumer's cursor (bus.cursor), on start, on a sequence
  *     gap, and every sweep_ms. The cursor is (xid, seq) and the sweep reads only below the
  *     oldest running transaction (pg_snapshot_xmin), because seq values are not assigned in
@@ -15,8 +19,9 @@
  * bus.dead_letter with its error and the consumer moves past it, so one poisoned event cannot
  * hold up every event behind it.
  *
- * Ownership: consumer_new() returns an object that owns its connection and sockets;
- * consumer_destroy() frees it and NULLs the pointer. The handler is borrowed. */
+ * Ownership: consumer_new() returns an object that owns its connection and socket (made in the
+ * bus's context); consumer_destroy() frees it and NULLs the pointer. The handler and the bus are
+ * borrowed; the bus must outlive the consumer. */
 #ifndef GRIDGOV_CONSUMER_H
 #define GRIDGOV_CONSUMER_H
 
@@ -24,6 +29,8 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "bus.h"
 
 /* Called inside the consumer's transaction on conn; must not COMMIT or ROLLBACK itself.
  * envelope is the parsed event (borrowed); raw the envelope JSON text. Return false (reason in err)
@@ -39,8 +46,9 @@ typedef bool (*consumer_batch_fn)(PGconn *conn, const json_t *const *envelopes, 
 
 typedef struct {
     const char *name;        /* durable consumer name, e.g. "router" */
+    bus_t *bus;              /* the process's bus: context, keys, limits (borrowed) */
     const char *conninfo;
-    const char *endpoints;   /* comma-separated PUB endpoints to subscribe to; may be "" */
+    const char *endpoints;   /* comma-separated [NAME@]endpoints of publishers (NAME: its key); may be "" */
     const char *type_prefix; /* only events whose type starts with this ("" = all) */
     int sweep_ms;            /* periodic sweep; 0 = 1000 */
     consumer_fn fn;          /* one event at a time, or: */

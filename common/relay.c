@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bus.h"
 #include "db.h"
 #include "gclock.h"
 #include "log.h"
@@ -30,8 +31,7 @@ struct relay {
     atomic_bool stop;
     _Atomic uint64_t published;
     pthread_t thread;
-    void *ctx;
-    void *pub;
+    void *pub; /* in the bus's context */
     char instance[UUID_STR_LEN];
     uint64_t seq;           /* the wire sequence number of this instance */
     char cursor_name[96];   /* bus.cursor row: relay:<source> */
@@ -44,7 +44,7 @@ struct relay {
 /* Reads past the relay's cursor, below the oldest running transaction (an event whose
  * transaction commits late is never skipped; see consumer.h). */
 static const char BATCH_SQL[] =
-    "SELECT e.xid::text, e.seq, e.type, e.envelope::text FROM bus.envelope e"
+    "SELECT e.xid::text, e.seq, e.type, e.envelope::text, e.id::text FROM bus.envelope e"
     " WHERE e.source = $1 AND (e.xid, e.seq) > ($2::xid8, $3::bigint)"
     "  AND e.xid < pg_snapshot_xmin(pg_current_snapshot())"
     " ORDER BY e.xid, e.seq LIMIT " RELAY_BATCH;
@@ -100,9 +100,9 @@ static int publish_batch(relay_t *self, db_t *db)
     for (int i = 0; i < n; i++) {
         const char *type = PQgetvalue(r, i, 2);
         const char *env = PQgetvalue(r, i, 3);
-        char hdr[128];
-        int hl = snprintf(hdr, sizeof hdr, "{\"publisher\":\"%s\",\"seq\":%llu}", self->instance,
-                          (unsigned long long)++self->seq);
+        char hdr[160];
+        int hl = snprintf(hdr, sizeof hdr, "{\"publisher\":\"%s\",\"seq\":%llu,\"id\":\"%s\"}", self->instance,
+                          (unsigned long long)++self->seq, PQgetvalue(r, i, 4));
         /* PUB never blocks: at the high-water mark it drops, and the subscriber's gap check
          * and sweep recover the event from PostgreSQL. */
         if (zmq_send(self->pub, type, strlen(type), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
@@ -207,8 +207,8 @@ static void *relay_main(void *arg)
     return NULL;
 }
 
-relay_t *relay_start(const char *conninfo, const char *source, const char *pub_endpoint, int sweep_ms, char *err,
-                     size_t errsz)
+relay_t *relay_start(bus_t *bus, const char *conninfo, const char *source, const char *pub_endpoint, int sweep_ms,
+                     char *err, size_t errsz)
 {
     relay_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -227,13 +227,17 @@ relay_t *relay_start(const char *conninfo, const char *source, const char *pub_e
         snprintf(err, errsz, "relay: pipe: %s", strerror(errno));
         goto fail;
     }
-    self->ctx = zmq_ctx_new();
-    self->pub = zmq_socket(self->ctx, ZMQ_PUB);
+    self->pub = zmq_socket(bus_ctx(bus), ZMQ_PUB);
+    if (!self->pub) {
+        snprintf(err, errsz, "relay: %s", zmq_strerror(errno));
+        goto fail;
+    }
     int linger = 0, hwm = 100000;
     zmq_setsockopt(self->pub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(self->pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    if (zmq_bind(self->pub, pub_endpoint) != 0) {
-        snprintf(err, errsz, "relay: cannot bind %s: %s", pub_endpoint, zmq_strerror(errno));
+    char why[512];
+    if (!bus_bind(bus, self->pub, BUS_EVENTS, pub_endpoint, why, sizeof why)) {
+        snprintf(err, errsz, "relay: %s", why);
         goto fail;
     }
     if (pthread_create(&self->thread, NULL, relay_main, self) != 0) {
@@ -244,8 +248,6 @@ relay_t *relay_start(const char *conninfo, const char *source, const char *pub_e
 fail:
     if (self->pub)
         zmq_close(self->pub);
-    if (self->ctx)
-        zmq_ctx_term(self->ctx);
     if (self->bell[0] > 0) {
         close(self->bell[0]);
         close(self->bell[1]);
@@ -286,7 +288,6 @@ void relay_stop(relay_t **pself)
     bell_write(self); /* whatever the flag says: stopping must wake it now */
     pthread_join(self->thread, NULL);
     zmq_close(self->pub);
-    zmq_ctx_term(self->ctx);
     close(self->bell[0]);
     close(self->bell[1]);
     free(self->conninfo);

@@ -4,8 +4,9 @@
  * (bus.emit) in one transaction, then rings the relay's doorbell. The relay thread reads its
  * source's events past its cursor (relay:<source> in bus.cursor; (xid, seq) below the oldest
  * running transaction, as consumers do) and sends each one as
- *   [type] [{"publisher":"<instance uuid>","seq":N}] [envelope JSON]
- * with N counting up from 1 per relay instance, so a subscriber sees gaps. It writes nothing per
+ *   [type] [{"publisher":"<instance uuid>","seq":N,"id":"<event id>"}] [envelope JSON]
+ * with N counting up from 1 per relay instance, so a subscriber sees gaps. The PUB socket is a
+ * CURVE server of the bus (bus.h): only the keys in curve_event_peers may subscribe. It writes nothing per
  * event: the cursor is saved at most every 100 ms, and after a crash what was sent since is sent
  * again (consumers ignore repeats). A publish that ZeroMQ drops costs only latency: consumers
  * sweep bus.outbox themselves (consumer.h). A timer sweep (sweep_ms) covers a doorbell that was
@@ -13,8 +14,9 @@
  * daemon) the one holding the source's advisory lock publishes; the others take over when its
  * connection dies.
  *
- * Ownership: relay_start() returns a relay that owns its thread, connection and socket;
- * relay_stop() joins and frees it and NULLs the pointer. */
+ * Ownership: relay_start() returns a relay that owns its thread, connection and socket (made in
+ * the bus's context: the bus is borrowed and must outlive the relay); relay_stop() joins and
+ * frees it and NULLs the pointer. */
 #ifndef GRIDGOV_RELAY_H
 #define GRIDGOV_RELAY_H
 
@@ -22,9 +24,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bus.h"
+
 typedef struct relay relay_t;
 
-relay_t *relay_start(const char *conninfo, const char *source, const char *pub_endpoint, int sweep_ms,
+relay_t *relay_start(bus_t *bus, const char *conninfo, const char *source, const char *pub_endpoint, int sweep_ms,
                      char *err, size_t errsz);
 /* Wakes the relay. Thread-safe and async-signal-safe; never blocks. */
 void relay_ring(relay_t *self);

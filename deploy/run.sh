@@ -6,11 +6,14 @@
 #
 # The daemons connect as gridgov_app, which only reads and writes rows; the migrations and the
 # demo seed run as gridgov_owner (deploy/roles.sql, README "Trust model: the database").
+# The bus runs with CURVE: each daemon and gridgovctl get a key pair under var/curve (secret keys
+# 0600), made on the first run.
 #
 # Environment: GRIDGOV_HTTP_PORT (8080), GRIDGOV_PUB_PORT (7101), GRIDGOV_DB (a server of your
 # own, for the daemons), GRIDGOV_OWNER_DB (the same server as the schema's owner, for migrate and
 # seed-demo; default GRIDGOV_DB), GRIDGOV_PGDIR, GRIDGOV_PG_TCP (1: the private cluster also
-# listens on 127.0.0.1, scram passwords in GRIDGOV_PGDIR/pgpass), GRIDGOV_VAR (var/), BUILD (build).
+# listens on 127.0.0.1, scram passwords in GRIDGOV_PGDIR/pgpass), GRIDGOV_VAR (var/),
+# GRIDGOV_CURVE_DIR (var/curve), BUILD (build).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,8 +29,10 @@ export GRIDGOV_PUB_ENDPOINT=${GRIDGOV_PUB_ENDPOINT:-tcp://127.0.0.1:$pub_port}
 export GRIDGOV_COMMAND_ENDPOINT=${GRIDGOV_COMMAND_ENDPOINT:-tcp://127.0.0.1:$((pub_port + 1))}
 export GRIDGOV_ROUTER_ENDPOINT=$GRIDGOV_COMMAND_ENDPOINT
 export GRIDGOV_ROUTER_PUB_ENDPOINT=${GRIDGOV_ROUTER_PUB_ENDPOINT:-tcp://127.0.0.1:$((pub_port + 2))}
-export GRIDGOV_SUB_ENDPOINTS=${GRIDGOV_SUB_ENDPOINTS:-$GRIDGOV_PUB_ENDPOINT,$GRIDGOV_ROUTER_PUB_ENDPOINT}
+# the router subscribes to intake; NAME@ says whose key the publisher has
+export GRIDGOV_SUB_ENDPOINTS=${GRIDGOV_SUB_ENDPOINTS:-intake@$GRIDGOV_PUB_ENDPOINT}
 export GRIDGOV_CALENDAR_DIR=${GRIDGOV_CALENDAR_DIR:-$top/deploy/calendar}
+export GRIDGOV_CURVE_DIR=${GRIDGOV_CURVE_DIR:-$var/curve}
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -54,6 +59,12 @@ shutdown() {
   exit 0
 }
 trap shutdown INT TERM
+
+# A key pair per daemon and one for gridgovctl (an operator), each made once and never replaced.
+mkdir -p -m 0700 "$GRIDGOV_CURVE_DIR"
+for k in intake router gridgovctl; do
+  [ -f "$GRIDGOV_CURVE_DIR/$k.key" ] || "$bin/gridgovctl" keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null
+done
 
 GRIDGOV_DB=$owner_db "$bin/gridgovctl" migrate "$top/deploy/migrations"
 GRIDGOV_DB=$owner_db "$bin/gridgovctl" seed-demo "$top/deploy/seed/demo_county.sql" "$var/demo-api-key"
@@ -83,7 +94,8 @@ gridgov is ready (daemons: ${daemons[*]})
   Open311      $url/open311/v2/discovery.json
   native API   $url/api/v1/tickets
   API key      $var/demo-api-key
-  events       $bin/gridgovctl events
+  events       GRIDGOV_CURVE_DIR=$GRIDGOV_CURVE_DIR GRIDGOV_SUB_ENDPOINTS=intake@$GRIDGOV_PUB_ENDPOINT,router@$GRIDGOV_ROUTER_PUB_ENDPOINT $bin/gridgovctl events
+  bus keys     $GRIDGOV_CURVE_DIR (CURVE; secret keys 0600)
   database     $GRIDGOV_DB
   schema owner psql "$owner_db"
 Press Ctrl-C to stop.

@@ -98,6 +98,15 @@ previous_release() {
 previous_release
 record "setup: previous release's database with tickets, migrated to this release; demo seed" $?
 
+# The bus runs with CURVE as in production: a key pair for each daemon the tests start and for
+# the tests' own clients (they use gridgovctl's, an operator's key).
+export GRIDGOV_CURVE_DIR=$run/curve
+keys=0
+for k in intake router gridgovctl; do
+  "$GRIDGOV_BIN/gridgovctl" --set log_level=warn keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null || keys=1
+done
+record "setup: bus keys" $keys
+
 want=("$@")
 selected() { # name
   [ ${#want[@]} -eq 0 ] && return 0

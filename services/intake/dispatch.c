@@ -35,7 +35,7 @@ cmdclient_t *intake_router(const intake_t *app, char *err, size_t errsz)
 {
     pool_slot_t *s = slot(err, errsz);
     if (s && !s->cmd)
-        s->cmd = cmdclient_new(app->zmq_ctx, app->router_endpoint, err, errsz);
+        s->cmd = cmdclient_new(app->bus, app->router_endpoint, "router", err, errsz);
     return s ? s->cmd : NULL;
 }
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "bus.h"
 #include "cmdclient.h"
 #include "db.h"
 #include "http.h"
@@ -15,7 +16,7 @@ typedef struct {
     const char *conninfo;
     const char *public_url; /* e.g. http://127.0.0.1:8080, for Open311 discovery */
     relay_t *relay;         /* rung after every committed ticket */
-    void *zmq_ctx;          /* shared by the HTTP threads' command clients */
+    bus_t *bus;             /* ZeroMQ context and CURVE keys, shared by the relay and command clients */
     const char *router_endpoint;
     rating_guard_t rating_guard; /* failed rating attempts allowed */
 } intake_t;

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <zmq.h>
 
+#include "bus.h"
 #include "catalog.h"
 #include "config.h"
 #include "daemon.h"
@@ -25,7 +25,10 @@ static const cfg_key_t KEYS[] = {
     {"http_timeout_s", CFG_INT, "15", 1, 3600, "idle connection timeout (slow and half-open clients)"},
     {"public_url", CFG_STR, NULL, 0, 0, "URL clients use to reach intake (default http://BIND:PORT)"},
     {"pub_endpoint", CFG_STR, "tcp://127.0.0.1:7101", 0, 0, "ZeroMQ PUB endpoint for intake's events"},
-    {"router_endpoint", CFG_STR, "tcp://127.0.0.1:7102", 0, 0, "the router's command endpoint (ZeroMQ)"},
+    {"router_endpoint", CFG_STR, "tcp://127.0.0.1:7102", 0, 0,
+     "the router's command endpoint (ZeroMQ; [NAME@] names its key, default router)"},
+    BUS_CFG_KEYS("intake"),
+    BUS_CFG_EVENT_PEERS("router,gridgovctl"),
     {"relay_sweep_ms", CFG_INT, "500", 10, 60000, "how often the relay looks for unpublished events anyway"},
     {"catalog_refresh_s", CFG_INT, "30", 1, 86400, "reload of the service catalogue"},
     {"rating_fail_per_ticket", CFG_INT, "5", 1, 1000, "failed rating attempts on one ticket code per window (429 above)"},
@@ -56,18 +59,23 @@ int main(int argc, char **argv)
     db_t *db = NULL;
     relay_t *relay = NULL;
     http_server_t *http = NULL;
-    intake_t app = {.conninfo = cfg_str(cfg, "db"), .public_url = public_url, .zmq_ctx = zmq_ctx_new(),
+    intake_t app = {.conninfo = cfg_str(cfg, "db"), .public_url = public_url,
                     .router_endpoint = cfg_str(cfg, "router_endpoint"),
                     .rating_guard = {.per_ticket = (int)cfg_int(cfg, "rating_fail_per_ticket"),
                                      .per_key = (int)cfg_int(cfg, "rating_fail_per_key"),
                                      .window_s = (int)cfg_int(cfg, "rating_fail_window_s")}};
 
+    /* Keys and endpoints first: a daemon that may not start says so before it waits for anything. */
+    if (!(app.bus = bus_from_cfg(cfg, err, sizeof err)) || !bus_may_bind(app.bus, cfg_str(cfg, "pub_endpoint"), err, sizeof err)) {
+        log_error("bus: %s", err);
+        goto done;
+    }
     if (!(db = daemon_connect(app.conninfo, "gridgov-intake-main")))
         goto done;
     if (!catalog_load(db, err, sizeof err))
         log_warn("catalog not loaded yet: %s", err);
 
-    relay = relay_start(app.conninfo, "intake", cfg_str(cfg, "pub_endpoint"), (int)cfg_int(cfg, "relay_sweep_ms"), err,
+    relay = relay_start(app.bus, app.conninfo, "intake", cfg_str(cfg, "pub_endpoint"), (int)cfg_int(cfg, "relay_sweep_ms"), err,
                         sizeof err);
     if (!relay) {
         log_error("%s", err);
@@ -90,8 +98,8 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto done;
     }
-    log_info("listening on %s (Open311 at %s/open311/v2/discovery.json), events on %s", public_url, public_url,
-             cfg_str(cfg, "pub_endpoint"));
+    log_info("listening on %s (Open311 at %s/open311/v2/discovery.json), events on %s (curve %s)", public_url, public_url,
+             cfg_str(cfg, "pub_endpoint"), bus_curve(app.bus) ? "on" : "off: this host only");
 
     long refresh_ms = cfg_int(cfg, "catalog_refresh_s") * 1000, since = 0;
     while (!daemon_stop) {
@@ -107,11 +115,12 @@ int main(int argc, char **argv)
     status = 0;
 done:
     /* Order matters: stop taking requests, then stop publishing; unpublished events stay in
-     * bus.outbox and the next relay sends them. */
+     * bus.outbox and the next relay sends them. The bus goes last: its context ends only when
+     * every socket made in it is closed. */
     http_stop(&http);
     pool_destroy();
-    zmq_ctx_term(app.zmq_ctx);
     relay_stop(&relay);
+    bus_destroy(&app.bus);
     catalog_free();
     db_destroy(&db);
     cfg_destroy(&cfg);

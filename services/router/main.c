@@ -8,6 +8,7 @@
 #include <zmq.h>
 
 #include "assign.h"
+#include "bus.h"
 #include "civil.h"
 #include "commands.h"
 #include "config.h"
@@ -22,7 +23,8 @@ static const cfg_key_t KEYS[] = {
     {"db", CFG_STR, "dbname=gridgov", 0, 0, "PostgreSQL connection string (libpq)"},
     {"command_endpoint", CFG_STR, "tcp://127.0.0.1:7102", 0, 0, "ZeroMQ ROUTER endpoint for commands from intake"},
     {"router_pub_endpoint", CFG_STR, "tcp://127.0.0.1:7103", 0, 0, "ZeroMQ PUB endpoint for the router's events"},
-    {"sub_endpoints", CFG_STR, "tcp://127.0.0.1:7101", 0, 0, "where intake publishes ticket.created"},
+    {"sub_endpoints", CFG_STR, "intake@tcp://127.0.0.1:7101", 0, 0,
+     "where intake publishes ticket.created: NAME@endpoint, NAME.pub being the publisher's key"},
     {"calendar_dir", CFG_STR, "deploy/calendar", 0, 0, "holiday calendars, one YYYY.txt per year"},
     {"work_hours", CFG_STR, "08:30-12:00,14:30-17:30", 0, 0, "working hours of a working day"},
     {"tick_ms", CFG_INT, "1000", 10, 60000, "how often the SLA clocks are checked"},
@@ -31,6 +33,9 @@ static const cfg_key_t KEYS[] = {
     {"unrated_close_h", CFG_INT, "72", 1, 8760, "hours after resolution before an unrated ticket closes"},
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
     {"clock_file", CFG_STR, NULL, 0, 0, "tests: read the current time (epoch seconds) from this file"},
+    BUS_CFG_KEYS("router"),
+    BUS_CFG_EVENT_PEERS("gridgovctl"),
+    BUS_CFG_COMMAND_PEERS("intake"),
 };
 
 /* Answers every command waiting on the socket. */
@@ -96,8 +101,17 @@ int main(int argc, char **argv)
     int status = 1;
     router_t r = {.unrated_close_s = cfg_int(cfg, "unrated_close_h") * 3600};
     consumer_t *consumer = NULL;
-    void *ctx = NULL, *cmd = NULL;
+    bus_t *bus = NULL;
+    void *cmd = NULL;
     const char *conninfo = cfg_str(cfg, "db");
+
+    /* Keys and endpoints first: a daemon that may not start says so before it waits for anything. */
+    if (!(bus = bus_from_cfg(cfg, err, sizeof err)) ||
+        !bus_may_bind(bus, cfg_str(cfg, "command_endpoint"), err, sizeof err) ||
+        !bus_may_bind(bus, cfg_str(cfg, "router_pub_endpoint"), err, sizeof err)) {
+        log_error("bus: %s", err);
+        goto done;
+    }
 
     r.cal = workcal_new();
     if (!workcal_load_dir(r.cal, cfg_str(cfg, "calendar_dir"), err, sizeof err) ||
@@ -108,13 +122,13 @@ int main(int argc, char **argv)
     warn_missing_years(r.cal, gclock_now_us());
     if (!(r.db = daemon_connect(conninfo, "gridgov-router")))
         goto done;
-    r.relay = relay_start(conninfo, "router", cfg_str(cfg, "router_pub_endpoint"), (int)cfg_int(cfg, "relay_sweep_ms"),
+    r.relay = relay_start(bus, conninfo, "router", cfg_str(cfg, "router_pub_endpoint"), (int)cfg_int(cfg, "relay_sweep_ms"),
                           err, sizeof err);
     if (!r.relay) {
         log_error("%s", err);
         goto done;
     }
-    consumer_opts_t co = {.name = "router", .conninfo = conninfo, .endpoints = cfg_str(cfg, "sub_endpoints"),
+    consumer_opts_t co = {.name = "router", .bus = bus, .conninfo = conninfo, .endpoints = cfg_str(cfg, "sub_endpoints"),
                           .type_prefix = "ticket.created", .sweep_ms = (int)cfg_int(cfg, "sweep_ms"),
                           .batch_fn = assign_on_ticket_batch, .arg = &r};
     consumer = consumer_new(&co, err, sizeof err);
@@ -122,17 +136,17 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto done;
     }
-    ctx = zmq_ctx_new();
-    cmd = zmq_socket(ctx, ZMQ_ROUTER);
+    cmd = zmq_socket(bus_ctx(bus), ZMQ_ROUTER);
     int one = 1, linger = 0;
     zmq_setsockopt(cmd, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(cmd, ZMQ_LINGER, &linger, sizeof linger);
-    if (zmq_bind(cmd, cfg_str(cfg, "command_endpoint")) != 0) {
-        log_error("cannot bind %s: %s", cfg_str(cfg, "command_endpoint"), zmq_strerror(errno));
+    if (!bus_bind(bus, cmd, BUS_COMMANDS, cfg_str(cfg, "command_endpoint"), err, sizeof err)) {
+        log_error("commands: %s", err);
         goto done;
     }
-    log_info("routing: events from %s, commands on %s, events out on %s", cfg_str(cfg, "sub_endpoints"),
-             cfg_str(cfg, "command_endpoint"), cfg_str(cfg, "router_pub_endpoint"));
+    log_info("routing: events from %s, commands on %s, events out on %s (curve %s)", cfg_str(cfg, "sub_endpoints"),
+             cfg_str(cfg, "command_endpoint"), cfg_str(cfg, "router_pub_endpoint"),
+             bus_curve(bus) ? "on" : "off: this host only");
 
     long long tick_ms = cfg_int(cfg, "tick_ms"), next_tick = gclock_mono_ms();
     while (!daemon_stop) {
@@ -162,10 +176,9 @@ int main(int argc, char **argv)
 done:
     if (cmd)
         zmq_close(cmd);
-    if (ctx)
-        zmq_ctx_term(ctx);
     consumer_destroy(&consumer);
     relay_stop(&r.relay);
+    bus_destroy(&bus); /* after every socket of its context is closed */
     db_destroy(&r.db);
     workcal_destroy(&r.cal);
     cfg_destroy(&cfg);

@@ -26,6 +26,7 @@ static char g_key[80];
 static int g_http, g_pub;
 static pid_t g_intake;
 static char g_endpoint[64];
+static bus_t *g_bus; /* the test's consumers: CURVE clients of intake with an operator's key */
 
 static int setup(void **state)
 {
@@ -41,7 +42,8 @@ static int setup(void **state)
     PQfinish(db);
     g_http = h_port(40);
     g_pub = h_port(41);
-    snprintf(g_endpoint, sizeof g_endpoint, "tcp://127.0.0.1:%d", g_pub);
+    snprintf(g_endpoint, sizeof g_endpoint, "intake@tcp://127.0.0.1:%d", g_pub);
+    g_bus = h_bus_as(NULL, true);
     g_intake = h_start_intake(g_http, g_pub, NULL);
     return 0;
 }
@@ -50,6 +52,7 @@ static int teardown(void **state)
 {
     (void)state;
     int st = h_stop(g_intake, SIGTERM);
+    bus_destroy(&g_bus);
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
@@ -80,7 +83,7 @@ static bool record_effect(PGconn *conn, const json_t *env, const char *raw, void
 static consumer_t *new_consumer(const char *name)
 {
     char err[512];
-    consumer_opts_t o = {.name = name, .conninfo = h_env("GRIDGOV_DB"), .endpoints = g_endpoint,
+    consumer_opts_t o = {.name = name, .bus = g_bus, .conninfo = h_env("GRIDGOV_DB"), .endpoints = g_endpoint,
                          .type_prefix = "ticket.", .sweep_ms = 200, .fn = record_effect, .arg = (void *)name};
     consumer_t *c = consumer_new(&o, err, sizeof err);
     if (!c)
@@ -159,7 +162,7 @@ static void live_events_arrive_without_waiting_for_the_sweep(void **state)
     const char *name = "test-live";
     char err[512];
     /* a sweep every minute: anything processed sooner came over ZeroMQ */
-    consumer_opts_t o = {.name = name, .conninfo = h_env("GRIDGOV_DB"), .endpoints = g_endpoint,
+    consumer_opts_t o = {.name = name, .bus = g_bus, .conninfo = h_env("GRIDGOV_DB"), .endpoints = g_endpoint,
                          .type_prefix = "ticket.", .sweep_ms = 60000, .fn = record_effect, .arg = (void *)name};
     consumer_t *c = consumer_new(&o, err, sizeof err);
     assert_non_null(c);
@@ -178,9 +181,10 @@ static pid_t run_consumer_process(const char *name)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        /* 100 events a transaction, so that the kill lands between commits of the 1,000 */
+        /* 100 events a transaction, so that the kill lands between commits of the 1,000; a bus
+         * of its own (the parent's ZeroMQ threads are not in the child) */
         char err[512];
-        consumer_opts_t o = {.name = name, .conninfo = h_env("GRIDGOV_DB"), .endpoints = g_endpoint,
+        consumer_opts_t o = {.name = name, .bus = h_bus_as(NULL, true), .conninfo = h_env("GRIDGOV_DB"), .endpoints = g_endpoint,
                              .type_prefix = "ticket.", .sweep_ms = 200, .fn = record_effect, .arg = (void *)name,
                              .tx_events = 100};
         consumer_t *c = consumer_new(&o, err, sizeof err);
@@ -262,7 +266,7 @@ static void a_poisoned_event_in_a_batch_goes_to_dead_letter_and_the_rest_flow(vo
     PGconn *db = h_db();
     const char *name = "test-poison-batch";
     char err[512];
-    consumer_opts_t o = {.name = name, .conninfo = h_env("GRIDGOV_DB"), .endpoints = g_endpoint,
+    consumer_opts_t o = {.name = name, .bus = g_bus, .conninfo = h_env("GRIDGOV_DB"), .endpoints = g_endpoint,
                          .type_prefix = "ticket.", .sweep_ms = 200, .batch_fn = record_batch, .arg = (void *)name};
     consumer_t *c = consumer_new(&o, err, sizeof err);
     assert_non_null(c);

@@ -134,7 +134,8 @@ static void make_run_serves_open311_and_announces_tickets(void **state)
     char *slash = strrchr(bdir, '/');
     *slash = '\0';
     snprintf(e_build, sizeof e_build, "BUILD=%s", strrchr(bdir, '/') + 1);
-    const char *env[] = {e_var, e_http, e_pub, e_build, "GRIDGOV_DB=", "GRIDGOV_PGDIR=", NULL};
+    /* GRIDGOV_CURVE_DIR unset: run.sh makes the keys under its var folder, as for a newcomer */
+    const char *env[] = {e_var, e_http, e_pub, e_build, "GRIDGOV_DB=", "GRIDGOV_PGDIR=", "GRIDGOV_CURVE_DIR=", NULL};
     char script[1100];
     snprintf(script, sizeof script, "%s/deploy/run.sh", h_env("GRIDGOV_TOP"));
     const char *argv[] = {"/bin/bash", script, NULL};
@@ -152,13 +153,26 @@ static void make_run_serves_open311_and_announces_tickets(void **state)
     key[strcspn(key, "\n")] = '\0';
     assert_int_equal(strlen(key), 64);
 
-    /* The event stream, as an operator would watch it. */
-    char e_sub[96];
-    snprintf(e_sub, sizeof e_sub, "GRIDGOV_SUB_ENDPOINTS=tcp://127.0.0.1:%d", pub);
+    /* A key pair for each daemon and for gridgovctl, the secret halves closed to other users. */
+    const char *names[] = {"intake", "router", "gridgovctl"};
+    for (size_t i = 0; i < 3; i++) {
+        char kp[1200], pp[1200];
+        snprintf(kp, sizeof kp, "%s/curve/%s.key", var, names[i]);
+        snprintf(pp, sizeof pp, "%s/curve/%s.pub", var, names[i]);
+        struct stat ks, ps;
+        assert_int_equal(stat(kp, &ks), 0);
+        assert_int_equal(ks.st_mode & 0777, 0600);
+        assert_int_equal(stat(pp, &ps), 0);
+    }
+
+    /* The event stream, as an operator would watch it: with gridgovctl's key, which intake admits. */
+    char e_sub[96], e_curve[1200];
+    snprintf(e_sub, sizeof e_sub, "GRIDGOV_SUB_ENDPOINTS=intake@tcp://127.0.0.1:%d", pub);
+    snprintf(e_curve, sizeof e_curve, "GRIDGOV_CURVE_DIR=%s/curve", var);
     char ctl[1100];
     snprintf(ctl, sizeof ctl, "%s/gridgovctl", bin);
     const char *ev_argv[] = {ctl, "events", "--type", "ticket.created", "--count", "1", NULL};
-    const char *ev_env[] = {e_sub, NULL};
+    const char *ev_env[] = {e_sub, e_curve, NULL};
     pid_t events = h_spawn(ev_argv, ev_env, evlog);
     for (int i = 0; i < 100 && !file_contains(evlog, "subscribed"); i++)
         usleep(50000);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bus.h"
 #include "cmdclient.h"
 #include "harness.h"
 #include "uuid.h"
@@ -373,8 +374,8 @@ static void the_router_takes_a_rating_only_with_a_proof(void **state)
     resolve(t);
     char err[256], ep[64];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", h_port(112));
-    void *ctx = zmq_ctx_new();
-    cmdclient_t *c = cmdclient_new(ctx, ep, err, sizeof err);
+    bus_t *bus = h_bus_as("intake", true); /* the router takes commands from intake's key */
+    cmdclient_t *c = cmdclient_new(bus, ep, "router", err, sizeof err);
     assert_non_null(c);
     /* A phone in place of a proof, or no proof, is no command (400, not stored); a proof the
      * router does not know is a rating it refuses (403). */
@@ -401,7 +402,7 @@ static void the_router_takes_a_rating_only_with_a_proof(void **state)
         json_decref(rep);
     }
     cmdclient_destroy(&c);
-    zmq_ctx_term(ctx);
+    bus_destroy(&bus);
     const char *p[] = {t};
     assert_int_equal(h_sql_int(g_db, "SELECT count(*) FROM router.ticket WHERE code = $1 AND state = 'resolved'", 1, p), 1);
     /* through intake with the code it is the reporter's */

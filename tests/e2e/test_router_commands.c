@@ -18,12 +18,14 @@
 #include <sys/wait.h>
 #include <zmq.h>
 
+#include "bus.h"
 #include "harness.h"
 #include "uuid.h"
 
 static pid_t g_router;
 static PGconn *g_db;
-static void *g_ctx, *g_sock;
+static bus_t *g_bus;
+static void *g_sock;
 static char g_staff[24];
 
 static int setup(void **state)
@@ -35,20 +37,22 @@ static int setup(void **state)
     snprintf(g_staff, sizeof g_staff, "%s", s);
     free(s);
     g_router = h_start_router(h_port(100), h_port(102), NULL);
-    g_ctx = zmq_ctx_new();
-    g_sock = zmq_socket(g_ctx, ZMQ_DEALER);
+    g_bus = h_bus_as("intake", true); /* the router takes commands from intake's key only */
+    g_sock = zmq_socket(bus_ctx(g_bus), ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt(g_sock, ZMQ_LINGER, &linger, sizeof linger);
-    char ep[64];
+    char ep[64], err[512];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", h_port(100));
-    return zmq_connect(g_sock, ep);
+    if (!bus_connect(g_bus, g_sock, BUS_COMMANDS, ep, "router", err, sizeof err))
+        fail_msg("%s", err);
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
     zmq_close(g_sock);
-    zmq_ctx_term(g_ctx);
+    bus_destroy(&g_bus);
     int st = h_stop(g_router, SIGTERM);
     PQfinish(g_db);
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;

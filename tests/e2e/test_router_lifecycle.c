@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bus.h"
 #include "cmdclient.h"
 #include "harness.h"
 #include "lifecycle.h"
@@ -504,8 +505,8 @@ static void unknown_and_system_actions_answer_404_refused_pairs_409(void **state
     /* the same answers straight from the router, and a command without an action is malformed */
     char err[256], ep[64], ec[64];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", h_port(82));
-    void *ctx = zmq_ctx_new();
-    cmdclient_t *c = cmdclient_new(ctx, ep, err, sizeof err);
+    bus_t *bus = h_bus_as("intake", true); /* the router takes commands from intake's key */
+    cmdclient_t *c = cmdclient_new(bus, ep, "router", err, sizeof err);
     assert_non_null(c);
     char *op_id = h_sql_text(g_db, "SELECT id FROM registry.staff WHERE role = 'operator' ORDER BY id LIMIT 1", 0, NULL);
     for (const char *const *n = names; *n; n++) {
@@ -520,7 +521,7 @@ static void unknown_and_system_actions_answer_404_refused_pairs_409(void **state
     assert_string_equal(ec, "invalid_transition");
     expect_state(code, "resolved");
     cmdclient_destroy(&c);
-    zmq_ctx_term(ctx);
+    bus_destroy(&bus);
     free(op_id);
     free(code);
     free(tok);
@@ -617,8 +618,8 @@ static void scope_follows_the_holder_across_townships(void **state)
     /* and the router says the same to a command that skips intake's read check */
     char err[256], ep[64], ec[64];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", h_port(82));
-    void *ctx = zmq_ctx_new();
-    cmdclient_t *c = cmdclient_new(ctx, ep, err, sizeof err);
+    bus_t *bus = h_bus_as("intake", true); /* the router takes commands from intake's key */
+    cmdclient_t *c = cmdclient_new(bus, ep, "router", err, sizeof err);
     assert_non_null(c);
     char *sup_a_id = h_sql_text(g_db, "SELECT s.id FROM registry.staff s JOIN registry.unit u ON u.id = s.unit_id"
                                       " WHERE s.role = 'supervisor' AND u.code = '430121-101'", 0, NULL);
@@ -626,7 +627,7 @@ static void scope_follows_the_holder_across_townships(void **state)
     assert_int_equal(command(c, "refuse_extension", code, atoll(sup_a_id), ec), 403);
     assert_string_equal(ec, "forbidden");
     cmdclient_destroy(&c);
-    zmq_ctx_term(ctx);
+    bus_destroy(&bus);
     assert_int_equal(act(code, "refuse_extension", sup_b, "{\"note\":\"时限内可完成\"}", NULL), 200);
     expect_state(code, "in_progress");
     free(sup_a_id);

@@ -220,6 +220,16 @@ pid_t h_start_intake(int http_port, int pub_port, const char *const *extra_env)
     return pid;
 }
 
+bus_t *h_bus_as(const char *name, bool curve)
+{
+    char err[1024];
+    bus_opts_t o = {.curve = curve, .curve_dir = h_env("GRIDGOV_CURVE_DIR"), .name = name ? name : "gridgovctl"};
+    bus_t *b = bus_new(&o, err, sizeof err);
+    if (!b)
+        die("bus: %s%s", err, "");
+    return b;
+}
+
 char *h_api_key(PGconn *c)
 {
     char key[SECRET_HEX_LEN], hex[SECRET_HEX_LEN];
@@ -246,7 +256,7 @@ pid_t h_start_router(int base_port, int intake_pub_port, const char *const *extr
     static char cmd_env[96], pub_env[96], sub_env[96], db_env[1024], cal_env[1100], log[1024];
     snprintf(cmd_env, sizeof cmd_env, "GRIDGOV_COMMAND_ENDPOINT=tcp://127.0.0.1:%d", base_port);
     snprintf(pub_env, sizeof pub_env, "GRIDGOV_ROUTER_PUB_ENDPOINT=tcp://127.0.0.1:%d", base_port + 1);
-    snprintf(sub_env, sizeof sub_env, "GRIDGOV_SUB_ENDPOINTS=tcp://127.0.0.1:%d", intake_pub_port);
+    snprintf(sub_env, sizeof sub_env, "GRIDGOV_SUB_ENDPOINTS=intake@tcp://127.0.0.1:%d", intake_pub_port);
     snprintf(db_env, sizeof db_env, "GRIDGOV_DB=%s", h_env("GRIDGOV_DB"));
     snprintf(cal_env, sizeof cal_env, "GRIDGOV_CALENDAR_DIR=%s/deploy/calendar", h_env("GRIDGOV_TOP"));
     snprintf(log, sizeof log, "%s/router-%d.log", h_env("GRIDGOV_TEST_VAR"), base_port);

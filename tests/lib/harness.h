@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "buf.h"
+#include "bus.h"
 
 const char *h_env(const char *name);
 /* A port for this test binary: GRIDGOV_TEST_PORT_BASE + offset. */
@@ -34,6 +35,12 @@ pid_t h_spawn(const char *const *argv, const char *const *env, const char *log_p
 int h_stop(pid_t pid, int sig);
 /* Polls GET /healthz until 200 or timeout. */
 bool h_wait_healthy(int port, int timeout_ms);
+
+/* A bus for the test's own ZeroMQ clients and servers, with the key pair NAME from the runner's
+ * key folder (GRIDGOV_CURVE_DIR; tests/run.sh makes intake, router and gridgovctl). NULL name:
+ * gridgovctl's, an operator's key, which the daemons admit to their events. curve false: the
+ * one-host mode. Intake's and the router's defaults admit what the suite needs. Caller destroys. */
+bus_t *h_bus_as(const char *name, bool curve);
 
 /* Starts gridgov-intake on the given ports; waits until healthy. */
 pid_t h_start_intake(int http_port, int pub_port, const char *const *extra_env);

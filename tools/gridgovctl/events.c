@@ -10,6 +10,8 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "bus.h"
+#include "bus_watch.h"
 #include "consumer.h"
 #include "ctl.h"
 #include "gclock.h"
@@ -36,27 +38,43 @@ static bool print_event(PGconn *conn, const json_t *env, const char *raw, void *
     return true;
 }
 
-static int live(const char *endpoints, const char *prefix, long count, long idle_ms)
+/* The live stream prints what the publishers send: only publishers whose keys are configured
+ * (NAME@endpoint) get through the CURVE handshake. It is a watcher's view; consumers that act
+ * read each event from bus.outbox instead (consumer.h). */
+static void *subscribe(bus_t *bus, bus_watch_t *watch, const char *endpoints, const char *prefix, char *err,
+                       size_t errsz)
 {
-    void *ctx = zmq_ctx_new();
-    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    void *sub = zmq_socket(bus_ctx(bus), ZMQ_SUB);
     int linger = 0;
     zmq_setsockopt(sub, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, prefix, strlen(prefix));
-    char *eps = strdup(endpoints), *save = NULL;
-    for (char *ep = strtok_r(eps, ",", &save); ep; ep = strtok_r(NULL, ",", &save))
-        if (zmq_connect(sub, ep) != 0) {
-            fprintf(stderr, "gridgovctl: cannot connect %s: %s\n", ep, zmq_strerror(errno));
-            free(eps);
-            zmq_close(sub);
-            zmq_ctx_term(ctx);
-            return 1;
-        }
-    free(eps);
+    if (!bus_watch_attach(watch, sub, err, errsz) || !bus_connect_list(bus, sub, BUS_EVENTS, endpoints, err, errsz)) {
+        zmq_close(sub);
+        return NULL;
+    }
+    return sub;
+}
+
+static int live(bus_t *bus, const char *endpoints, const char *prefix, long count, long idle_ms)
+{
+    char err[512];
+    bus_watch_t *watch = bus_watch_new(bus, "gridgovctl events: subscribing to");
+    void *sub = subscribe(bus, watch, endpoints, prefix, err, sizeof err);
+    if (!sub) {
+        fprintf(stderr, "gridgovctl: %s\n", err);
+        bus_watch_destroy(&watch);
+        return 1;
+    }
     log_info("subscribed to %s", endpoints);
     long printed = 0;
     long long last = gclock_mono_ms();
     while (!g_stop && (count <= 0 || printed < count)) {
+        void *fresh;
+        /* libzmq does not come back from a failed handshake by itself (bus_watch.h) */
+        if (bus_watch_broken(watch) && (fresh = subscribe(bus, watch, endpoints, prefix, err, sizeof err))) {
+            zmq_close(sub);
+            sub = fresh;
+        }
         zmq_pollitem_t it = {sub, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&it, 1, 100) <= 0) {
             if (idle_ms > 0 && gclock_mono_ms() - last >= idle_ms)
@@ -84,7 +102,7 @@ static int live(const char *endpoints, const char *prefix, long count, long idle
         last = gclock_mono_ms();
     }
     zmq_close(sub);
-    zmq_ctx_term(ctx);
+    bus_watch_destroy(&watch);
     return 0;
 }
 
@@ -111,16 +129,26 @@ int ctl_events(const cfg_t *cfg, int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (!consumer)
-        return live(cfg_str(cfg, "sub_endpoints"), prefix, count, idle_ms);
+    char err[1024];
+    bus_t *bus = bus_from_cfg(cfg, err, sizeof err);
+    if (!bus) {
+        fprintf(stderr, "gridgovctl: %s\n", err);
+        return 1;
+    }
+    if (!consumer) {
+        int rc = live(bus, cfg_str(cfg, "sub_endpoints"), prefix, count, idle_ms);
+        bus_destroy(&bus);
+        return rc;
+    }
 
     long printed = 0;
-    char err[512];
-    consumer_opts_t o = {.name = consumer, .conninfo = cfg_str(cfg, "db"), .endpoints = cfg_str(cfg, "sub_endpoints"),
-                         .type_prefix = prefix, .sweep_ms = 1000, .fn = print_event, .arg = &printed};
+    consumer_opts_t o = {.name = consumer, .bus = bus, .conninfo = cfg_str(cfg, "db"),
+                         .endpoints = cfg_str(cfg, "sub_endpoints"), .type_prefix = prefix, .sweep_ms = 1000,
+                         .fn = print_event, .arg = &printed};
     consumer_t *c = consumer_new(&o, err, sizeof err);
     if (!c) {
         fprintf(stderr, "gridgovctl: %s\n", err);
+        bus_destroy(&bus);
         return 1;
     }
     log_info("consumer %s following %s", consumer, o.endpoints);
@@ -134,5 +162,6 @@ int ctl_events(const cfg_t *cfg, int argc, char **argv)
             break;
     }
     consumer_destroy(&c);
+    bus_destroy(&bus);
     return 0;
 }

@@ -8,6 +8,7 @@
  *                                         valid for staff_token_ttl_h hours
  *   gridgovctl revoke-token TOKEN | --staff STAFF_ID   revoke one token, or all of a staff member's
  *   gridgovctl events [options]           print the event stream as JSON lines
+ *   gridgovctl keygen NAME [DIR]          write a CURVE key pair for the bus (DIR/NAME.key, .pub)
  * Run `gridgovctl --help` for the shared configuration keys. */
 #include <errno.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bus.h"
 #include "config.h"
 #include "ctl.h"
 #include "db.h"
@@ -24,9 +26,11 @@
 
 static const cfg_key_t KEYS[] = {
     {"db", CFG_STR, "dbname=gridgov", 0, 0, "PostgreSQL connection string (libpq)"},
-    {"sub_endpoints", CFG_STR, "tcp://127.0.0.1:7101", 0, 0, "comma-separated ZeroMQ PUB endpoints of the daemons"},
+    {"sub_endpoints", CFG_STR, "intake@tcp://127.0.0.1:7101", 0, 0,
+     "comma-separated NAME@endpoint of the daemons' event PUB sockets (NAME.pub: the daemon's key)"},
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
     {"staff_token_ttl_h", CFG_INT, "12", 1, 8760, "hours a staff token issued by `token` stays valid"},
+    BUS_CFG_KEYS("gridgovctl"),
 };
 
 static const char USAGE[] =
@@ -39,7 +43,9 @@ static const char USAGE[] =
     "  revoke-token TOKEN | --staff STAFF_ID   revoke a token, or every token of a staff member\n"
     "  events [--consumer NAME] [--type PREFIX] [--count N] [--idle-exit MS] [--from-start]\n"
     "                            print events as JSON lines: live from ZeroMQ, or with --consumer as\n"
-    "                            a durable consumer that catches up from PostgreSQL";
+    "                            a durable consumer that catches up from PostgreSQL\n"
+    "  keygen NAME [DIR]         write a CURVE key pair for the bus: DIR/NAME.key (0600) and\n"
+    "                            DIR/NAME.pub (DIR: curve_dir); never overwrites a key";
 
 int main(int argc, char **argv)
 {
@@ -78,6 +84,8 @@ int main(int argc, char **argv)
         status = ctl_revoke_token(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "events"))
         status = ctl_events(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "keygen"))
+        status = ctl_keygen(cfg, sub_argc, sub_argv);
     else {
         fprintf(stderr, "gridgovctl: unknown command '%s'\n%s\n", cmd, USAGE);
         status = 2;
