@@ -52,6 +52,9 @@ void log_write(log_level_t level, const char *fmt, ...)
         }
     }
 
+    /* the last line of defence: whatever a caller formatted, no mobile number leaves unmasked */
+    log_mask_phones(msg);
+
     struct timeval tv;
     gettimeofday(&tv, NULL); /* wall time for the log line, not domain time */
     struct tm tm;
@@ -91,4 +94,40 @@ char *log_mask_phone(const char *phone, char *out, size_t outsz)
     else
         snprintf(out, outsz, "%.3s****%s", phone, phone + n - 4);
     return out;
+}
+
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+static bool is_alnum(char c) { return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+size_t log_mask_phones(char *text)
+{
+    size_t masked = 0;
+    char *p = text;
+    while (*p) {
+        if (!is_alnum(*p)) {
+            p++;
+            continue;
+        }
+        /* a token of letters and digits: a number on its own, or part of a word or an id */
+        char *tok = p;
+        while (is_alnum(*p))
+            p++;
+        size_t n = (size_t)(p - tok);
+        char *num = tok;
+        /* "+8613812340000": the number after the country code */
+        if (n == 13 && tok > text && tok[-1] == '+' && tok[0] == '8' && tok[1] == '6') {
+            num += 2;
+            n = 11;
+        }
+        /* 1[3-9] and nine digits, alone: not inside a longer number (a ticket code has 13 digits
+         * or more, a timestamp 10 or 13), a hexadecimal id (a uuid), nor the fraction of a
+         * decimal number (a longitude) */
+        bool decimal = tok - text >= 2 && tok[-1] == '.' && is_digit(tok[-2]);
+        if (n == 11 && !decimal && num[0] == '1' && num[1] >= '3' && num[1] <= '9' &&
+            strspn(num, "0123456789") >= 11) {
+            memset(num + 3, '*', 4);
+            masked++;
+        }
+    }
+    return masked;
 }

@@ -2,8 +2,8 @@
 """The Open311 contract check: every JSON answer the Open311 tests received validates against
 the schema of its kind in tests/open311/schemas/ (our restatement of open311/schema-validation's
 georeport-v2 schemas, of the specification where that project has none, and of mySociety's
-update extension). tests/e2e/test_open311.c keeps each answer as DIR/<schema>/<name>.json, the
-body exactly as it came over the wire.
+update extension). The end-to-end tests (test_open311.c, test_privacy.c) keep each answer as
+DIR/<schema>/<name>.json (tests/lib/open311_keep.c), the body exactly as it came over the wire.
 
 Fails when DIR holds no answers, when an answer is not strict JSON or does not validate, when a
 folder names no schema, or when a schema that describes an answer ("x-gridgov-answers") has no

@@ -2,7 +2,10 @@
 """The contract check: every message the code has written during the test run validates against
 its JSON Schema in proto/.
   events    every event in bus.outbox: the envelope (envelope.schema.json) and its data
-            (<type>.schema.json); fails when a type has no schema.
+            against the schema of its type and version (<type>.schema.json, the current one,
+            or <type>.v<N>.schema.json for an earlier version, which events written by an
+            earlier release keep; x-gridgov-version in each says which); fails when a type and
+            version has no schema.
   commands  every command a daemon stored with its reply (<target>.command: request, reply):
             the request against command.<target>.schema.json, the reply against
             reply.<target>.schema.json (which refines reply.schema.json), and the three agree on
@@ -12,8 +15,9 @@ Fails when anything is invalid, and when there are no events or no commands to c
 
 Usage: proto_check.py CONNINFO              check the test run's database
        proto_check.py --self-test CONNINFO  show that the check fails on each kind of invalid
-                                            command and reply: stores them in a transaction it
-                                            rolls back, and expects each one to be reported"""
+                                            event, command and reply: judges the events as they
+                                            are, stores the commands in a transaction it rolls
+                                            back, and expects each one to be reported"""
 import json
 import pathlib
 import subprocess
@@ -71,16 +75,38 @@ def errors(validator, doc, where):
 
 # ---- events ------------------------------------------------------------------------------------
 
-def check_events(conninfo, loaded, validator):
-    envelope = validator("envelope.schema.json")
-    by_type = {}
+def event_validators(loaded, validator):
+    """(type, version) -> the validator of that event's data. A schema names the version it
+    describes (x-gridgov-version, 1 when it does not) and may serve several event types of the
+    same shape (x-gridgov-types, else the type its file is named after)."""
+    by = {}
     for name in loaded:
         if name == "envelope.schema.json" or name.startswith(("command.", "reply.")):
             continue
         v = validator(name)
-        # one schema may serve several event types of the same shape
+        version = loaded[name].get("x-gridgov-version", 1)
         for t in loaded[name].get("x-gridgov-types", [name[: -len(".schema.json")]]):
-            by_type[t] = v
+            if (t, version) in by:
+                raise ValueError(f"proto/{name}: a second schema for {t} version {version}")
+            by[(t, version)] = v
+    return by
+
+
+def event_errors(ev, envelope, by):
+    """What is wrong with one envelope: itself, and its data against the schema of its type and
+    version (an event written by an earlier release keeps the version it was written as)."""
+    errs = errors(envelope, ev, "")
+    v = by.get((ev.get("type"), ev.get("version")))
+    if v is None:
+        errs.append(f"no schema in proto/ for {ev.get('type')} version {ev.get('version')}")
+    else:
+        errs += errors(v, ev.get("data"), "data")
+    return errs
+
+
+def check_events(conninfo, loaded, validator):
+    envelope = validator("envelope.schema.json")
+    by = event_validators(loaded, validator)
     # source 'test': malformed events a test injected on purpose (bad input for consumers)
     lines = psql(conninfo, "SELECT envelope::text FROM bus.envelope WHERE source <> 'test' ORDER BY seq")
     events = [json.loads(line) for line in lines]
@@ -90,17 +116,14 @@ def check_events(conninfo, loaded, validator):
     bad = 0
     seen = {}
     for ev in events:
-        errs = errors(envelope, ev, "")
-        v = by_type.get(ev.get("type"))
-        if v is None:
-            errs.append(f"no schema proto/{ev.get('type')}.schema.json")
-        else:
-            errs += errors(v, ev.get("data"), "data")
-        seen[ev.get("type")] = seen.get(ev.get("type"), 0) + 1
+        errs = event_errors(ev, envelope, by)
+        key = f"{ev.get('type')} v{ev.get('version')}"
+        seen[key] = seen.get(key, 0) + 1
         if errs:
             bad += 1
             if bad <= 10:
-                print(f"proto_check: event {ev.get('id')} ({ev.get('type')}): " + "; ".join(errs))
+                print(f"proto_check: event {ev.get('id')} ({ev.get('type')} version {ev.get('version')}): "
+                      + "; ".join(errs))
     print(f"proto_check: {len(events)} events checked ({', '.join(f'{k}: {n}' for k, n in seen.items())}), {bad} invalid")
     return 1 if bad else 0
 
@@ -241,6 +264,41 @@ SELF_TEST = [  # (what is wrong, what the report must say, request, reply)
 ]
 
 
+# Events judged by the self-test without a database: (what is wrong, what the report must say, envelope).
+CREATED = {"ticket_id": "42", "code": "2604030000042", "channel": "api", "service_code": "DISPUTE",
+           "description": "宅基地边界纠纷", "attributes": {}, "requested_at": "2026-04-03T01:00:00.000000Z"}
+REPORTER = {"first_name": "建国", "last_name": "李", "phone": "13900001111", "email": "li@example.cn"}
+
+
+def envelope_of(version, data, type_="ticket.created"):
+    return {"id": "5e1f7e57-0000-4000-8000-00000000e000", "type": type_, "version": version,
+            "occurred_at": "2026-04-03T01:00:00.000000Z", "source": "intake", "correlation_id": None, "data": data}
+
+
+EVENT_SELF_TEST = [
+    ("valid: ticket.created version 2", None, envelope_of(2, CREATED)),
+    ("valid: ticket.created version 1 (an earlier release's) with its reporter", None,
+     envelope_of(1, {**CREATED, "reporter": REPORTER})),
+    ("version 2 with the reporter's contact details", "'reporter' was unexpected",
+     envelope_of(2, {**CREATED, "reporter": REPORTER})),
+    ("version 1 without the reporter it required", "'reporter' is a required property", envelope_of(1, CREATED)),
+    ("a version no schema describes", "no schema in proto/ for ticket.created version 3", envelope_of(3, CREATED)),
+    ("a type no schema describes", "no schema in proto/ for ticket.lost version 1", envelope_of(1, CREATED, "ticket.lost")),
+]
+
+
+def self_test_events(loaded, validator):
+    envelope = validator("envelope.schema.json")
+    by = event_validators(loaded, validator)
+    failures = 0
+    for what, expect, ev in EVENT_SELF_TEST:
+        said = "; ".join(event_errors(ev, envelope, by))
+        ok = (expect is None and not said) or (expect is not None and expect in said)
+        print(f"proto_check self-test: {'ok  ' if ok else 'FAIL'} event, {what}: {said or 'accepted'}")
+        failures += not ok
+    return failures
+
+
 def fill(doc, id_):
     return None if doc is None else json.loads(json.dumps(doc).replace("{id}", id_))
 
@@ -253,6 +311,7 @@ def self_test(conninfo, loaded, validator):
     """Each case becomes a stored row (in a transaction rolled back at once); the check must
     report exactly the invalid ones, for the reason given, and pass the valid ones. Also: a row
     without its request passes only when stored before the migration, and no rows at all fail."""
+    failures = self_test_events(loaded, validator)
     command = validator("command.router.schema.json")
     reply = validator("reply.router.schema.json")
     ids = [f"5e1f7e57-0000-4000-8000-{n:012x}" for n in range(len(SELF_TEST) + 1)]
@@ -269,7 +328,6 @@ def self_test(conninfo, loaded, validator):
                + ",\n".join(inserts) + ";\n")
     id_list = ", ".join(sql_literal(i) for i in ids)
     rows = command_rows(conninfo, "router", f"c.id IN ({id_list})", prelude, "ROLLBACK;\n")
-    failures = 0
     if len(rows) != len(ids):
         print(f"proto_check self-test: stored {len(ids)} rows, read back {len(rows)}")
         return 1
@@ -294,7 +352,7 @@ def self_test(conninfo, loaded, validator):
     if left:
         print("proto_check self-test: FAIL its rows were not rolled back")
         failures += 1
-    print(f"proto_check self-test: {len(SELF_TEST) + 3} cases, {failures} failed")
+    print(f"proto_check self-test: {len(EVENT_SELF_TEST) + len(SELF_TEST) + 3} cases, {failures} failed")
     return 1 if failures else 0
 
 

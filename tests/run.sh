@@ -182,8 +182,9 @@ if selected "proto/schemas"; then
   record "proto/schemas" $?
 fi
 
-# Every Open311 JSON answer e2e/test_open311 received (kept under $run/open311) validates against
-# tests/open311/schemas; the self-test shows first that the checker rejects bad answers.
+# Every Open311 JSON answer e2e/test_open311 and e2e/test_privacy received (kept under
+# $run/open311 by tests/lib/open311_keep.c) validates against tests/open311/schemas; the
+# self-test shows first that the checker rejects bad answers.
 if selected "open311/schemas"; then
   echo "== open311/schemas"
   /usr/bin/python3 tests/open311_check.py --self-test && /usr/bin/python3 tests/open311_check.py "$run/open311"

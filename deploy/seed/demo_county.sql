@@ -26,7 +26,8 @@
 --                应急办, 水利站, 农业综合服务中心, 规划建设办, 综治中心; the office is in the
 --                name, e.g. '王建国（水利站）'); the county: 1 operator and 1 handler.
 --                Staff ids 1..N in (level, unit code, role) order.
---   service      15 Open311 services with attributes (ord from 1) and list values.
+--   service      15 Open311 services with attributes (ord from 1) and list values; 邻里纠纷,
+--                土地承包 and 社会救助 (DISPUTE, LAND, AID) are private (registry.service.private).
 --   jurisdiction 'demo.gridgov.cn'.   No api_client rows: the runner issues the API key.
 --
 -- Deterministic: no random(), no now(): every choice is md5 of a stable key (pg_temp.seed_h),
@@ -446,5 +447,18 @@ INSERT INTO router.category_rule (service_code, level, office, sign_hours, resol
     ('POLICY',  'village',  NULL,               8,  24, 0.8),
     ('OTHER',   'village',  NULL,               8,  40, 0.8)
 ON CONFLICT (service_code) DO NOTHING;
+
+-- Private categories: the public sees only their tickets' status (registry.service.private,
+-- migration 018). The seed also loads on the schema of the release before that column (the
+-- upgrade test in tests/run.sh seeds at the previous release's last migration and migrates after),
+-- so the flag is set only where the column exists; there, migration 018 sets it.
+DO $private$
+BEGIN
+  IF EXISTS (SELECT 1 FROM information_schema.columns
+             WHERE table_schema = 'registry' AND table_name = 'service' AND column_name = 'private') THEN
+    EXECUTE $sql$UPDATE registry.service SET private = true WHERE code IN ('DISPUTE', 'LAND', 'AID')$sql$;
+  END IF;
+END
+$private$;
 
 COMMIT;

@@ -6,6 +6,10 @@
  *   POST /api/v1/tickets/{code}/rating             resident via an API client; JSON {rating, rating_code}
  *   GET  /api/v1/tickets/{code}/history            staff; the transitions (who, when, from, to, note)
  *   GET  /api/v1/staff/tickets?state=              staff; the tickets in their scope
+ *   GET  /api/v1/staff/tickets/{code}              staff; one ticket in their scope, whole: what the
+ *                                                  public reads leaves out of a private category
+ *                                                  (intake.ticket_view), the household code and
+ *                                                  the reporter's contact details
  * Intake validates and authenticates, then sends the router a command (request/reply, retried
  * under the same id; an Idempotency-Key header fixes that id) and answers with the router's
  * status: 409 with the current state for a transition that is not allowed, 403 outside the
@@ -320,6 +324,43 @@ static void my_tickets(const intake_t *app, const http_req_t *req, http_resp_t *
     json_decref(j);
 }
 
+/* One ticket as submitted, for the staff who handle it: from intake's own table, since
+ * intake.ticket_view is what anyone may read. */
+static void staff_ticket(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *code)
+{
+    db_t *db;
+    staff_t who;
+    if (!authenticate(app, req, resp, &db, &who) || !check_scope(db, &who, code, resp))
+        return;
+    char err[256];
+    const char *p[] = {code};
+    PGresult *r = db_exec(db,
+                          "SELECT json_build_object('code', t.code, 'state', a.state, 'service_code', t.service_code,"
+                          " 'service_name', s.name, 'private', s.private, 'channel', t.channel,"
+                          " 'description', t.description, 'attributes', t.attributes, 'lat', t.lat, 'long', t.long,"
+                          " 'address_string', t.address_string, 'address_id', t.address_id, 'media_url', t.media_url,"
+                          " 'reporter', json_build_object('first_name', t.first_name, 'last_name', t.last_name,"
+                          "  'phone', t.phone, 'email', t.email, 'account_id', t.account_id),"
+                          " 'unit', u.name, 'requested_at', t.requested_at, 'sign_due', a.sign_due,"
+                          " 'resolve_due', a.resolve_due, 'overdue', a.overdue)::text"
+                          " FROM intake.ticket t JOIN registry.service s ON s.code = t.service_code"
+                          " JOIN router.ticket_assignment a ON a.ticket_id = t.id"
+                          " LEFT JOIN registry.unit u ON u.id = a.unit_id WHERE t.code = $1",
+                          1, p, err, sizeof err, NULL);
+    if (!r) {
+        render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
+        return;
+    }
+    json_error_t je;
+    json_t *j = PQntuples(r) == 1 ? json_loads(PQgetvalue(r, 0, 0), 0, &je) : NULL;
+    PQclear(r);
+    if (j)
+        render_json(resp, 200, j);
+    else
+        render_api_error(resp, 404, "not_found", NULL, "no routed ticket with this code");
+    json_decref(j);
+}
+
 bool api_staff_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp)
 {
     const char *path = req->path;
@@ -329,6 +370,19 @@ bool api_staff_handle(const intake_t *app, const http_req_t *req, http_resp_t *r
             my_tickets(app, req, resp);
         else
             render_api_error(resp, 405, "method_not_allowed", NULL, "use GET");
+        return true;
+    }
+    const char *mine = "/api/v1/staff/tickets/";
+    if (!strncmp(path, mine, strlen(mine))) {
+        const char *code = path + strlen(mine);
+        if (!get) {
+            render_api_error(resp, 405, "method_not_allowed", NULL, "use GET");
+            snprintf(resp->allow, sizeof resp->allow, "GET");
+        } else if (!*code || strlen(code) > 32 || strspn(code, "0123456789") != strlen(code)) {
+            render_api_error(resp, 404, "not_found", NULL, "no such resource");
+        } else {
+            staff_ticket(app, req, resp, code);
+        }
         return true;
     }
     const char *prefix = "/api/v1/tickets/";

@@ -11,7 +11,9 @@
  *                          merged → duplicate             resolved → in_progress (重办) → reopen
  *   updated_datetime     when, +08:00
  *   description          the note (resolution, reason), the resident's rating, or the Chinese
- *                        description of the new state
+ *                        description of the new state; for a private category (registry.service
+ *                        .private) always the description of the state: what a handler wrote
+ *                        or the resident answered is not for the public
  *   media_url            "" (no media on updates)
  * The window is at most 90 days (as for requests); without dates it is the last 24 hours by
  * the injected clock. page / page_size (1-1000, default 1000) page through a busy window. */
@@ -35,10 +37,10 @@ static const char UPDATES_SQL[] =
     "SELECT tr.id::text, tr.code, coalesce(tr.from_state, ''), tr.to_state,"
     " to_char(tr.at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"'),"
     " CASE"
-    "  WHEN tr.action = 'rate' THEN '居民评价：' || CASE tr.note WHEN 'satisfied' THEN '满意'"
+    "  WHEN tr.action = 'rate' AND NOT s.private THEN '居民评价：' || CASE tr.note WHEN 'satisfied' THEN '满意'"
     "   WHEN 'basic' THEN '基本满意' WHEN 'unsatisfied' THEN '不满意' ELSE coalesce(tr.note, '') END"
     "   || CASE WHEN tr.to_state = 'in_progress' THEN '，重新办理' ELSE '' END"
-    "  WHEN nullif(tr.note, '') IS NOT NULL THEN tr.note"
+    "  WHEN nullif(tr.note, '') IS NOT NULL AND NOT s.private THEN tr.note"
     "  WHEN tr.action = 'escalate' THEN '签收超时，已升级由' || coalesce(u.name, '上级') || '办理'"
     "  WHEN tr.action = 'overdue' THEN '办结超期，已督办并升级由' || coalesce(u.name, '上级') || '办理'"
     "  WHEN tr.action = 'close_unrated' THEN '已办结，居民未评价'"
@@ -48,6 +50,7 @@ static const char UPDATES_SQL[] =
     "   WHEN 'rejected' THEN '不予受理' WHEN 'merged' THEN '重复件，已合并' ELSE tr.to_state END"
     " END"
     " FROM router.ticket_history tr"
+    " JOIN intake.ticket t ON t.id = tr.ticket_id JOIN registry.service s ON s.code = t.service_code"
     " LEFT JOIN registry.unit u ON u.id = tr.unit_id"
     " WHERE tr.at >= $1::timestamptz AND tr.at <= $2::timestamptz"
     " ORDER BY tr.at, tr.id LIMIT $3::bigint OFFSET $4::bigint";

@@ -224,6 +224,10 @@ static void make_run_serves_open311_and_announces_tickets(void **state)
     assert_int_equal(h_sql_int(db, "SELECT count(*) FROM intake.ticket WHERE code = $1 AND description = '大塘组路口路灯不亮'", 1, p), 1);
     assert_int_equal(h_sql_int(db, "SELECT count(*) FROM bus.outbox WHERE type = 'ticket.created' AND data->>'code' = $1", 1, p), 1);
     assert_true(h_sql_int(db, "SELECT count(*) FROM registry.unit WHERE level = 'group'", 0, NULL) > 0);
+    /* seeded on this release's schema, the demo marks its private categories itself */
+    assert_int_equal(h_sql_int(db, "SELECT count(*) FROM registry.service WHERE private AND code IN ('DISPUTE', 'LAND', 'AID')",
+                               0, NULL), 3);
+    assert_int_equal(h_sql_int(db, "SELECT count(*) FROM registry.service WHERE private", 0, NULL), 3);
     PQfinish(db);
 
     /* On the event stream: the watcher exits after its one event. */

@@ -15,20 +15,18 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ctype.h>
 #include <curl/curl.h>
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "harness.h"
+#include "open311_keep.h"
 #include "timefmt.h"
 
 #define JURISDICTION "demo.gridgov.cn"
@@ -40,7 +38,6 @@ static PGconn *g_db;
 static char *g_key;
 static char g_base[128];
 static int g_teardown_failed;
-static int g_kept; /* JSON answers kept for tests/open311_check.py */
 
 /* ---------------------------------------------------------------------------------------------
  * helpers */
@@ -50,76 +47,8 @@ static bool has_header(const h_resp_t *r, const char *line_prefix)
     return strcasestr(buf_str(&r->headers), line_prefix) != NULL;
 }
 
-/* The schema (tests/open311/schemas/<name>.schema.json) an Open311 JSON answer must satisfy,
- * by what was asked; NULL for a resource this table does not know yet. */
-static const char *answer_schema(const char *method, const char *path, long status)
-{
-    if (status >= 400)
-        return "errors";
-    const char *p = path + strlen("/open311/v2/");
-    char name[256];
-    snprintf(name, sizeof name, "%.*s", (int)strcspn(p, "?"), p);
-    if (!strcmp(name, "discovery.json"))
-        return "discovery";
-    if (!strcmp(name, "services.json"))
-        return "services";
-    if (!strncmp(name, "services/", 9))
-        return "service-definition";
-    if (!strcmp(name, "requests.json"))
-        return strcmp(method, "POST") ? "requests" : "post-response";
-    if (!strncmp(name, "requests/", 9))
-        return "request-by-id";
-    if (!strncmp(name, "tokens/", 7))
-        return "token-response";
-    if (!strcmp(name, "servicerequestupdates.json"))
-        return "request-updates";
-    return NULL;
-}
-
-static void make_dir(const char *path)
-{
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        print_error("mkdir %s: %s\n", path, strerror(errno));
-        fail();
-    }
-}
-
-/* Keeps an Open311 JSON answer, success or error, byte for byte as
- * $GRIDGOV_TEST_VAR/open311/<schema>/<n>-<method>-<path>.json. tests/run.sh then runs
- * tests/open311_check.py over them: one that does not validate fails the run. */
-static void keep_answer(const char *method, const char *path, const h_resp_t *r)
-{
-    if (strncmp(path, "/open311/v2/", 12) != 0 || !has_header(r, "\nContent-Type: application/json"))
-        return;
-    const char *schema = answer_schema(method, path, r->status);
-    if (!schema) {
-        print_error("%s %s: no schema for this answer: add it to answer_schema() and tests/open311/schemas/\n",
-                    method, path);
-        fail();
-    }
-    char dir[1024], file[1400], what[101];
-    snprintf(dir, sizeof dir, "%s/open311", h_env("GRIDGOV_TEST_VAR"));
-    make_dir(dir);
-    snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/%s", schema);
-    make_dir(dir);
-    /* named by the resource without .json and the query (which may hold the api_key) */
-    size_t n = 0;
-    for (const char *c = path + 12; *c && *c != '?' && strncmp(c, ".json", 5) && n < sizeof what - 1; c++)
-        what[n++] = (isalnum((unsigned char)*c) || *c == '-') ? *c : '_';
-    what[n] = '\0';
-    snprintf(file, sizeof file, "%s/%03d-%s-%s-%ld.json", dir, ++g_kept, method, what, r->status);
-    FILE *f = fopen(file, "wb");
-    if (!f) {
-        print_error("cannot write %s: %s\n", file, strerror(errno));
-        fail();
-    }
-    bool ok = fwrite(buf_str(&r->body), 1, r->body.len, f) == r->body.len;
-    ok = fclose(f) == 0 && ok;
-    assert_true(ok);
-}
-
 /* One request to intake; path is under the server root. Asserts the transport worked. Every
- * Open311 JSON answer is kept for the schema check (keep_answer). */
+ * Open311 JSON answer is kept for the schema check (h_open311_keep). */
 static void req(const char *method, const char *path, const char *const *headers, const char *body, h_resp_t *r)
 {
     char *url = malloc(strlen(g_base) + strlen(path) + 1);
@@ -131,7 +60,7 @@ static void req(const char *method, const char *path, const char *const *headers
         print_error("%s %s: no HTTP answer\n", method, path);
     free(url);
     assert_true(ok);
-    keep_answer(method, path, r);
+    assert_true(h_open311_keep(method, path, r));
 }
 
 static const char *const FORM[] = {"Content-Type: application/x-www-form-urlencoded; charset=utf-8", NULL};

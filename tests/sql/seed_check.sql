@@ -291,6 +291,15 @@ BEGIN
     RAISE EXCEPTION 'seed_check: catalogue lacks: %', bad;
   END IF;
 
+  -- the public sees only the status of these (migration 018 on an upgraded database, the seed on
+  -- a fresh one)
+  SELECT string_agg(name || CASE WHEN private THEN ' (private)' ELSE ' (public)' END, ', ' ORDER BY sort) INTO bad
+  FROM registry.service
+  WHERE private <> (name IN ('邻里纠纷', '土地承包', '社会救助'));
+  IF bad IS NOT NULL THEN
+    RAISE EXCEPTION 'seed_check: the private categories are 邻里纠纷, 土地承包 and 社会救助; wrong: %', bad;
+  END IF;
+
   SELECT string_agg(code, ', ') INTO bad FROM registry.service
   WHERE btrim(description) = '' OR btrim(grp) = '' OR btrim(keywords) = '';
   IF bad IS NOT NULL THEN

@@ -134,6 +134,46 @@ static void mask_phone_respects_output_size(void **state)
     assert_string_equal(out, "138**");
 }
 
+/* ---- log_mask_phones -------------------------------------------------------------------- */
+
+static void mask_phones_masks_every_mobile_number_in_text(void **state)
+{
+    (void)state;
+    char t[] = "居民13812340000报修，另一个 15900001111; phone=19912345678&x, \"18600002222\", +8613700003333.";
+    assert_int_equal(log_mask_phones(t), 5);
+    assert_string_equal(t, "居民138****0000报修，另一个 159****1111; phone=199****5678&x, \"186****2222\", +86137****3333.");
+}
+
+static void mask_phones_leaves_numbers_that_are_no_phones(void **state)
+{
+    (void)state;
+    /* a ticket code (13 digits), epoch seconds and microseconds, a longitude's fraction, a uuid
+     * whose last group has 11 digits, 12345678901 (no 1[3-9]), a landline, 10 and 12 digits */
+    const char *keep = "2611290000001 1764400000 1764400000123456 113.13812340000 "
+                       "5e1f7e57-0000-4000-8000-a13812340000 12345678901 0731-84011234 1381234000 138123400001";
+    char t[256];
+    snprintf(t, sizeof t, "%s", keep);
+    assert_int_equal(log_mask_phones(t), 0);
+    assert_string_equal(t, keep);
+    char e[] = "";
+    assert_int_equal(log_mask_phones(e), 0);
+}
+
+static void write_masks_a_phone_in_any_message(void **state)
+{
+    (void)state;
+    capture_t c;
+    capture_begin(&c);
+    log_warn("ticket not stored: value \"%s\" of reporter %s", "13812340000", "13900004444");
+    char *text = capture_end(&c);
+    json_t *o = parse_line(text);
+    assert_string_equal(json_string_value(json_object_get(o, "msg")),
+                        "ticket not stored: value \"138****0000\" of reporter 139****4444");
+    assert_null(strstr(text, "13812340000"));
+    json_decref(o);
+    free(text);
+}
+
 /* ---- log_level_parse -------------------------------------------------------------------- */
 
 static void level_parse_accepts_the_four_names(void **state)
@@ -360,6 +400,9 @@ int main(void)
         T(mask_phone_masks_very_long_digit_strings_whole),
         T(mask_phone_of_null_is_masked),
         T(mask_phone_respects_output_size),
+        T(mask_phones_masks_every_mobile_number_in_text),
+        T(mask_phones_leaves_numbers_that_are_no_phones),
+        T(write_masks_a_phone_in_any_message),
         T(level_parse_accepts_the_four_names),
         T(level_parse_rejects_others_and_leaves_output),
         T(write_emits_one_json_line_with_ts_level_svc_msg),
