@@ -21,6 +21,13 @@ static int64_t real_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+int64_t gclock_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void gclock_set(int64_t us) { atomic_store(&g_fixed_us, us); }
 
 void gclock_use_file(const char *path)
