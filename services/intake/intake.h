@@ -8,6 +8,7 @@
 #include "cmdclient.h"
 #include "db.h"
 #include "http.h"
+#include "ratelimit.h"
 #include "relay.h"
 
 typedef struct {
@@ -16,6 +17,7 @@ typedef struct {
     relay_t *relay;         /* rung after every committed ticket */
     void *zmq_ctx;          /* shared by the HTTP threads' command clients */
     const char *router_endpoint;
+    ratelimit_t *limits;    /* per API key and staff token (dispatch.c) */
 } intake_t;
 
 /* The current request's PostgreSQL connection and router command client, from the pool slot
