@@ -1,7 +1,6 @@
 #include "http.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -63,7 +62,7 @@ const char *http_header(const http_req_t *req, const char *name)
 static void log_repeats(http_server_t *self)
 {
     if (self->repeats)
-        log_warn("http: %s (%lu more times since)", self->last_log, self->repeats);
+        log_warn("http: %s (and %lu more like it)", self->last_log, self->repeats);
     self->repeats = 0;
 }
 
