@@ -33,6 +33,7 @@ bool daemon_setup(cfg_t *cfg, const char *prog, const char *log_name, const char
     }
     log_init(log_name, lvl);
     gclock_use_file(cfg_str(cfg, "clock_file"));
+    db_set_session_limits(cfg_int(cfg, "db_statement_timeout_ms"), cfg_int(cfg, "db_idle_in_transaction_timeout_ms"));
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

@@ -1,5 +1,7 @@
 /* daemon: what every gridgov daemon does around its loop, written once: the command line and the
- * config (keys log_level and clock_file must be in its table), JSON logs, the injected clock,
+ * config (keys log_level, clock_file, db_statement_timeout_ms and
+ * db_idle_in_transaction_timeout_ms must be in its table: DAEMON_DB_KEYS), JSON logs, the
+ * injected clock, the database session limits (db.h),
  * SIGINT/SIGTERM as a flag the loop reads (handlers only set it), and waiting for PostgreSQL
  * instead of dying when a restart of the suite starts the daemon first. */
 #ifndef GRIDGOV_DAEMON_H
@@ -10,6 +12,15 @@
 
 #include "config.h"
 #include "db.h"
+
+/* The database session limits, for every daemon's KEYS table. */
+#define DAEMON_STR_(x) #x
+#define DAEMON_STR(x) DAEMON_STR_(x)
+#define DAEMON_DB_KEYS                                                                                            \
+    {"db_statement_timeout_ms", CFG_INT, DAEMON_STR(DB_STATEMENT_TIMEOUT_MS_DEFAULT), 0, 3600000,                 \
+     "longest a database statement may run, in ms (0: no limit)"},                                                \
+    {"db_idle_in_transaction_timeout_ms", CFG_INT, DAEMON_STR(DB_IDLE_TX_TIMEOUT_MS_DEFAULT), 0, 3600000,         \
+     "longest a database session may sit idle inside a transaction, in ms (0: no limit)"}
 
 /* Set by SIGINT and SIGTERM. */
 extern volatile sig_atomic_t daemon_stop;

@@ -17,6 +17,23 @@ struct db {
     size_t nprepared, capprepared;
 };
 
+/* Session limits for every connection opened from now on (db_set_session_limits). */
+static _Atomic long g_statement_timeout_ms = DB_STATEMENT_TIMEOUT_MS_DEFAULT;
+static _Atomic long g_idle_tx_timeout_ms = DB_IDLE_TX_TIMEOUT_MS_DEFAULT;
+
+void db_set_session_limits(long statement_timeout_ms, long idle_in_transaction_timeout_ms)
+{
+    g_statement_timeout_ms = statement_timeout_ms > 0 ? statement_timeout_ms : 0;
+    g_idle_tx_timeout_ms = idle_in_transaction_timeout_ms > 0 ? idle_in_transaction_timeout_ms : 0;
+}
+
+static void chomp(char *s)
+{
+    size_t n = strlen(s);
+    while (n && s[n - 1] == '\n')
+        s[--n] = '\0';
+}
+
 static PGconn *open_conn(const char *conninfo, const char *appname, char *err, size_t errsz)
 {
     const char *keys[] = {"dbname", "application_name", "connect_timeout", "keepalives", "keepalives_idle",
@@ -25,16 +42,31 @@ static PGconn *open_conn(const char *conninfo, const char *appname, char *err, s
     PGconn *c = PQconnectdbParams(keys, vals, 1 /* expand dbname as a conninfo string */);
     if (PQstatus(c) != CONNECTION_OK) {
         snprintf(err, errsz, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
-        /* trailing newline from libpq */
-        size_t n = strlen(err);
-        while (n && (err[n - 1] == '\n'))
-            err[--n] = '\0';
+        chomp(err); /* trailing newline from libpq */
         PQfinish(c);
         return NULL;
     }
     /* No JIT for our short statements: the planner's cost for a few spatial lookups passes
-     * jit_above_cost, and compiling such a plan took 200 ms where running it takes a few. */
-    PGresult *r = PQexec(c, "SET jit = off");
+     * jit_above_cost, and compiling such a plan took 200 ms where running it takes a few.
+     * No statement runs longer than the statement timeout, and no session sits inside a
+     * transaction for longer than the idle timeout: a slow query or a stuck client cannot hold
+     * a connection (and its locks) that everyone else needs. Set here rather than as `options`
+     * in the connection string, so that options a deployment puts in `db` are kept. */
+    char st[24], it[24];
+    snprintf(st, sizeof st, "%ld", (long)g_statement_timeout_ms);
+    snprintf(it, sizeof it, "%ld", (long)g_idle_tx_timeout_ms);
+    const char *p[] = {st, it};
+    PGresult *r = PQexecParams(c,
+                               "SELECT set_config('jit', 'off', false), set_config('statement_timeout', $1, false),"
+                               " set_config('idle_in_transaction_session_timeout', $2, false)",
+                               2, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errsz, "cannot set the session limits: %s", PQerrorMessage(c));
+        chomp(err);
+        PQclear(r);
+        PQfinish(c);
+        return NULL;
+    }
     PQclear(r);
     return c;
 }

@@ -12,6 +12,15 @@
 
 typedef struct db db_t;
 
+/* Every connection this process opens runs its statements under a statement timeout (SQLSTATE
+ * 57014 when one is cut) and is closed by the server when it sits idle inside a transaction for
+ * longer than the idle timeout (25P03; the next call reconnects). Daemons set both from their
+ * config at start-up (db_statement_timeout_ms, db_idle_in_transaction_timeout_ms) before they
+ * connect; the values apply to connections opened afterwards. 0 means no limit. */
+#define DB_STATEMENT_TIMEOUT_MS_DEFAULT 5000
+#define DB_IDLE_TX_TIMEOUT_MS_DEFAULT 30000
+void db_set_session_limits(long statement_timeout_ms, long idle_in_transaction_timeout_ms);
+
 /* Connects now; on failure returns NULL with the reason in err. conninfo is copied. */
 db_t *db_connect(const char *conninfo, const char *application_name, char *err, size_t errsz);
 void db_destroy(db_t **self);

@@ -32,13 +32,18 @@ bool log_level_parse(const char *s, log_level_t *out)
 
 void log_write(log_level_t level, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    log_vwrite(level, fmt, ap);
+    va_end(ap);
+}
+
+void log_vwrite(log_level_t level, const char *fmt, va_list ap)
+{
     if (level < g_min)
         return;
     char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (n >= (int)sizeof msg) {
         /* Truncated: drop a UTF-8 sequence cut in half, or the line is not valid JSON. */
         size_t len = sizeof msg - 1, lead = len;

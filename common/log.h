@@ -6,6 +6,7 @@
 #ifndef GRIDGOV_LOG_H
 #define GRIDGOV_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -15,6 +16,8 @@ void log_init(const char *service, log_level_t min_level);
 /* Parses "debug", "info", "warn", "error"; false on anything else. */
 bool log_level_parse(const char *s, log_level_t *out) __attribute__((warn_unused_result));
 void log_write(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with a va_list, for libraries that hand their messages to a callback (libmicrohttpd). */
+void log_vwrite(log_level_t level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_write(LOG_INFO, __VA_ARGS__)

@@ -87,6 +87,19 @@ bool timefmt_parse(const char *s, int64_t *epoch_us)
     return true;
 }
 
+bool timefmt_parse_db(const char *s, int64_t *epoch_us)
+{
+    int64_t us;
+    if (!timefmt_parse(s, &us))
+        return false;
+    int64_t lo = civil_days_from(1, 1, 1) * SEC_PER_DAY * US_PER_SEC;
+    int64_t hi = civil_days_from(10000, 1, 1) * SEC_PER_DAY * US_PER_SEC;
+    if (us < lo || us >= hi)
+        return false;
+    *epoch_us = us;
+    return true;
+}
+
 void timefmt_format(int64_t epoch_us, int offset_minutes, char out[TIMEFMT_LEN])
 {
     if (offset_minutes > MAX_OFFSET_MIN)

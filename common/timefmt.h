@@ -21,6 +21,12 @@
  * false and leaves *epoch_us untouched. */
 bool timefmt_parse(const char *s, int64_t *epoch_us) __attribute__((warn_unused_result));
 
+/* Like timefmt_parse, for an instant that goes on to PostgreSQL: also false when it lies outside
+ * the years 0001-9999 (UTC). PostgreSQL has no year 0000 and takes zone offsets only up to
+ * +-15:59, so pass it timefmt_format(*epoch_us, 0, ...), never the text as it was received: a
+ * time the client got wrong is then a 400 here, not a database error. */
+bool timefmt_parse_db(const char *s, int64_t *epoch_us) __attribute__((warn_unused_result));
+
 /* Writes the instant as local time at the given UTC offset, whole seconds
  * (fraction truncated toward the past), NUL-terminated into out, e.g.
  * 1795938001000000, 480 -> "2026-11-29T15:40:01+08:00"; an offset of 0 gives

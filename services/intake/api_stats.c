@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csv.h"
 #include "form.h"
 #include "gclock.h"
 #include "db_tx.h"
@@ -160,21 +161,6 @@ static json_t *row_json(const stat_row_t *r)
 }
 
 /* ---- CSV -------------------------------------------------------------------------------- */
-
-static void csv_field(buf_t *b, const char *s)
-{
-    if (strpbrk(s, ",\"\r\n")) {
-        buf_putc(b, '"');
-        for (; *s; s++) {
-            if (*s == '"')
-                buf_putc(b, '"');
-            buf_putc(b, *s);
-        }
-        buf_putc(b, '"');
-    } else {
-        buf_puts(b, s);
-    }
-}
 
 /* ",87.50%" — or "," when there is no denominator. */
 static void csv_pct(buf_t *b, long long num, long long den)

@@ -255,12 +255,26 @@ static void list(const intake_t *app, const http_req_t *req, http_resp_t *resp)
     f.channel = form_arg(q, "channel");
     f.start = form_arg(q, "since");
     f.end = form_arg(q, "until");
-    int64_t tmp;
+    /* The times go to PostgreSQL as the instants they name, in canonical UTC text (timefmt.h). */
+    int64_t us;
+    char since[TIMEFMT_LEN], until[TIMEFMT_LEN];
+    const char *bad_time = f.start && !timefmt_parse_db(f.start, &us) ? "since" : NULL;
+    if (f.start && !bad_time) {
+        timefmt_format(us, 0, since);
+        f.start = since;
+    }
+    if (!bad_time && f.end && !timefmt_parse_db(f.end, &us))
+        bad_time = "until";
+    else if (!bad_time && f.end) {
+        timefmt_format(us, 0, until);
+        f.end = until;
+    }
     if (!form_arg_long(q, "page", 1, 1000000, &f.page) || !form_arg_long(q, "page_size", 1, API_MAX_PAGE_SIZE, &f.page_size)) {
         render_api_error(resp, 400, "invalid_page", "page", "page must be 1 or more and page_size from 1 to 500");
-    } else if ((f.start && !timefmt_parse(f.start, &tmp)) || (f.end && !timefmt_parse(f.end, &tmp))) {
-        render_api_error(resp, 400, "invalid_time", f.start ? "since" : "until",
-                         "since and until must be ISO 8601 times with a zone");
+    } else if (bad_time) {
+        render_api_error(resp, 400, "invalid_time", bad_time,
+                         "since and until must be ISO 8601 times with a zone in the years 0001-9999, "
+                         "e.g. 2026-11-01T00:00:00+08:00");
     } else {
         db_t *db = intake_db(app, err, sizeof err);
         PGresult *r = db ? ticket_store_list(db, &f, err, sizeof err) : NULL;

@@ -6,6 +6,8 @@
 
 #include "api_stats.h"
 #include "catalog.h"
+#include "form.h"
+#include "gclock.h"
 #include "pool.h"
 #include "intake.h"
 #include "log.h"
@@ -67,6 +69,60 @@ static void healthz(const intake_t *app, http_resp_t *resp)
     json_decref(j);
 }
 
+static void add_credential(const char **list, int *n, const char *c)
+{
+    if (!c || !*c)
+        return;
+    for (int i = 0; i < *n; i++)
+        if (!strcmp(list[i], c))
+            return;
+    list[(*n)++] = c;
+}
+
+/* Per-key rate limits (ratelimit.h), before any database work. Every credential a request carries
+ * is charged, wherever it sits (X-API-Key, Authorization: Bearer, api_key in the query or in a
+ * form body), so that no request is authenticated by one credential while another one is
+ * counted. An over-limit answer is 429 with Retry-After, in the error shape of the API asked.
+ * Requests without a credential (public Open311 reads) are not limited here: the per-address
+ * connection limit (http.c) bounds them. */
+static bool rate_limited(const intake_t *app, const http_req_t *req, http_resp_t *resp)
+{
+    const char *creds[4];
+    int n = 0;
+    add_credential(creds, &n, http_header(req, "X-API-Key"));
+    const char *auth = http_header(req, "Authorization");
+    if (auth && !strncasecmp(auth, "Bearer ", 7))
+        add_credential(creds, &n, auth + 7);
+    json_t *q = *req->query ? form_parse(req->query, strlen(req->query), NULL, 0) : NULL;
+    add_credential(creds, &n, form_arg(q, "api_key"));
+    const char *ct = http_header(req, "Content-Type");
+    json_t *b = NULL;
+    if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33) && req->body_len)
+        b = form_parse(req->body, req->body_len, NULL, 0);
+    add_credential(creds, &n, form_arg(b, "api_key"));
+    int wait_s = 0;
+    int64_t now = gclock_mono_ms();
+    for (int i = 0; i < n; i++) {
+        int w;
+        if (!ratelimit_take(app->limits, creds[i], strlen(creds[i]), now, &w) && w > wait_s)
+            wait_s = w;
+    }
+    json_decref(q);
+    json_decref(b);
+    if (!wait_s)
+        return false;
+    metrics_inc(M_RATE_LIMITED);
+    char msg[160];
+    snprintf(msg, sizeof msg, "too many requests with this key; retry after %d s", wait_s);
+    size_t len = strlen(req->path);
+    if (!strncmp(req->path, "/open311/", 9))
+        render_o311_error(resp, len > 4 && !strcmp(req->path + len - 4, ".xml") ? FMT_XML : FMT_JSON, 429, msg);
+    else
+        render_api_error(resp, 429, "rate_limited", NULL, msg);
+    resp->retry_after_s = wait_s;
+    return true;
+}
+
 static bool starts(const char *s, const char *prefix, const char **rest)
 {
     size_t n = strlen(prefix);
@@ -80,7 +136,9 @@ void intake_dispatch(const http_req_t *req, http_resp_t *resp, void *arg)
 {
     const intake_t *app = arg;
     const char *rest;
-    if (!strcmp(req->path, "/healthz")) {
+    if (rate_limited(app, req, resp)) {
+        /* answered */
+    } else if (!strcmp(req->path, "/healthz")) {
         healthz(app, resp);
     } else if (!strcmp(req->path, "/metrics")) {
         resp->status = 200;

@@ -1,7 +1,9 @@
 /* http: intake's HTTP edge on libmicrohttpd (thread pool, epoll).
  * It reads each request whole (with hard limits: body size, header and URL length through the
- * connection memory limit, a connection timeout for slow or half-open clients), then hands a
- * complete http_req_t to the dispatcher and sends the http_resp_t it fills.
+ * connection memory limit, an idle timeout for half-open clients, a deadline for the whole
+ * request against clients that trickle bytes, open connections per client address), then hands
+ * a complete http_req_t to the dispatcher and sends the http_resp_t it fills. libmicrohttpd's
+ * own messages go to the JSON log.
  * Nothing here knows Open311 or tickets; see dispatch.c. */
 #ifndef INTAKE_HTTP_H
 #define INTAKE_HTTP_H
@@ -28,7 +30,7 @@ typedef struct {
     char allow[64];           /* Allow header for 405 */
     char location[256];
     char content_disposition[256]; /* e.g. attachment; filename="x.csv" (downloads) */
-    int retry_after_s;        /* Retry-After header (seconds) when > 0, e.g. with 429 */
+    int retry_after_s;             /* Retry-After header when > 0 (429, 503) */
 } http_resp_t;
 
 /* Returns the value of a request header or NULL. */
@@ -42,7 +44,9 @@ typedef struct {
     int max_connections;
     size_t max_body;         /* bytes; larger bodies get 413 */
     size_t max_header;       /* per-connection memory for request line and headers */
+    int per_ip_connections;  /* open connections one client address may hold (0: no limit) */
     int timeout_s;           /* idle connection timeout */
+    int request_timeout_s;   /* a request must arrive whole within this (0: no deadline) */
     http_handler_fn handler;
     void *arg;
 } http_opts_t;

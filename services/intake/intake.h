@@ -10,6 +10,7 @@
 #include "db.h"
 #include "http.h"
 #include "rating_guard.h"
+#include "ratelimit.h"
 #include "relay.h"
 
 typedef struct {
@@ -19,6 +20,7 @@ typedef struct {
     bus_t *bus;             /* ZeroMQ context and CURVE keys, shared by the relay and command clients */
     const char *router_endpoint;
     rating_guard_t rating_guard; /* failed rating attempts allowed */
+    ratelimit_t *limits;    /* per API key and staff token (dispatch.c) */
 } intake_t;
 
 /* The current request's PostgreSQL connection and router command client, from the pool slot

@@ -19,10 +19,17 @@ static const cfg_key_t KEYS[] = {
     {"http_bind", CFG_STR, "127.0.0.1", 0, 0, "address to listen on"},
     {"http_port", CFG_INT, "8080", 1, 65535, "HTTP port"},
     {"http_threads", CFG_INT, "8", 1, 256, "requests handled at once, each with its own PostgreSQL connection"},
-    {"http_max_connections", CFG_INT, "1024", 1, 100000, "open connections at most"},
+    {"http_max_connections", CFG_INT, "2048", 1, 100000, "open connections at most"},
+    {"http_per_ip_connections", CFG_INT, "64", 0, 100000,
+     "open connections one client address may hold (0: no limit); raise it behind a proxy or a large NAT"},
     {"http_max_body", CFG_INT, "65536", 1024, 16777216, "request body limit in bytes (413 above)"},
     {"http_max_header", CFG_INT, "16384", 4096, 1048576, "memory per connection for request line and headers"},
     {"http_timeout_s", CFG_INT, "15", 1, 3600, "idle connection timeout (slow and half-open clients)"},
+    {"http_request_timeout_s", CFG_INT, "30", 0, 3600,
+     "a request (line, headers and body) must arrive whole within this many seconds (0: no deadline)"},
+    {"rate_limit_per_minute", CFG_INT, "600", 0, 1000000,
+     "requests a minute per API key and per staff token, in each intake process (0: no limit); 429 above"},
+    {"rate_limit_burst", CFG_INT, "120", 1, 1000000, "requests a key may make at once before the rate applies"},
     {"public_url", CFG_STR, NULL, 0, 0, "URL clients use to reach intake (default http://BIND:PORT)"},
     {"pub_endpoint", CFG_STR, "tcp://127.0.0.1:7101", 0, 0, "ZeroMQ PUB endpoint for intake's events"},
     {"router_endpoint", CFG_STR, "tcp://127.0.0.1:7102", 0, 0,
@@ -34,6 +41,7 @@ static const cfg_key_t KEYS[] = {
     {"rating_fail_per_ticket", CFG_INT, "5", 1, 1000, "failed rating attempts on one ticket code per window (429 above)"},
     {"rating_fail_per_key", CFG_INT, "100", 1, 1000000, "failed rating attempts by one API key per window (429 above)"},
     {"rating_fail_window_s", CFG_INT, "3600", 1, 604800, "the window of the failed rating attempt limits"},
+    DAEMON_DB_KEYS,
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
     {"clock_file", CFG_STR, NULL, 0, 0, "tests: read the current time (epoch seconds) from this file"},
 };
@@ -82,13 +90,16 @@ int main(int argc, char **argv)
         goto done;
     }
     app.relay = relay;
+    app.limits = ratelimit_new(cfg_int(cfg, "rate_limit_per_minute"), cfg_int(cfg, "rate_limit_burst"), 65536);
     http_opts_t ho = {
         .port = (int)cfg_int(cfg, "http_port"),
         .bind_addr = cfg_str(cfg, "http_bind"),
         .max_connections = (int)cfg_int(cfg, "http_max_connections"),
         .max_body = (size_t)cfg_int(cfg, "http_max_body"),
         .max_header = (size_t)cfg_int(cfg, "http_max_header"),
+        .per_ip_connections = (int)cfg_int(cfg, "http_per_ip_connections"),
         .timeout_s = (int)cfg_int(cfg, "http_timeout_s"),
+        .request_timeout_s = (int)cfg_int(cfg, "http_request_timeout_s"),
         .handler = intake_dispatch,
         .arg = &app,
     };
@@ -121,6 +132,7 @@ done:
     pool_destroy();
     relay_stop(&relay);
     bus_destroy(&app.bus);
+    ratelimit_destroy(&app.limits);
     catalog_free();
     db_destroy(&db);
     cfg_destroy(&cfg);

@@ -10,6 +10,8 @@ static const char *const names[M_COUNT] = {
     [M_IDEMPOTENT_REPLAYS] = "gridgov_intake_idempotent_replays_total",
     [M_REJECTED_INPUT] = "gridgov_intake_rejected_input_total",
     [M_DB_ERRORS] = "gridgov_intake_db_errors_total",
+    [M_RATE_LIMITED] = "gridgov_intake_rate_limited_total",
+    [M_SLOW_REQUESTS] = "gridgov_intake_slow_requests_closed_total",
 };
 
 void metrics_inc(metric_t m) { atomic_fetch_add(&counters[m], 1); }

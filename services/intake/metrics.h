@@ -11,6 +11,8 @@ typedef enum {
     M_IDEMPOTENT_REPLAYS,
     M_REJECTED_INPUT,
     M_DB_ERRORS,
+    M_RATE_LIMITED,    /* 429: a key over its rate limit */
+    M_SLOW_REQUESTS,   /* connections closed because a request did not arrive whole in time */
     M_COUNT
 } metric_t;
 

@@ -80,7 +80,7 @@ void open311_updates(const intake_t *app, const json_t *args, fmt_t f, http_resp
     }
     const char *sd = form_arg(args, "start_date"), *ed = form_arg(args, "end_date");
     int64_t start = 0, end = 0;
-    if ((sd && !timefmt_parse(sd, &start)) || (ed && !timefmt_parse(ed, &end))) {
+    if ((sd && !timefmt_parse_db(sd, &start)) || (ed && !timefmt_parse_db(ed, &end))) {
         render_o311_error(resp, f, 400,
                           "start_date and end_date must be W3C datetimes with a zone, e.g. 2026-11-01T00:00:00+08:00");
         return;

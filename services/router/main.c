@@ -31,6 +31,7 @@ static const cfg_key_t KEYS[] = {
     {"sweep_ms", CFG_INT, "1000", 10, 60000, "how often missed events are looked for in PostgreSQL"},
     {"relay_sweep_ms", CFG_INT, "500", 10, 60000, "how often the relay looks for unpublished events anyway"},
     {"unrated_close_h", CFG_INT, "72", 1, 8760, "hours after resolution before an unrated ticket closes"},
+    DAEMON_DB_KEYS,
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
     {"clock_file", CFG_STR, NULL, 0, 0, "tests: read the current time (epoch seconds) from this file"},
     BUS_CFG_KEYS("router"),

@@ -302,6 +302,30 @@ static const bad_case_t CASES[] = {
      KEYH, 404, "\"code\":\"not_found\""},
     {"http: bad percent escape in a GET query", "GET", "/open311/v2/requests.json?status=%G1", NULL, NULL, NULL, 400,
      "bad query string"},
+
+    /* --- native list: times (each of these once reached PostgreSQL and answered 503) --- */
+    {"native list: since=garbage", "GET", NATIVE "?since=garbage", NULL, NULL, NULL, 400,
+     "\"code\":\"invalid_time\",\"message\":\"since and until must be ISO 8601 times with a zone"},
+    {"native list: until=garbage", "GET", NATIVE "?until=garbage", NULL, NULL, NULL, 400, "\"field\":\"until\""},
+    {"native list: good since, bad until names until", "GET", NATIVE "?since=2026-01-01T00:00:00Z&until=yesterday", NULL,
+     NULL, NULL, 400, "\"field\":\"until\""},
+    {"native list: since without a zone", "GET", NATIVE "?since=2026-01-01T00:00:00", NULL, NULL, NULL, 400,
+     "\"field\":\"since\""},
+    {"native list: since with an unencoded + (a space)", "GET", NATIVE "?since=2026-01-01T00:00:00+08:00", NULL, NULL,
+     NULL, 400, "\"field\":\"since\""},
+    {"native list: since in the year 0000", "GET", NATIVE "?since=0000-01-01T00:00:00Z", NULL, NULL, NULL, 400,
+     "\"field\":\"since\""},
+    {"native list: until in the year 0000", "GET", NATIVE "?until=0000-12-31T23:59:59Z", NULL, NULL, NULL, 400,
+     "\"field\":\"until\""},
+    {"native list: since on the 13th month", "GET", NATIVE "?since=2026-13-01T00:00:00Z", NULL, NULL, NULL, 400,
+     "\"field\":\"since\""},
+    {"native list: since in the year 10000 after its offset", "GET", NATIVE "?since=9999-12-31T23:59:59-23:59", NULL,
+     NULL, NULL, 400, "\"field\":\"since\""},
+    {"open311 list: start_date in the year 0000", "GET", "/open311/v2/requests.json?start_date=0000-01-01T00:00:00Z",
+     NULL, NULL, NULL, 400, "start_date and end_date must be W3C datetimes"},
+    {"open311 updates: end_date in the year 0000", "GET",
+     "/open311/v2/servicerequestupdates.json?end_date=0000-01-01T00:00:00Z", NULL, NULL, NULL, 400,
+     "start_date and end_date must be W3C datetimes"},
 };
 
 static pid_t g_pid;
@@ -632,6 +656,27 @@ static void description_of_4000_chars_is_accepted(void **state)
     buf_free(&json);
     buf_free(&form);
     free(d);
+}
+
+/* Times the table refuses have valid neighbours: an offset PostgreSQL would not read in the text
+ * (past +-15:59) names an instant all the same, and + encoded is a zone. The list answers 200 and
+ * holds the ticket created in between, which the window includes. */
+static void unusual_but_valid_list_times_are_accepted(void **state)
+{
+    (void)state;
+    char *code = native_create("{\"service_code\":\"LIGHT\"," LOC "," LIGHT_OK ",\"description\":\"time window\"}",
+                               NULL, NULL);
+    const char *paths[] = {NATIVE "?since=2000-01-01T00:00:00-23:59&until=9999-12-31T00:00:00%2B14:00&page_size=500",
+                           NATIVE "?since=2000-01-01T00:00:00%2B08:00&page_size=500", NULL};
+    for (int i = 0; paths[i]; i++) {
+        h_resp_t r;
+        assert_true(call("GET", paths[i], NULL, NULL, &r));
+        expect_status(&r, 200, paths[i]);
+        if (!strstr(buf_str(&r.body), code))
+            fail_msg("%s: the new ticket %s is not listed: %.300s", paths[i], code, buf_str(&r.body));
+        h_resp_free(&r);
+    }
+    free(code);
 }
 
 static void templates_with_good_values_are_accepted(void **state)
@@ -1053,6 +1098,7 @@ int main(void)
         cmocka_unit_test(bad_inputs_table),
         cmocka_unit_test(description_of_4000_chars_is_accepted),
         cmocka_unit_test(templates_with_good_values_are_accepted),
+        cmocka_unit_test(unusual_but_valid_list_times_are_accepted),
         cmocka_unit_test(idempotent_retry_replays_the_first_answer),
         cmocka_unit_test(concurrent_requests_with_one_key_make_one_ticket),
         cmocka_unit_test(oversize_bodies_on_a_raw_socket),

