@@ -160,6 +160,7 @@ static void plan_row(buf_t *b, const batch_ticket_t *bt, const assign_item_t *it
     buf_putc(b, ']');
     put_id(b, "ticket_id", it->ticket_id);
     put_str(b, "address_id", str(d, "address_id"));
+    put_str(b, "address_string", str(d, "address_string"));
     put_str(b, "phone", str(json_object_get(d, "reporter"), "phone"));
     put_str(b, "level", t->rule.level);
     put_str(b, "office", t->rule.office);

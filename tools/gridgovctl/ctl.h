@@ -9,5 +9,6 @@ int ctl_seed_demo(const cfg_t *cfg, int argc, char **argv);
 int ctl_apikey(const cfg_t *cfg, int argc, char **argv);
 int ctl_token(const cfg_t *cfg, int argc, char **argv);
 int ctl_events(const cfg_t *cfg, int argc, char **argv);
+int ctl_staff(const cfg_t *cfg, int argc, char **argv);
 
 #endif

@@ -4,7 +4,8 @@
  *                                         make sure KEYFILE holds a working Open311 API key
  *   gridgovctl apikey NAME                issue an API key (printed once; only its hash is kept)
  *   gridgovctl token STAFF_ID             issue a staff bearer token (printed once; hash kept)
- *   gridgovctl events [options]           print the event stream as JSON lines
+ *   gridgovctl staff [filters]            who handles what: staff by unit and role, a ticket's holder
+ *   gridgovctl events [options]           print the event stream, one line per event
  * Run `gridgovctl --help` for the shared configuration keys. */
 #include <errno.h>
 #include <signal.h>
@@ -21,7 +22,8 @@
 
 static const cfg_key_t KEYS[] = {
     {"db", CFG_STR, "dbname=gridgov", 0, 0, "PostgreSQL connection string (libpq)"},
-    {"sub_endpoints", CFG_STR, "tcp://127.0.0.1:7101", 0, 0, "comma-separated ZeroMQ PUB endpoints of the daemons"},
+    {"sub_endpoints", CFG_STR, "tcp://127.0.0.1:7101,tcp://127.0.0.1:7103", 0, 0,
+     "comma-separated ZeroMQ PUB endpoints of the daemons (intake's, the router's)"},
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
 };
 
@@ -31,9 +33,13 @@ static const char USAGE[] =
     "  seed-demo SQL KEYFILE     load the demo county when empty; keep an API key in KEYFILE\n"
     "  apikey NAME               issue an Open311/API key and print it\n"
     "  token STAFF_ID            issue a staff member's bearer token and print it\n"
-    "  events [--consumer NAME] [--type PREFIX] [--count N] [--idle-exit MS] [--from-start]\n"
-    "                            print events as JSON lines: live from ZeroMQ, or with --consumer as\n"
-    "                            a durable consumer that catches up from PostgreSQL";
+    "  staff [--unit CODE] [--role ROLE] [--ticket CODE [--wait S]] [-q]\n"
+    "                            list staff (id, role, name, unit, place, open tickets), or who holds\n"
+    "                            a ticket; -q prints the ids only\n"
+    "  events [--json] [--from-start | --consumer NAME] [--type PREFIX] [--count N] [--idle-exit MS]\n"
+    "                            print events, one a line (--json: the envelopes): live from every\n"
+    "                            publisher in sub_endpoints; --from-start: bus.outbox from its first\n"
+    "                            event on; --consumer: a durable consumer that catches up from PostgreSQL";
 
 int main(int argc, char **argv)
 {
@@ -70,6 +76,8 @@ int main(int argc, char **argv)
         status = ctl_token(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "events"))
         status = ctl_events(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "staff"))
+        status = ctl_staff(cfg, sub_argc, sub_argv);
     else {
         fprintf(stderr, "gridgovctl: unknown command '%s'\n%s\n", cmd, USAGE);
         status = 2;
