@@ -152,12 +152,12 @@ static void make_run_serves_open311_and_announces_tickets(void **state)
     key[strcspn(key, "\n")] = '\0';
     assert_int_equal(strlen(key), 64);
 
-    /* The event stream, as an operator would watch it. */
+    /* The event stream, as an operator would watch it (--json: the envelopes as they travel). */
     char e_sub[96];
     snprintf(e_sub, sizeof e_sub, "GRIDGOV_SUB_ENDPOINTS=tcp://127.0.0.1:%d", pub);
     char ctl[1100];
     snprintf(ctl, sizeof ctl, "%s/gridgovctl", bin);
-    const char *ev_argv[] = {ctl, "events", "--type", "ticket.created", "--count", "1", NULL};
+    const char *ev_argv[] = {ctl, "events", "--json", "--type", "ticket.created", "--count", "1", NULL};
     const char *ev_env[] = {e_sub, NULL};
     pid_t events = h_spawn(ev_argv, ev_env, evlog);
     for (int i = 0; i < 100 && !file_contains(evlog, "subscribed"); i++)
