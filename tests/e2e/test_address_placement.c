@@ -41,9 +41,9 @@ static int setup(void **state)
                      " ON CONFLICT DO NOTHING");
     h_sql_exec(g_db, "INSERT INTO router.category_rule (service_code, level, sign_hours, resolve_hours, dup_radius_m)"
                      " VALUES ('ADDRTEST', 'group', 8, 40, 0) ON CONFLICT DO NOTHING");
-    g_http = h_port(310);
-    g_intake = h_start_intake(g_http, h_port(311), NULL);
-    g_router = h_start_router(h_port(312), h_port(311), NULL);
+    g_http = h_port(160);
+    g_intake = h_start_intake(g_http, h_port(161), NULL);
+    g_router = h_start_router(h_port(162), h_port(161), NULL);
     return 0;
 }
 

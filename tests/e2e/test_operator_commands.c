@@ -39,12 +39,12 @@ static int setup(void **state)
                      " ON CONFLICT DO NOTHING");
     h_sql_exec(g_db, "INSERT INTO router.category_rule (service_code, level, sign_hours, resolve_hours, dup_radius_m)"
                      " VALUES ('OPSTEST', 'village', 8, 40, 0) ON CONFLICT DO NOTHING");
-    g_http = h_port(320);
+    g_http = h_port(150);
     static char router_ep[96];
-    snprintf(router_ep, sizeof router_ep, "GRIDGOV_ROUTER_ENDPOINT=tcp://127.0.0.1:%d", h_port(322));
+    snprintf(router_ep, sizeof router_ep, "GRIDGOV_ROUTER_ENDPOINT=tcp://127.0.0.1:%d", h_port(152));
     const char *ienv[] = {router_ep, NULL};
-    g_intake = h_start_intake(g_http, h_port(321), ienv);
-    g_router = h_start_router(h_port(322), h_port(321), NULL); /* publishes on 323 */
+    g_intake = h_start_intake(g_http, h_port(151), ienv);
+    g_router = h_start_router(h_port(152), h_port(151), NULL); /* publishes on 153 */
     return 0;
 }
 
@@ -259,7 +259,7 @@ static void events_show_every_publisher_by_default_in_local_time(void **state)
 
     char log[1100], e_sub[160], bin[1100];
     snprintf(log, sizeof log, "%s/events-live.log", h_env("GRIDGOV_TEST_VAR"));
-    snprintf(e_sub, sizeof e_sub, "GRIDGOV_SUB_ENDPOINTS=tcp://127.0.0.1:%d,tcp://127.0.0.1:%d", h_port(321), h_port(323));
+    snprintf(e_sub, sizeof e_sub, "GRIDGOV_SUB_ENDPOINTS=tcp://127.0.0.1:%d,tcp://127.0.0.1:%d", h_port(151), h_port(153));
     snprintf(bin, sizeof bin, "%s/gridgovctl", h_env("GRIDGOV_BIN"));
     const char *argv[] = {bin, "events", "--count", "2", NULL};
     const char *env[] = {e_sub, NULL};
