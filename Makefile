@@ -36,13 +36,18 @@ ROUTER_SRC := $(filter-out services/router/main.c,$(wildcard services/router/*.c
 ROUTER_OBJ := $(ROUTER_SRC:%.c=$(BUILD)/obj/%.o)
 LIBROUTER := $(BUILD)/librouter.a
 
+# gridgovctl's parts but main, in a library the unit tests link too
+CTL_SRC := $(filter-out tools/gridgovctl/main.c,$(wildcard tools/gridgovctl/*.c))
+CTL_OBJ := $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
+LIBCTL := $(BUILD)/libgridgovctl.a
+
 BINS := $(BUILD)/bin/gridgov-intake $(BUILD)/bin/gridgov-router $(BUILD)/bin/gridgovctl
 TEST_SRC := $(wildcard tests/unit/test_*.c tests/e2e/test_*.c)
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all tests run test test-san unit bench bench-stats clean deps check-deps lint
+.PHONY: all tests run reset-demo test test-san unit bench bench-stats clean deps check-deps lint
 all: check-deps $(BINS)
 
 check-deps:
@@ -65,6 +70,10 @@ $(LIBROUTER): $(ROUTER_OBJ)
 	@mkdir -p $(dir $@)
 	@$(AR) rcs $@ $^
 
+$(LIBCTL): $(CTL_OBJ)
+	@mkdir -p $(dir $@)
+	@$(AR) rcs $@ $^
+
 $(BUILD)/bin/gridgov-router: $(BUILD)/obj/services/router/main.o $(LIBROUTER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
@@ -75,7 +84,7 @@ $(BUILD)/bin/gridgov-intake: $(BUILD)/obj/services/intake/main.o $(LIBINTAKE) $(
 	@echo "  LD  $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bin/gridgovctl: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/gridgovctl/*.c)) $(LIBCOMMON)
+$(BUILD)/bin/gridgovctl: $(BUILD)/obj/tools/gridgovctl/main.o $(LIBCTL) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -86,10 +95,10 @@ $(BUILD)/bin/gridgov-cotenant: bench/cotenant.c
 	@echo "  LD  $@"
 	@$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $< -lpthread
 
-$(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCOMMON)
+$(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCTL) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
-	@$(CC) $(CFLAGS) -Iservices/intake -Iservices/router -Itests/lib $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCOMMON) $(LDLIBS) -lcmocka
+	@$(CC) $(CFLAGS) -Iservices/intake -Iservices/router -Itools/gridgovctl -Itests/lib $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCTL) $(LIBCOMMON) $(LDLIBS) -lcmocka
 
 # The test runner starts its own PostgreSQL (unless GRIDGOV_DB is set) and prints
 # a closing "N passed, N failed" line.
@@ -110,6 +119,11 @@ run:
 	deploy/install-deps.sh
 	$(MAKE) all
 	BUILD=$(BUILD) deploy/run.sh
+
+# The demo county as new: drops make run's database (every ticket in it) and loads the demo again.
+# Only make run's own cluster, only while make run is stopped, and only with YES=1.
+reset-demo: all
+	BUILD=$(BUILD) deploy/reset-demo.sh $(if $(filter 1 yes,$(YES)),--yes)
 
 bench: all $(BUILD)/bin/gridgov-cotenant
 	BUILD=$(BUILD) bench/run.sh

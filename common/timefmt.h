@@ -35,4 +35,13 @@ bool timefmt_parse_db(const char *s, int64_t *epoch_us) __attribute__((warn_unus
  * timefmt_parse() for years 0000-9999. */
 void timefmt_format(int64_t epoch_us, int offset_minutes, char out[TIMEFMT_LEN]);
 
+/* The county's local time, in which every time shown to people is written: the API, the
+ * history, Open311 and gridgovctl's view of the events (China keeps one zone, +08:00, with no
+ * daylight saving). Events on the bus keep UTC ("Z", proto/envelope.schema.json). */
+#define TIMEFMT_COUNTY_OFFSET_MIN 480
+/* SQL text: a timestamptz expression as that local time, whole seconds, e.g.
+ * 2026-11-29T15:40:01+08:00 (NULL stays NULL), whatever the session's TimeZone. */
+#define TIMEFMT_SQL_LOCAL(col) \
+    "to_char((" col ") AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"')"
+
 #endif

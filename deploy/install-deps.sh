@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential pkg-config git ca-certificates
   libzmq3-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libpq-dev
   postgresql-15 postgresql-15-postgis-3 postgresql-client-15
-  libcmocka-dev curl wrk python3 python3-jsonschema
+  libcmocka-dev curl jq wrk python3 python3-jsonschema
 )
 
 missing=()

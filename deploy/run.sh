@@ -69,6 +69,19 @@ done
 GRIDGOV_DB=$owner_db "$bin/gridgovctl" migrate "$top/deploy/migrations"
 GRIDGOV_DB=$owner_db "$bin/gridgovctl" seed-demo "$top/deploy/seed/demo_county.sql" "$var/demo-api-key"
 
+# gridgovctl in another terminal reaches this run through one file (export GRIDGOV_CONFIG=...):
+# the daemons' database and every publisher of events. Mode 0600: a GRIDGOV_DB of your own may
+# hold a password (the private cluster's needs none).
+ctl_conf=$var/gridgovctl.conf
+(umask 077; cat > "$ctl_conf" <<EOF
+# Written by deploy/run.sh at every start. In another terminal: export GRIDGOV_CONFIG=$ctl_conf
+[gridgovctl]
+db = $GRIDGOV_DB
+sub_endpoints = intake@$GRIDGOV_PUB_ENDPOINT,router@$GRIDGOV_ROUTER_PUB_ENDPOINT
+curve_dir = $GRIDGOV_CURVE_DIR
+EOF
+)
+
 start_daemon() {
   local name=$1
   "$bin/gridgov-$name" &
@@ -94,7 +107,8 @@ gridgov is ready (daemons: ${daemons[*]})
   Open311      $url/open311/v2/discovery.json
   native API   $url/api/v1/tickets
   API key      $var/demo-api-key
-  events       GRIDGOV_CURVE_DIR=$GRIDGOV_CURVE_DIR GRIDGOV_SUB_ENDPOINTS=intake@$GRIDGOV_PUB_ENDPOINT,router@$GRIDGOV_ROUTER_PUB_ENDPOINT $bin/gridgovctl events
+  gridgovctl   export GRIDGOV_CONFIG=$ctl_conf   (the database, the event endpoints, the bus keys)
+  events       $bin/gridgovctl events
   bus keys     $GRIDGOV_CURVE_DIR (CURVE; secret keys 0600)
   database     $GRIDGOV_DB
   schema owner psql "$owner_db"

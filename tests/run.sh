@@ -3,9 +3,9 @@
 # libpq string for a server you run), creates a database the way a county's is upgraded (the
 # previous release's migrations, the demo county and tickets as that release left them, then this
 # release's migrations), checks that its schema is the one a fresh database gets, runs every test
-# binary (unit, then end-to-end) on it and the SQL and schema checks (events and commands against
-# proto/, Open311 answers against tests/open311/schemas, one writer per schema), and closes
-# with one line "N passed, N failed".
+# binary (unit, then end-to-end) on it, the README's walkthrough against a make run of its own,
+# and the SQL and schema checks (events and commands against proto/, Open311 answers against
+# tests/open311/schemas, one writer per schema), and closes with one line "N passed, N failed".
 #   tests/run.sh            everything
 #   tests/run.sh unit       unit tests only
 #   tests/run.sh NAME...    only test binaries whose name contains NAME
@@ -156,6 +156,20 @@ for t in "$BUILD"/tests/unit/test_* "$BUILD"/tests/e2e/test_*; do
   if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then failed=$((failed + 1)); failures+=("$name (exit $rc)"); fi
   [ "${f:-0}" != 0 ] && failures+=("$name")
 done
+
+# The README's walkthrough, run as written against the suite as make run starts it; and make
+# reset-demo on a cluster of its own (both start their own PostgreSQL under $run).
+if selected "readme/walkthrough"; then
+  echo "== readme/walkthrough"
+  bash tests/readme_walkthrough.sh
+  record "readme/walkthrough" $?
+fi
+
+if selected "reset_demo"; then
+  echo "== reset_demo"
+  bash tests/reset_demo.sh
+  record "reset_demo" $?
+fi
 
 if selected "sql/router_invariants"; then
   echo "== sql/router_invariants"

@@ -4,12 +4,14 @@
  *                intake keeps no list of them, and the router answers 404 unknown_action for
  *                a name it does not take from staff
  *   POST /api/v1/tickets/{code}/rating             resident via an API client; JSON {rating, rating_code}
- *   GET  /api/v1/tickets/{code}/history            staff; the transitions (who, when, from, to, note)
- *   GET  /api/v1/staff/tickets?state=              staff; the tickets in their scope
+ *   GET  /api/v1/tickets/{code}/history            staff; who holds it now (state, unit, assignee) and the
+ *                                                  transitions (who, when, from, to, note)
+ *   GET  /api/v1/staff/tickets?state=              staff; the tickets in their scope, with who holds each
  *   GET  /api/v1/staff/tickets/{code}              staff; one ticket in their scope, whole: what the
  *                                                  public reads leaves out of a private category
  *                                                  (intake.ticket_view), the household code and
  *                                                  the reporter's contact details
+ * Times are the county's local time, +08:00 (timefmt.h).
  * Intake validates and authenticates, then sends the router a command (request/reply, retried
  * under the same id; an Idempotency-Key header fixes that id) and answers with the router's
  * status: 409 with the current state for a transition that is not allowed, 403 outside the
@@ -30,6 +32,7 @@
 #include "rating_guard.h"
 #include "render.h"
 #include "staff.h"
+#include "timefmt.h"
 #include "uuid.h"
 
 /* The longest action name forwarded: what is longer, or not [a-z_], cannot be one. */
@@ -262,6 +265,8 @@ unavailable:
     json_decref(body);
 }
 
+/* The staff view of one ticket: who holds it now (state, unit, assignee, as the router answers an
+ * action) and every transition, times in the county's zone (timefmt.h). */
 static void history(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *code)
 {
     db_t *db;
@@ -271,18 +276,25 @@ static void history(const intake_t *app, const http_req_t *req, http_resp_t *res
     char err[256];
     const char *p[] = {code};
     PGresult *r = db_exec(db,
-                          "SELECT coalesce(json_agg(json_build_object('action', tr.action, 'from', tr.from_state,"
-                          " 'to', tr.to_state, 'at', tr.at, 'actor', s.name, 'unit', u.name, 'note', tr.note)"
-                          " ORDER BY tr.id), '[]')::text FROM router.ticket_history tr"
-                          " LEFT JOIN registry.staff s ON s.id = tr.actor_id LEFT JOIN registry.unit u ON u.id = tr.unit_id"
-                          " WHERE tr.code = $1",
+                          "SELECT json_build_object('code', a.code, 'state', a.state,"
+                          " 'unit', CASE WHEN u.id IS NULL THEN NULL"
+                          "  ELSE json_build_object('id', u.id, 'code', u.code, 'name', u.name, 'level', u.level) END,"
+                          " 'assignee', CASE WHEN s.id IS NULL THEN NULL ELSE json_build_object('id', s.id, 'name', s.name) END,"
+                          " 'transitions', (SELECT coalesce(json_agg(json_build_object('action', tr.action,"
+                          "  'from', tr.from_state, 'to', tr.to_state, 'at', " TIMEFMT_SQL_LOCAL("tr.at") ","
+                          "  'actor', ts.name, 'unit', tu.name, 'note', tr.note) ORDER BY tr.id), '[]')"
+                          "  FROM router.ticket_history tr LEFT JOIN registry.staff ts ON ts.id = tr.actor_id"
+                          "  LEFT JOIN registry.unit tu ON tu.id = tr.unit_id WHERE tr.code = a.code))::text"
+                          " FROM router.ticket_assignment a LEFT JOIN registry.unit u ON u.id = a.unit_id"
+                          " LEFT JOIN registry.staff s ON s.id = a.assignee_id WHERE a.code = $1",
                           1, p, err, sizeof err, NULL);
-    if (!r) {
+    if (!r || PQntuples(r) != 1) {
+        PQclear(r);
         render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
         return;
     }
     json_error_t je;
-    json_t *j = json_pack("{s:s,s:o}", "code", code, "transitions", json_loads(PQgetvalue(r, 0, 0), 0, &je));
+    json_t *j = json_loads(PQgetvalue(r, 0, 0), 0, &je);
     PQclear(r);
     render_json(resp, 200, j);
     json_decref(j);
@@ -306,11 +318,13 @@ static void my_tickets(const intake_t *app, const http_req_t *req, http_resp_t *
     const char *p[] = {unit, who.role, state && *state ? state : NULL};
     PGresult *r = db_exec(db,
                           "SELECT coalesce(json_agg(json_build_object('code', t.code, 'state', t.state,"
-                          " 'service_code', t.service_code, 'unit', u.name, 'sign_due', t.sign_due,"
-                          " 'resolve_due', t.resolve_due, 'overdue', t.overdue) ORDER BY t.received_at DESC), '[]')::text"
+                          " 'service_code', t.service_code, 'unit', u.name, 'unit_code', u.code,"
+                          " 'assignee', CASE WHEN s.id IS NULL THEN NULL ELSE json_build_object('id', s.id, 'name', s.name) END,"
+                          " 'sign_due', " TIMEFMT_SQL_LOCAL("t.sign_due") ", 'resolve_due', " TIMEFMT_SQL_LOCAL("t.resolve_due") ","
+                          " 'overdue', t.overdue) ORDER BY t.received_at DESC), '[]')::text"
                           " FROM (SELECT * FROM router.ticket_assignment t WHERE " STAFF_SCOPE_SQL("$1", "$2")
                           "  AND ($3::text IS NULL OR t.state = $3) ORDER BY t.received_at DESC LIMIT 500) t"
-                          " LEFT JOIN registry.unit u ON u.id = t.unit_id",
+                          " LEFT JOIN registry.unit u ON u.id = t.unit_id LEFT JOIN registry.staff s ON s.id = t.assignee_id",
                           3, p, err, sizeof err, NULL);
     json_decref(q);
     if (!r) {

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "secret.h"
 #include "stmt.h"
+#include "timefmt.h"
 
 static pthread_rwlock_t g_lock = PTHREAD_RWLOCK_INITIALIZER;
 static catalog_t *g_cat;
@@ -33,7 +34,7 @@ static const char SERVICES_SQL[] =
 
 static const char JURISDICTION_SQL[] =
     "SELECT json_build_object('id', j.id, 'contact', j.contact, 'key_service', j.key_service,"
-    "  'changeset', to_char(j.changeset AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))::text,"
+    "  'changeset', " TIMEFMT_SQL_LOCAL("j.changeset") ")::text,"
     "  ST_YMin(u.boundary), ST_YMax(u.boundary), ST_XMin(u.boundary), ST_XMax(u.boundary)"
     " FROM registry.jurisdiction j JOIN registry.unit u ON u.id = j.county_id LIMIT 1";
 

@@ -35,7 +35,7 @@
 
 static const char UPDATES_SQL[] =
     "SELECT tr.id::text, tr.code, coalesce(tr.from_state, ''), tr.to_state,"
-    " to_char(tr.at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"'),"
+    " " TIMEFMT_SQL_LOCAL("tr.at") ","
     " CASE"
     "  WHEN tr.action = 'rate' AND NOT s.private THEN '居民评价：' || CASE tr.note WHEN 'satisfied' THEN '满意'"
     "   WHEN 'basic' THEN '基本满意' WHEN 'unsatisfied' THEN '不满意' ELSE coalesce(tr.note, '') END"

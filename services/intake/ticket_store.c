@@ -11,7 +11,7 @@
 #include "rating_code.h"
 #include "timefmt.h"
 
-#define LOCAL_TIME(col) "to_char(" col " AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+08:00\"')"
+#define LOCAL_TIME(col) TIMEFMT_SQL_LOCAL(col)
 
 #define TICKET_SELECT                                                                                               \
     "SELECT code, status, status_notes, service_name, service_code, description, agency_responsible,"             \

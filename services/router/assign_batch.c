@@ -161,6 +161,7 @@ static void plan_row(buf_t *b, const batch_ticket_t *bt, const assign_item_t *it
     put_id(b, "ticket_id", it->ticket_id);
     /* no phone: the event has none (version 2); the plan reads it from intake.ticket_contact */
     put_str(b, "address_id", str(d, "address_id"));
+    put_str(b, "address_string", str(d, "address_string"));
     put_str(b, "level", t->rule.level);
     put_str(b, "office", t->rule.office);
     buf_printf(b, ",\"radius\":%.3f,\"window_h\":%.3f}", t->rule.dup_radius_m, t->rule.dup_window_h);

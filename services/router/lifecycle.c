@@ -8,6 +8,7 @@
 #include "lifecycle_effects.h"
 #include "log.h"
 #include "stats.h"
+#include "timefmt.h"
 #include "utf8.h"
 
 static const char *const STATE_NAMES[ST__COUNT] = {
@@ -246,7 +247,8 @@ bool lifecycle_record(PGconn *conn, int64_t ticket_id, const char *action, const
     return res != NULL;
 }
 
-/* The ticket as the API shows it to staff (new reference), or NULL on a database error. */
+/* The ticket as the API shows it to staff (new reference), or NULL on a database error; times in
+ * the county's zone, as every answer of the API (timefmt.h). */
 static json_t *ticket_json(PGconn *c, int64_t id, char *err, size_t errsz)
 {
     char ids[24];
@@ -256,7 +258,8 @@ static json_t *ticket_json(PGconn *c, int64_t id, char *err, size_t errsz)
                        "SELECT json_build_object('code', t.code, 'state', t.state, 'service_code', t.service_code,"
                        " 'unit', json_build_object('id', u.id, 'code', u.code, 'name', u.name, 'level', u.level),"
                        " 'assignee', CASE WHEN s.id IS NULL THEN NULL ELSE json_build_object('id', s.id, 'name', s.name) END,"
-                       " 'sign_due', t.sign_due, 'resolve_due', t.resolve_due, 'overdue', t.overdue,"
+                       " 'sign_due', " TIMEFMT_SQL_LOCAL("t.sign_due") ", 'resolve_due', " TIMEFMT_SQL_LOCAL("t.resolve_due") ","
+                       " 'overdue', t.overdue,"
                        " 'escalations', t.escalations, 'returns', t.returns, 'reopened', t.reopened,"
                        " 'extension_pending', t.extension_pending, 'rating', t.rating, 'resolution', t.resolution,"
                        " 'merged_into', (SELECT m.code FROM router.ticket m WHERE m.ticket_id = t.merged_into))::text"

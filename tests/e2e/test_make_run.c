@@ -165,13 +165,14 @@ static void make_run_serves_open311_and_announces_tickets(void **state)
         assert_int_equal(stat(pp, &ps), 0);
     }
 
-    /* The event stream, as an operator would watch it: with gridgovctl's key, which intake admits. */
+    /* The event stream, as an operator would watch it (--json: the envelopes as they travel), with
+     * gridgovctl's key, which intake admits. */
     char e_sub[96], e_curve[1200];
     snprintf(e_sub, sizeof e_sub, "GRIDGOV_SUB_ENDPOINTS=intake@tcp://127.0.0.1:%d", pub);
     snprintf(e_curve, sizeof e_curve, "GRIDGOV_CURVE_DIR=%s/curve", var);
     char ctl[1100];
     snprintf(ctl, sizeof ctl, "%s/gridgovctl", bin);
-    const char *ev_argv[] = {ctl, "events", "--type", "ticket.created", "--count", "1", NULL};
+    const char *ev_argv[] = {ctl, "events", "--json", "--type", "ticket.created", "--count", "1", NULL};
     const char *ev_env[] = {e_sub, e_curve, NULL};
     pid_t events = h_spawn(ev_argv, ev_env, evlog);
     for (int i = 0; i < 100 && !file_contains(evlog, "subscribed"); i++)

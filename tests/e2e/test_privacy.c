@@ -381,7 +381,7 @@ static void gridgovctl_events_shows_no_phone_number(void **state)
     char consumer[64], log[1100];
     snprintf(consumer, sizeof consumer, "privacy-test-%d", (int)getpid());
     snprintf(log, sizeof log, "%s/events-consumer.log", h_env("GRIDGOV_TEST_VAR"));
-    const char *args[] = {"--consumer", consumer, "--type", "ticket.created", "--idle-exit", "2000", NULL};
+    const char *args[] = {"--json", "--consumer", consumer, "--type", "ticket.created", "--idle-exit", "2000", NULL};
     char *out = ctl_events(args, log, NULL);
     expect_no_phone(out, "gridgovctl events --consumer");
     expect_present(out, g_a, "gridgovctl events");
@@ -404,7 +404,7 @@ static void gridgovctl_events_shows_no_phone_number(void **state)
 
     /* live: a phone number a resident typed into the description is masked too */
     snprintf(g_live_log, sizeof g_live_log, "%s/events-live.log", h_env("GRIDGOV_TEST_VAR"));
-    const char *live[] = {"--type", "ticket.created", "--count", "1", NULL};
+    const char *live[] = {"--json", "--type", "ticket.created", "--count", "1", NULL};
     out = ctl_events(live, g_live_log, post_typed_phone);
     expect_present(out, "请回电 186****0099", "gridgovctl events (live)");
     expect_no_phone(out, "gridgovctl events (live)");

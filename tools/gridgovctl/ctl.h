@@ -11,5 +11,6 @@ int ctl_token(const cfg_t *cfg, int argc, char **argv);
 int ctl_revoke_token(const cfg_t *cfg, int argc, char **argv);
 int ctl_events(const cfg_t *cfg, int argc, char **argv);
 int ctl_keygen(const cfg_t *cfg, int argc, char **argv);
+int ctl_staff(const cfg_t *cfg, int argc, char **argv);
 
 #endif

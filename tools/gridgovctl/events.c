@@ -1,8 +1,13 @@
-/* gridgovctl events: the event stream as JSON lines on stdout, one envelope per line.
- * Live mode subscribes over ZeroMQ (what it was not connected for, it does not see).
- * With --consumer NAME it is a durable consumer: it first catches up from PostgreSQL past its
- * cursor, then follows live, and records each event in bus.inbox so a restart resumes where
- * it stopped.
+/* gridgovctl events: the event stream on stdout, one event per line: as a person reads it
+ * (event_view.h: the county's time, type, ticket, what changed), or with --json the envelope as it
+ * travels. Three ways to follow it:
+ *   live (the default)  subscribes over ZeroMQ to every publisher in sub_endpoints (intake's and
+ *                       the router's: the whole lifecycle); what was sent before, it does not see;
+ *   --from-start        reads bus.outbox from its first event, then keeps reading it
+ *                       (events_outbox.h): everything, once, in order, read-only;
+ *   --consumer NAME     a durable consumer: catches up from PostgreSQL past its cursor, then follows
+ *                       live, and records each event in bus.inbox so a restart resumes where it
+ *                       stopped.
  * No personal data reaches the terminal: a ticket.created of version 1 (written before
  * migration 018) has its reporter block masked, and every mobile number in any event (one a
  * resident typed into a description, say) is masked as the logs mask it. */
@@ -16,8 +21,11 @@
 
 #include "bus.h"
 #include "bus_watch.h"
+#include "buf.h"
 #include "consumer.h"
 #include "ctl.h"
+#include "event_view.h"
+#include "events_outbox.h"
 #include "gclock.h"
 #include "log.h"
 
@@ -28,8 +36,10 @@ static void on_signal(int s)
     g_stop = 1;
 }
 
-/* Prints one envelope (len bytes of JSON) as the operator may see it: see the header. */
-static void print_masked(const char *raw, size_t len)
+static bool g_json; /* --json: envelopes as they travel */
+
+/* The envelope (len bytes of JSON) as the operator may see it: see the header. The caller frees. */
+static char *masked(const char *raw, size_t len)
 {
     json_error_t je;
     json_t *env = json_loadb(raw, len, 0, &je);
@@ -46,16 +56,34 @@ static void print_masked(const char *raw, size_t len)
                                 json_string(!strcmp(k, "phone") ? log_mask_phone(json_string_value(v), m, sizeof m)
                                                                 : "****"));
         }
-        line = json_dumps(env, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        line = json_dumps(env, JSON_COMPACT); /* reals at full precision: the numbers as stored */
     }
     if (!line && !(line = strndup(raw, len)))
         log_oom();
     json_decref(env);
     log_mask_phones(line);
-    fputs(line, stdout);
+    return line;
+}
+
+/* One event on stdout: the person's line, or the envelope (also when it is no envelope). */
+static void show(const char *raw, size_t len)
+{
+    char *line = masked(raw, len);
+    buf_t view = BUF_INIT;
+    if (!g_json && event_view_line(line, &view))
+        fputs(buf_str(&view), stdout);
+    else
+        fputs(line, stdout);
     fputc('\n', stdout);
     fflush(stdout);
+    buf_free(&view);
     free(line);
+}
+
+static void show_from_outbox(const char *envelope_json, void *arg)
+{
+    (void)arg;
+    show(envelope_json, strlen(envelope_json));
 }
 
 static bool print_event(PGconn *conn, const json_t *env, const char *raw, void *arg, char *err, size_t errsz)
@@ -65,7 +93,7 @@ static bool print_event(PGconn *conn, const json_t *env, const char *raw, void *
     (void)err;
     (void)errsz;
     long *printed = arg;
-    print_masked(raw, strlen(raw));
+    show(raw, strlen(raw));
     (*printed)++;
     return true;
 }
@@ -123,7 +151,7 @@ static int live(bus_t *bus, const char *endpoints, const char *prefix, long coun
             }
             more = zmq_msg_more(&m);
             if (part == 2) {
-                print_masked(zmq_msg_data(&m), zmq_msg_size(&m));
+                show(zmq_msg_data(&m), zmq_msg_size(&m));
                 printed++;
             }
             part++;
@@ -140,9 +168,15 @@ int ctl_events(const cfg_t *cfg, int argc, char **argv)
 {
     const char *consumer = NULL, *prefix = "";
     long count = 0, idle_ms = 0;
+    bool from_start = false;
+    g_json = false;
     for (int i = 1; i < argc; i++) {
         bool has = i + 1 < argc;
-        if (!strcmp(argv[i], "--consumer") && has)
+        if (!strcmp(argv[i], "--json"))
+            g_json = true;
+        else if (!strcmp(argv[i], "--from-start"))
+            from_start = true;
+        else if (!strcmp(argv[i], "--consumer") && has)
             consumer = argv[++i];
         else if (!strcmp(argv[i], "--type") && has)
             prefix = argv[++i];
@@ -151,14 +185,24 @@ int ctl_events(const cfg_t *cfg, int argc, char **argv)
         else if (!strcmp(argv[i], "--idle-exit") && has)
             idle_ms = atol(argv[++i]);
         else {
-            fprintf(stderr, "usage: gridgovctl events [--consumer NAME] [--type PREFIX] [--count N] [--idle-exit MS]\n");
+            fprintf(stderr, "usage: gridgovctl events [--json] [--from-start | --consumer NAME] [--type PREFIX] [--count N]"
+                            " [--idle-exit MS]\n");
             return 2;
         }
+    }
+    if (from_start && consumer) {
+        fprintf(stderr, "gridgovctl: --from-start and --consumer exclude each other (a consumer starts at its cursor)\n");
+        return 2;
     }
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (from_start) {
+        outbox_follow_t o = {.conninfo = cfg_str(cfg, "db"), .type_prefix = prefix, .count = count, .idle_ms = idle_ms,
+                             .poll_ms = 200, .stop = &g_stop, .print = show_from_outbox};
+        return events_follow_outbox(&o);
+    }
     char err[1024];
     bus_t *bus = bus_from_cfg(cfg, err, sizeof err);
     if (!bus) {

@@ -7,7 +7,8 @@
  *   gridgovctl token STAFF_ID             issue a staff bearer token (printed once; hash kept),
  *                                         valid for staff_token_ttl_h hours
  *   gridgovctl revoke-token TOKEN | --staff STAFF_ID   revoke one token, or all of a staff member's
- *   gridgovctl events [options]           print the event stream as JSON lines
+ *   gridgovctl staff [filters]            who handles what: staff by unit and role, a ticket's holder
+ *   gridgovctl events [options]           print the event stream, one line per event
  *   gridgovctl keygen NAME [DIR]          write a CURVE key pair for the bus (DIR/NAME.key, .pub)
  * Run `gridgovctl --help` for the shared configuration keys. */
 #include <errno.h>
@@ -27,8 +28,9 @@
 
 static const cfg_key_t KEYS[] = {
     {"db", CFG_STR, "dbname=gridgov", 0, 0, "PostgreSQL connection string (libpq)"},
-    {"sub_endpoints", CFG_STR, "intake@tcp://127.0.0.1:7101", 0, 0,
-     "comma-separated NAME@endpoint of the daemons' event PUB sockets (NAME.pub: the daemon's key)"},
+    {"sub_endpoints", CFG_STR, "intake@tcp://127.0.0.1:7101,router@tcp://127.0.0.1:7103", 0, 0,
+     "comma-separated NAME@endpoint of the daemons' event PUB sockets (intake's, the router's; NAME.pub:"
+     " the daemon's key)"},
     /* Migrations and the demo seed run as long as they need: an operator is watching them, and a
      * migration cut half-way is rolled back and has to start again anyway. */
     {"db_statement_timeout_ms", CFG_INT, "0", 0, 3600000, "longest a database statement may run, in ms (0: no limit)"},
@@ -47,9 +49,13 @@ static const char USAGE[] =
     "  apikey --deactivate NAME|ID   deactivate an API key (refused from the next request on)\n"
     "  token STAFF_ID            issue a staff member's bearer token (valid staff_token_ttl_h) and print it\n"
     "  revoke-token TOKEN | --staff STAFF_ID   revoke a token, or every token of a staff member\n"
-    "  events [--consumer NAME] [--type PREFIX] [--count N] [--idle-exit MS] [--from-start]\n"
-    "                            print events as JSON lines: live from ZeroMQ, or with --consumer as\n"
-    "                            a durable consumer that catches up from PostgreSQL\n"
+    "  staff [--unit CODE] [--role ROLE] [--ticket CODE [--wait S]] [-q]\n"
+    "                            list staff (id, role, name, unit, place, open tickets), or who holds\n"
+    "                            a ticket; -q prints the ids only\n"
+    "  events [--json] [--from-start | --consumer NAME] [--type PREFIX] [--count N] [--idle-exit MS]\n"
+    "                            print events, one a line (--json: the envelopes): live from every\n"
+    "                            publisher in sub_endpoints; --from-start: bus.outbox from its first\n"
+    "                            event on; --consumer: a durable consumer that catches up from PostgreSQL\n"
     "  keygen NAME [DIR]         write a CURVE key pair for the bus: DIR/NAME.key (0600) and\n"
     "                            DIR/NAME.pub (DIR: curve_dir); never overwrites a key";
 
@@ -93,6 +99,8 @@ int main(int argc, char **argv)
         status = ctl_events(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "keygen"))
         status = ctl_keygen(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "staff"))
+        status = ctl_staff(cfg, sub_argc, sub_argv);
     else {
         fprintf(stderr, "gridgovctl: unknown command '%s'\n%s\n", cmd, USAGE);
         status = 2;
