@@ -10,7 +10,7 @@
 # every curl gets --fail-with-body -S, so an answer of 400 or more fails the walkthrough (the
 # README keeps the plain `curl -s` a person types). A README command that fails fails the test.
 # Then the outcomes are checked: the POST returned a code; the street light went through accept,
-# resolve and the reporter's rating (closed, satisfied); the dispute landed in 双河村 安全组, not
+# resolve and the reporter's rating (closed, satisfied); the dispute landed in 九木村 安全组, not
 # at the county; the events the README's `gridgovctl events &` printed show the whole lifecycle;
 # the stats answered with the tickets and the CSV is Excel's (BOM).
 # Environment (tests/run.sh): GRIDGOV_TEST_VAR, GRIDGOV_TEST_PORT_BASE, BUILD.
@@ -71,7 +71,7 @@ expect "gridgovctl staff --ticket: the street light's assignee" \
 expect "where the dispute was placed, and the level of the unit holding it" \
   "$(sql "SELECT v.name || g.name || ' ' || u.level FROM router.ticket t JOIN registry.unit g ON g.id = t.group_id
           JOIN registry.unit v ON v.id = g.parent_id JOIN registry.unit u ON u.id = t.unit_id
-          WHERE t.code = '$DISPUTE'")" "双河村安全组 group"
+          WHERE t.code = '$DISPUTE'")" "九木村安全组 group"
 stats=$(curl --fail-with-body -sS "http://127.0.0.1:PORT/api/v1/stats?unit=430121-101" -H "Authorization: Bearer $OPS")
 expect "果园镇's stats count both tickets and the rating ($stats)" \
   "$(echo "$stats" | jq -c '[.total.received >= 2, .total.satisfied >= 1]')" "[true,true]"
@@ -83,7 +83,7 @@ for t in created assigned accepted resolved rated; do
 done
 grep -qE "ticket\.assigned +$DISPUTE  new → assigned  安全组 \(group\)" var/walkthrough.out ||
   no "gridgovctl events did not show the dispute assigned to 安全组"
-echo "readme_walkthrough: the walkthrough ran as written ($CODE closed and rated, $DISPUTE in 双河村安全组)"
+echo "readme_walkthrough: the walkthrough ran as written ($CODE closed and rated, $DISPUTE in 九木村安全组)"
 EOF
 } > "$script"
 sed -i "s#127.0.0.1:PORT#127.0.0.1:$http#" "$script"

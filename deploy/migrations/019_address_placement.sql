@@ -7,10 +7,11 @@
 -- now places it, after the household named (address_id) and the point inside a group's polygon,
 -- and before the reporter's own household (where they live says less about where the problem is
 -- than the place they name), in the group whose village name and group name, written together,
--- are the address, with or without its township's name before them. Spaces do not count (nor the
--- full-width space of Chinese input methods); anything else must be equal. Two groups that both
--- answer to the address (two villages of one name in different townships, named without their
--- township) are no answer: the ticket is placed as if no address had been given.
+-- begin the address ("九木村安全组12号" names 九木村's 安全组), with or without its township's name
+-- before them. Spaces do not count (nor the full-width space of Chinese input methods). Of the
+-- groups whose names begin the address, the longest names win; two groups that both answer as
+-- well (two villages of one name in different townships, named without their township) are no
+-- answer: the ticket is placed as if no address had been given.
 --
 -- The address comes to the router in the ticket.created event (address_string), like the
 -- household code and the phone. Nothing here depends on the data.
@@ -20,15 +21,20 @@ CREATE FUNCTION router.address_key(p text) RETURNS text LANGUAGE sql IMMUTABLE S
     SELECT regexp_replace(p, '[[:space:]　]+', '', 'g')
 $$;
 
--- The one group the address names, or NULL (no group, or more than one).
+-- The one group the address begins with, or NULL (no group, or more than one as long).
 CREATE FUNCTION router.group_by_address(p_address text) RETURNS bigint LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN count(DISTINCT g.id) = 1 THEN min(g.id) END
-    FROM registry.unit g
-    JOIN registry.unit v ON v.id = g.parent_id AND v.level = 'village'
-    LEFT JOIN registry.unit t ON t.id = v.parent_id
-    CROSS JOIN (SELECT router.address_key(p_address) AS k) a
-    WHERE g.level = 'group' AND a.k <> ''
-      AND a.k IN (router.address_key(v.name || g.name), router.address_key(t.name || v.name || g.name))
+    WITH a AS (SELECT router.address_key(p_address) AS k),
+    named AS (
+        SELECT g.id, greatest(CASE WHEN starts_with(a.k, n.short) THEN length(n.short) END,
+                              CASE WHEN starts_with(a.k, n.long) THEN length(n.long) END) AS len
+        FROM registry.unit g
+        JOIN registry.unit v ON v.id = g.parent_id AND v.level = 'village'
+        LEFT JOIN registry.unit t ON t.id = v.parent_id
+        CROSS JOIN a
+        CROSS JOIN LATERAL (SELECT router.address_key(v.name || g.name) AS short,
+                                   router.address_key(t.name || v.name || g.name) AS long) n
+        WHERE g.level = 'group' AND a.k <> '' AND (starts_with(a.k, n.short) OR starts_with(a.k, n.long)))
+    SELECT CASE WHEN count(*) = 1 THEN min(id) END FROM named WHERE len = (SELECT max(len) FROM named)
 $$;
 
 -- As in 018, with address_string among the inputs and its place in the order above.

@@ -162,7 +162,8 @@ BEGIN
   WITH g0 AS (
     SELECT v.id * 100 + g AS id, v.id AS village_id, v.name AS village_name, g AS n,
            v.code || '-' || lpad(g::text, 2, '0') AS code,
-           CASE WHEN v.name LIKE '%社区'
+           CASE WHEN v.name = '九木村' AND g = 1 THEN '安全组'  -- the group the examples name (九木村安全组12号)
+                WHEN v.name LIKE '%社区'
                 THEN ('{一,二,三,四,五,六,七,八,九,十,十一,十二}'::text[])[g] || '组'
                 ELSE ('{全新组,安全组,大塘组,城港组,新屋组,枫树组,长冲组,荷塘组,石桥组,杨家组,竹山组,茶园组,'
                        '塘湾组,松林组,新塘组,上湾组,下湾组,樟树组,桐木组,黄泥组,高家组,马鞍组,龙塘组,柏树组}'::text[])

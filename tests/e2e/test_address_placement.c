@@ -88,16 +88,21 @@ static void an_address_names_its_group_with_or_without_township_and_spaces(void 
     expect_address("果园镇双河村安全组", anquan);
     expect_address("果园镇 双河村\t安全组", anquan);
     expect_address("金鼎山社区一组", yizu);
+    expect_address("双河村安全组12号", anquan); /* a house number after the names */
+    long long jiumu = unit_id("430121-101-02-01");
+    expect_address("九木村安全组", jiumu);
+    expect_address("果园镇九木村安全组12号", jiumu);
+    expect_address("金鼎山社区一组3栋", yizu);
     expect_address("金鼎山社区\xE3\x80\x80一组", yizu); /* the full-width space of Chinese input */
 }
 
 static void an_address_no_group_answers_to_names_none(void **state)
 {
     (void)state;
-    const char *none[] = {"九木村安全组",      /* 九木村 has no 安全组 */
+    const char *none[] = {"九木村大塘组",      /* 九木村 has no 大塘组 */
                           "双河村",            /* a village alone */
                           "安全组",            /* a group alone: ten villages have one */
-                          "双河村安全组12号",  /* more than the names */
+                          "12号双河村安全组",  /* the names not at the start */
                           "春华镇双河村安全组", /* the wrong township */
                           "双河村 安全",       "",   "   "};
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
@@ -189,9 +194,9 @@ static void the_router_places_by_household_then_point_then_address_then_phone(vo
     snprintf(m, sizeof m, "\"phone\":\"%s\",\"address_string\":\"双河村安全组\"", phone);
     expect_placed(m, "430121-101-05-02 group");
     /* an address that names no group leaves the reporter's household, or the county */
-    snprintf(m, sizeof m, "\"phone\":\"%s\",\"address_string\":\"九木村安全组\"", phone);
+    snprintf(m, sizeof m, "\"phone\":\"%s\",\"address_string\":\"九木村大塘组\"", phone);
     expect_placed(m, "430121-103-01-01 group");
-    expect_placed("\"address_string\":\"九木村安全组\"", "- county");
+    expect_placed("\"address_string\":\"九木村大塘组\"", "- county");
 
     /* two groups answer to the address: none is chosen (the SQL test above shows the township
      * deciding); nothing is placed in either, so both go again */
