@@ -18,6 +18,7 @@ typedef struct {
     void *zmq_ctx;          /* shared by the HTTP threads' command clients */
     const char *router_endpoint;
     rating_guard_t rating_guard; /* failed rating attempts allowed */
+    int list_max_days;           /* the widest window of the native ticket list (paging.h) */
 } intake_t;
 
 /* The current request's PostgreSQL connection and router command client, from the pool slot

@@ -31,6 +31,7 @@ static const cfg_key_t KEYS[] = {
     {"rating_fail_per_ticket", CFG_INT, "5", 1, 1000, "failed rating attempts on one ticket code per window (429 above)"},
     {"rating_fail_per_key", CFG_INT, "100", 1, 1000000, "failed rating attempts by one API key per window (429 above)"},
     {"rating_fail_window_s", CFG_INT, "3600", 1, 604800, "the window of the failed rating attempt limits"},
+    {"list_max_days", CFG_INT, "366", 1, 3660, "widest since..until window of GET /api/v1/tickets (400 above); also its default, back from now"},
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
     {"clock_file", CFG_STR, NULL, 0, 0, "tests: read the current time (epoch seconds) from this file"},
 };
@@ -60,7 +61,8 @@ int main(int argc, char **argv)
                     .router_endpoint = cfg_str(cfg, "router_endpoint"),
                     .rating_guard = {.per_ticket = (int)cfg_int(cfg, "rating_fail_per_ticket"),
                                      .per_key = (int)cfg_int(cfg, "rating_fail_per_key"),
-                                     .window_s = (int)cfg_int(cfg, "rating_fail_window_s")}};
+                                     .window_s = (int)cfg_int(cfg, "rating_fail_window_s")},
+                    .list_max_days = (int)cfg_int(cfg, "list_max_days")};
 
     if (!(db = daemon_connect(app.conninfo, "gridgov-intake-main")))
         goto done;
