@@ -130,10 +130,9 @@ void paging_time_text(int64_t at_us, char out[TIMEFMT_LEN])
     int64_t frac = at_us % 1000000;
     if (frac < 0)
         frac += 1000000;
-    char whole[TIMEFMT_LEN];
-    timefmt_format(at_us - frac, 0, whole); /* "...:SSZ" */
-    whole[strlen(whole) - 1] = '\0';
-    snprintf(out, TIMEFMT_LEN, "%s.%06lldZ", whole, (long long)frac);
+    timefmt_format(at_us - frac, 0, out); /* "…:SSZ", at most 25 bytes with its NUL */
+    size_t n = strlen(out) - 1;               /* the Z */
+    snprintf(out + n, TIMEFMT_LEN - n, ".%06dZ", (int)frac);
 }
 
 bool paging_window(const char *since, const char *until, const window_rules_t *r, int64_t now_us, window_t *w,
