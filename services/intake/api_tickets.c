@@ -291,7 +291,7 @@ static void list(const intake_t *app, const http_req_t *req, http_resp_t *resp)
             cursor_encode(&c, next);
         }
         bool next_page = more && !f.has_cursor && f.page + 1 <= PAGING_MAX_ROWS / f.page_size;
-        json_t *out = json_pack("{s:o,s:o,s:i,s:o,s:o}", "tickets", items, "page",
+        json_t *out = json_pack("{s:o,s:o,s:I,s:o,s:o}", "tickets", items, "page",
                                 f.has_cursor ? json_null() : json_integer(f.page), "page_size", (json_int_t)f.page_size,
                                 "next_page", next_page ? json_integer(f.page + 1) : json_null(), "next",
                                 more ? json_string(next) : json_null());

@@ -10,6 +10,11 @@
 #include "form.h"
 
 #define DAY_US (86400LL * 1000000)
+/* The times a list works with: years 1 to 9999, which PostgreSQL reads back from the text
+ * paging_time_text and timefmt_format write (it has no year 0, and a forged cursor or date must
+ * answer 400, not fail in SQL). */
+#define FIRST_US (-62135596800000000LL) /* 0001-01-01T00:00:00Z */
+#define LAST_US 253402300799999999LL    /* 9999-12-31T23:59:59.999999Z */
 
 static bool fail(input_error_t *e, const char *code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -118,7 +123,8 @@ bool paging_cursor(const json_t *args, bool *has, cursor_t *c, input_error_t *e)
     const char *dot;
     long long at, id;
     if (strlen(s) >= CURSOR_LEN || !b64url_decode(s, plain, sizeof plain, &n) || strlen(plain) != n ||
-        !(dot = strchr(plain, '.')) || !strict_ll(plain, dot, &at) || !strict_ll(dot + 1, plain + n, &id) || id < 1)
+        !(dot = strchr(plain, '.')) || !strict_ll(plain, dot, &at) || !strict_ll(dot + 1, plain + n, &id) || id < 1 ||
+        at < FIRST_US || at > LAST_US)
         return fail(e, "invalid_cursor", "cursor", "cursor must be the value of next in an earlier answer of this list");
     c->at_us = at;
     c->id = id;
@@ -140,18 +146,20 @@ bool paging_window(const char *since, const char *until, const window_rules_t *r
 {
     int64_t start = 0, end = 0;
     bool since_ok = !since || timefmt_parse(since, &start), until_ok = !until || timefmt_parse(until, &end);
+    since_ok = since_ok && (!since || (start >= FIRST_US && start <= LAST_US));
+    until_ok = until_ok && (!until || (end >= FIRST_US && end <= LAST_US));
     if (!since_ok || !until_ok)
         return fail(e, "invalid_time", since_ok ? r->until : r->since,
-                    "%s and %s must be ISO 8601 (W3C) times with a zone, e.g. 2026-11-01T00:00:00+08:00", r->since,
-                    r->until);
+                    "%s and %s must be ISO 8601 (W3C) times with a zone, e.g. 2026-11-01T00:00:00+08:00, in the years "
+                    "1 to 9999", r->since, r->until);
     w->open_end = !since && !until;
     if (w->open_end) {
         end = now_us;
         start = end - r->default_span_us;
     } else if (!until) {
-        end = start + r->max_span_us;
+        end = start > LAST_US - r->max_span_us ? LAST_US : start + r->max_span_us;
     } else if (!since) {
-        start = end - r->default_span_us;
+        start = end < FIRST_US + r->default_span_us ? FIRST_US : end - r->default_span_us;
     }
     if (end < start)
         return fail(e, "invalid_range", r->until, "%s must not be before %s", r->until, r->since);

@@ -25,7 +25,11 @@ static json_t *query(const char *q)
 static void cursors_round_trip_and_nothing_else_passes(void **state)
 {
     (void)state;
-    const cursor_t cases[] = {{1795938001000001, 1}, {0, 42}, {-86400000000, 7}, {253402300799999999, 9223372036854775807}};
+    const cursor_t cases[] = {{1795938001000001, 1},
+                              {0, 42},
+                              {-86400000000, 7},
+                              {-62135596800000000, 3},
+                              {253402300799999999, 9223372036854775807}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[CURSOR_LEN], q[CURSOR_LEN + 16];
         cursor_encode(&cases[i], text);
@@ -65,6 +69,8 @@ static void cursors_round_trip_and_nothing_else_passes(void **state)
         "cursor=OTk5OTk5OTk5OTk5OTk5OTk5OS4x",    /* "9999999999999999999.1": out of range */
         "cursor=M",                              /* one character: no byte */
         "cursor=MTIzLjQ1Ng&page=2",              /* a page number with a cursor */
+        "cursor=LTYyMTM1NTk2ODAwMDAwMDAxLjE",    /* "-62135596800000001.1": before the year 1 */
+        "cursor=MjUzNDAyMzAwODAwMDAwMDAwLjE",    /* "253402300800000000.1": after 9999 */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *args = query(bad[i]);
@@ -161,6 +167,14 @@ static void windows_keep_their_span_and_defaults(void **state)
     assert_string_equal(e.field, "since");
     assert_false(paging_window("2026-01-01T00:00:00Z", "yesterday", &r, now, &w, &e));
     assert_string_equal(e.field, "until");
+    /* PostgreSQL has no year 0: such a window is bad input, not a failed statement */
+    assert_false(paging_window("0000-06-01T00:00:00Z", "0000-12-01T00:00:00Z", &r, now, &w, &e));
+    assert_string_equal(e.code, "invalid_time");
+    /* near the ends of the years that work, the spans stop there */
+    assert_true(paging_window("9999-06-01T00:00:00Z", NULL, &r, now, &w, &e));
+    assert_true(w.end_us == 253402300799999999LL);
+    assert_true(paging_window(NULL, "0001-01-10T00:00:00Z", &r, now, &w, &e));
+    assert_true(w.start_us == -62135596800000000LL);
 }
 
 static void times_go_to_postgresql_to_the_microsecond(void **state)
