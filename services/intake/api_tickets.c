@@ -269,8 +269,8 @@ static void list(const intake_t *app, const http_req_t *req, http_resp_t *resp)
         json_decref(q);
         return;
     }
-    timefmt_format(w.start_us, 0, s1);
-    timefmt_format(w.end_us, 0, s2);
+    paging_time_text(w.start_us, s1);
+    paging_time_text(w.end_us, s2);
     f.start = s1;
     f.end = w.open_end ? NULL : s2;
     db_t *db = intake_db(app, err, sizeof err);

@@ -205,8 +205,8 @@ static void get_requests(const intake_t *app, const json_t *args, fmt_t f, http_
         return;
     }
     char s1[TIMEFMT_LEN], s2[TIMEFMT_LEN];
-    timefmt_format(w.start_us, 0, s1);
-    timefmt_format(w.end_us, 0, s2);
+    paging_time_text(w.start_us, s1);
+    paging_time_text(w.end_us, s2);
     if (!flt.codes) {
         flt.start = s1;
         flt.end = w.open_end ? NULL : s2;

@@ -85,8 +85,8 @@ void open311_updates(const intake_t *app, const json_t *args, fmt_t f, http_resp
     }
     int64_t start = w.start_us, end = w.end_us;
     char s1[TIMEFMT_LEN], s2[TIMEFMT_LEN], lim[24], off[24], err[512];
-    timefmt_format(start, 0, s1);
-    timefmt_format(end, 0, s2);
+    paging_time_text(start, s1);
+    paging_time_text(end, s2);
     snprintf(lim, sizeof lim, "%ld", page_size);
     snprintf(off, sizeof off, "%ld", (page - 1) * page_size);
     const char *p[] = {s1, s2, lim, off};
