@@ -6,7 +6,8 @@
  *   POST /api/v1/tickets/{code}/rating             resident via an API client; JSON {rating, rating_code}
  *   GET  /api/v1/tickets/{code}/history            staff; who holds it now (state, unit, assignee) and the
  *                                                  transitions (who, when, from, to, note)
- *   GET  /api/v1/staff/tickets?state=              staff; the tickets in their scope, with who holds each
+ *   GET  /api/v1/staff/tickets?state=&page_size=&cursor=   staff; the tickets in their scope, newest
+ *        first, with who holds each and the cursor of the next page as next
  *   GET  /api/v1/staff/tickets/{code}              staff; one ticket in their scope, whole: what the
  *                                                  public reads leaves out of a private category
  *                                                  (intake.ticket_view), the household code and
@@ -28,6 +29,7 @@
 #include "gclock.h"
 #include "intake.h"
 #include "log.h"
+#include "paging.h"
 #include "rating_code.h"
 #include "rating_guard.h"
 #include "render.h"
@@ -300,6 +302,24 @@ static void history(const intake_t *app, const http_req_t *req, http_resp_t *res
     json_decref(j);
 }
 
+/* The staff queue: newest first by (received_at, ticket id), a page of page_size (500 at most and
+ * by default) and the cursor of the next (paging.h), read backwards from router_ticket_received. */
+#define QUEUE_MAX_PAGE_SIZE 500
+
+static const char QUEUE_SQL[] =
+    "SELECT json_build_object('code', t.code, 'state', t.state, 'service_code', t.service_code, 'unit', u.name,"
+    " 'unit_code', u.code,"
+    " 'assignee', CASE WHEN s.id IS NULL THEN NULL ELSE json_build_object('id', s.id, 'name', s.name) END,"
+    " 'sign_due', " TIMEFMT_SQL_LOCAL("t.sign_due") ", 'resolve_due', " TIMEFMT_SQL_LOCAL("t.resolve_due") ","
+    " 'overdue', t.overdue)::text,"
+    " (extract(epoch FROM t.received_at) * 1000000)::bigint, t.ticket_id"
+    " FROM (SELECT * FROM router.ticket_assignment t WHERE " STAFF_SCOPE_SQL("$1", "$2")
+    "  AND ($3::text IS NULL OR t.state = $3)"
+    "  AND ($4::timestamptz IS NULL OR (t.received_at, t.ticket_id) < ($4::timestamptz, $5::bigint))"
+    "  ORDER BY t.received_at DESC, t.ticket_id DESC LIMIT $6::bigint) t"
+    " LEFT JOIN registry.unit u ON u.id = t.unit_id LEFT JOIN registry.staff s ON s.id = t.assignee_id"
+    " ORDER BY t.received_at DESC, t.ticket_id DESC";
+
 static void my_tickets(const intake_t *app, const http_req_t *req, http_resp_t *resp)
 {
     db_t *db;
@@ -312,28 +332,49 @@ static void my_tickets(const intake_t *app, const http_req_t *req, http_resp_t *
         render_api_error(resp, 400, "invalid_query", NULL, err);
         return;
     }
-    const char *state = json_string_value(json_object_get(q, "state"));
-    char unit[24];
+    long page_size = QUEUE_MAX_PAGE_SIZE;
+    bool has_cursor;
+    cursor_t cur;
+    input_error_t e;
+    if (!form_arg_long(q, "page_size", 1, QUEUE_MAX_PAGE_SIZE, &page_size)) {
+        render_api_error(resp, 400, "invalid_page", "page_size", "page_size must be from 1 to 500");
+        json_decref(q);
+        return;
+    }
+    if (!paging_cursor(q, &has_cursor, &cur, &e)) {
+        render_api_error(resp, e.status, e.code, e.field, e.message);
+        json_decref(q);
+        return;
+    }
+    const char *state = form_arg(q, "state");
+    char unit[24], after[TIMEFMT_LEN], after_id[24], limit[24];
     snprintf(unit, sizeof unit, "%lld", (long long)who.unit_id);
-    const char *p[] = {unit, who.role, state && *state ? state : NULL};
-    PGresult *r = db_exec(db,
-                          "SELECT coalesce(json_agg(json_build_object('code', t.code, 'state', t.state,"
-                          " 'service_code', t.service_code, 'unit', u.name, 'unit_code', u.code,"
-                          " 'assignee', CASE WHEN s.id IS NULL THEN NULL ELSE json_build_object('id', s.id, 'name', s.name) END,"
-                          " 'sign_due', " TIMEFMT_SQL_LOCAL("t.sign_due") ", 'resolve_due', " TIMEFMT_SQL_LOCAL("t.resolve_due") ","
-                          " 'overdue', t.overdue) ORDER BY t.received_at DESC), '[]')::text"
-                          " FROM (SELECT * FROM router.ticket_assignment t WHERE " STAFF_SCOPE_SQL("$1", "$2")
-                          "  AND ($3::text IS NULL OR t.state = $3) ORDER BY t.received_at DESC LIMIT 500) t"
-                          " LEFT JOIN registry.unit u ON u.id = t.unit_id LEFT JOIN registry.staff s ON s.id = t.assignee_id",
-                          3, p, err, sizeof err, NULL);
+    snprintf(limit, sizeof limit, "%ld", page_size + 1);
+    if (has_cursor) {
+        paging_time_text(cur.at_us, after);
+        snprintf(after_id, sizeof after_id, "%lld", cur.id);
+    }
+    const char *p[] = {unit, who.role, state, has_cursor ? after : NULL, has_cursor ? after_id : NULL, limit};
+    PGresult *r = db_exec(db, QUEUE_SQL, 6, p, err, sizeof err, NULL);
     json_decref(q);
     if (!r) {
         render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
         return;
     }
-    json_error_t je;
-    json_t *j = json_pack("{s:o}", "tickets", json_loads(PQgetvalue(r, 0, 0), 0, &je));
+    json_t *items = json_array();
+    int n = PQntuples(r);
+    for (int i = 0; i < n && i < page_size; i++)
+        json_array_append_new(items, json_loads(PQgetvalue(r, i, 0), 0, NULL));
+    json_t *next = json_null();
+    if (n > page_size) {
+        char text[CURSOR_LEN];
+        cursor_t c = {.at_us = atoll(PQgetvalue(r, (int)page_size - 1, 1)), .id = atoll(PQgetvalue(r, (int)page_size - 1, 2))};
+        cursor_encode(&c, text);
+        json_decref(next);
+        next = json_string(text);
+    }
     PQclear(r);
+    json_t *j = json_pack("{s:o,s:I,s:o}", "tickets", items, "page_size", (json_int_t)page_size, "next", next);
     render_json(resp, 200, j);
     json_decref(j);
 }

@@ -2,7 +2,9 @@
  *   POST   JSON body, API key in X-API-Key or "Authorization: Bearer"; 201 + Location.
  *          An Idempotency-Key header makes a retry return the first answer and create nothing.
  *   GET    /api/v1/tickets/{code}
- *   GET    /api/v1/tickets?service_code=&status=&channel=&since=&until=&page=&page_size=
+ *   GET    /api/v1/tickets?service_code=&status=&channel=&since=&until=&page=&page_size=&cursor=
+ *          newest first: {"tickets", "page", "page_size", "next_page", "next"}; next is the cursor
+ *          of the following page (paging.h), null on the last
  * Errors: {"error":{"code","message","field"}} with 400, 401, 404, 405, 409, 413, 415, 422, 503. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
+#include "paging.h"
 #include "render.h"
 #include "ticket_input.h"
 #include "ticket_store.h"
@@ -241,6 +244,8 @@ static void get_one(const intake_t *app, const char *code, http_resp_t *resp)
     PQclear(r);
 }
 
+/* Newest first, by page number (bounded) or by cursor (paging.h), in a window of at most
+ * list_max_days (default: the last list_max_days days). */
 static void list(const intake_t *app, const http_req_t *req, http_resp_t *resp)
 {
     char err[512];
@@ -249,49 +254,50 @@ static void list(const intake_t *app, const http_req_t *req, http_resp_t *resp)
         render_api_error(resp, 400, "invalid_query", NULL, err);
         return;
     }
-    ticket_filter_t f = {.page = 1, .page_size = API_DEFAULT_PAGE_SIZE};
-    f.service_codes = form_arg(q, "service_code");
-    f.statuses = form_arg(q, "status");
-    f.channel = form_arg(q, "channel");
-    f.start = form_arg(q, "since");
-    f.end = form_arg(q, "until");
-    /* The times go to PostgreSQL as the instants they name, in canonical UTC text (timefmt.h). */
-    int64_t us;
-    char since[TIMEFMT_LEN], until[TIMEFMT_LEN];
-    const char *bad_time = f.start && !timefmt_parse_db(f.start, &us) ? "since" : NULL;
-    if (f.start && !bad_time) {
-        timefmt_format(us, 0, since);
-        f.start = since;
+    static const page_rules_t rules = {API_DEFAULT_PAGE_SIZE, API_MAX_PAGE_SIZE,
+                                       "follow the cursor in the answer's next (cursor=), or narrow since and until"};
+    int64_t span = (int64_t)app->list_max_days * 86400 * 1000000;
+    window_rules_t wr = {"since", "until", span, span};
+    ticket_filter_t f = {.service_codes = form_arg(q, "service_code"), .statuses = form_arg(q, "status"),
+                         .channel = form_arg(q, "channel")};
+    window_t w;
+    input_error_t e;
+    char s1[TIMEFMT_LEN], s2[TIMEFMT_LEN];
+    if (!paging_page(q, &rules, &f.page, &f.page_size, &e) || !paging_cursor(q, &f.has_cursor, &f.cursor, &e) ||
+        !paging_window(form_arg(q, "since"), form_arg(q, "until"), &wr, gclock_now_us(), &w, &e)) {
+        render_api_error(resp, e.status, e.code, e.field, e.message);
+        json_decref(q);
+        return;
     }
-    if (!bad_time && f.end && !timefmt_parse_db(f.end, &us))
-        bad_time = "until";
-    else if (!bad_time && f.end) {
-        timefmt_format(us, 0, until);
-        f.end = until;
-    }
-    if (!form_arg_long(q, "page", 1, 1000000, &f.page) || !form_arg_long(q, "page_size", 1, API_MAX_PAGE_SIZE, &f.page_size)) {
-        render_api_error(resp, 400, "invalid_page", "page", "page must be 1 or more and page_size from 1 to 500");
-    } else if (bad_time) {
-        render_api_error(resp, 400, "invalid_time", bad_time,
-                         "since and until must be ISO 8601 times with a zone in the years 0001-9999, "
-                         "e.g. 2026-11-01T00:00:00+08:00");
+    paging_time_text(w.start_us, s1);
+    paging_time_text(w.end_us, s2);
+    f.start = s1;
+    f.end = w.open_end ? NULL : s2;
+    db_t *db = intake_db(app, err, sizeof err);
+    PGresult *r = db ? ticket_store_list(db, &f, err, sizeof err) : NULL;
+    if (!r) {
+        render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
     } else {
-        db_t *db = intake_db(app, err, sizeof err);
-        PGresult *r = db ? ticket_store_list(db, &f, err, sizeof err) : NULL;
-        if (!r) {
-            render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
-        } else {
-            json_t *items = json_array();
-            int n = PQntuples(r);
-            for (int i = 0; i < n && i < f.page_size; i++)
-                json_array_append_new(items, render_ticket_native(r, i));
-            json_t *out = json_pack("{s:o,s:i,s:i,s:o}", "tickets", items, "page", (json_int_t)f.page, "page_size",
-                                    (json_int_t)f.page_size, "next_page",
-                                    n > f.page_size ? json_integer(f.page + 1) : json_null());
-            render_json(resp, 200, out);
-            json_decref(out);
-            PQclear(r);
+        json_t *items = json_array();
+        int n = PQntuples(r);
+        for (int i = 0; i < n && i < f.page_size; i++)
+            json_array_append_new(items, render_ticket_native(r, i));
+        /* more rows: the cursor always leads on; a page number only while it stays in bounds */
+        bool more = n > f.page_size;
+        char next[CURSOR_LEN];
+        if (more) {
+            cursor_t c;
+            ticket_store_cursor(r, (int)f.page_size - 1, &c);
+            cursor_encode(&c, next);
         }
+        bool next_page = more && !f.has_cursor && f.page + 1 <= PAGING_MAX_ROWS / f.page_size;
+        json_t *out = json_pack("{s:o,s:o,s:I,s:o,s:o}", "tickets", items, "page",
+                                f.has_cursor ? json_null() : json_integer(f.page), "page_size", (json_int_t)f.page_size,
+                                "next_page", next_page ? json_integer(f.page + 1) : json_null(), "next",
+                                more ? json_string(next) : json_null());
+        render_json(resp, 200, out);
+        json_decref(out);
+        PQclear(r);
     }
     json_decref(q);
 }

@@ -15,12 +15,14 @@
 #include "render.h"
 
 /* The pool slot this thread's current request holds; taken on first use, given back when the
- * request's answer is ready (intake_dispatch). */
+ * request's answer is ready (intake_dispatch). A GET takes it as a read, which leaves the last
+ * free slot to writes (pool.h). */
 static _Thread_local pool_slot_t *tl_slot;
+static _Thread_local pool_use_t tl_use;
 
 static pool_slot_t *slot(char *err, size_t errsz)
 {
-    if (!tl_slot && !(tl_slot = pool_acquire(5000)))
+    if (!tl_slot && !(tl_slot = pool_acquire(tl_use, 5000)))
         snprintf(err, errsz, "all database connections are busy");
     return tl_slot;
 }
@@ -55,11 +57,16 @@ void intake_request_hash(const http_req_t *req, unsigned char out[32])
     EVP_MD_CTX_free(c);
 }
 
+/* PostgreSQL answers on healthz's own connection (pool.h): lists that hold every request slot
+ * make intake slow to read from, not down, and must not make a load balancer take it out. */
 static void healthz(const intake_t *app, http_resp_t *resp)
 {
-    char err[256];
-    db_t *db = intake_db(app, err, sizeof err);
-    bool ok = db && db_run(db, "SELECT 1", 0, NULL, err, sizeof err);
+    char err[256] = "the health check is busy";
+    pool_slot_t *s = pool_acquire(POOL_HEALTH, 2000);
+    if (s && !s->db)
+        s->db = db_connect(app->conninfo, "gridgov-intake-health", err, sizeof err);
+    bool ok = s && s->db && db_run(s->db, "SELECT 1", 0, NULL, err, sizeof err);
+    pool_release(s);
     const catalog_t *cat = catalog_acquire();
     bool ready = cat != NULL;
     catalog_release();
@@ -136,6 +143,7 @@ void intake_dispatch(const http_req_t *req, http_resp_t *resp, void *arg)
 {
     const intake_t *app = arg;
     const char *rest;
+    tl_use = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD") ? POOL_READ : POOL_WRITE;
     if (rate_limited(app, req, resp)) {
         /* answered */
     } else if (!strcmp(req->path, "/healthz")) {

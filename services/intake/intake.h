@@ -21,6 +21,7 @@ typedef struct {
     const char *router_endpoint;
     rating_guard_t rating_guard; /* failed rating attempts allowed */
     ratelimit_t *limits;    /* per API key and staff token (dispatch.c) */
+    int list_max_days;           /* the widest window of the native ticket list (paging.h) */
 } intake_t;
 
 /* The current request's PostgreSQL connection and router command client, from the pool slot

@@ -42,6 +42,7 @@ static const cfg_key_t KEYS[] = {
     {"rating_fail_per_key", CFG_INT, "100", 1, 1000000, "failed rating attempts by one API key per window (429 above)"},
     {"rating_fail_window_s", CFG_INT, "3600", 1, 604800, "the window of the failed rating attempt limits"},
     DAEMON_DB_KEYS,
+    {"list_max_days", CFG_INT, "366", 1, 3660, "widest since..until window of GET /api/v1/tickets (400 above); also its default, back from now"},
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
     {"clock_file", CFG_STR, NULL, 0, 0, "tests: read the current time (epoch seconds) from this file"},
 };
@@ -71,7 +72,8 @@ int main(int argc, char **argv)
                     .router_endpoint = cfg_str(cfg, "router_endpoint"),
                     .rating_guard = {.per_ticket = (int)cfg_int(cfg, "rating_fail_per_ticket"),
                                      .per_key = (int)cfg_int(cfg, "rating_fail_per_key"),
-                                     .window_s = (int)cfg_int(cfg, "rating_fail_window_s")}};
+                                     .window_s = (int)cfg_int(cfg, "rating_fail_window_s")},
+                    .list_max_days = (int)cfg_int(cfg, "list_max_days")};
 
     /* Keys and endpoints first: a daemon that may not start says so before it waits for anything. */
     if (!(app.bus = bus_from_cfg(cfg, err, sizeof err)) || !bus_may_bind(app.bus, cfg_str(cfg, "pub_endpoint"), err, sizeof err)) {

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "open311_updates.h"
+#include "paging.h"
 #include "render.h"
 #include "ticket_input.h"
 #include "ticket_store.h"
@@ -174,13 +175,18 @@ static void send_rows(PGresult *r, long limit, fmt_t f, http_resp_t *resp)
 
 static void get_requests(const intake_t *app, const json_t *args, fmt_t f, http_resp_t *resp)
 {
-    ticket_filter_t flt = {.page = 1, .page_size = DEFAULT_PAGE_SIZE};
+    /* GeoReport v2: at most 90 days, by default the last 90; 1000 requests a page by default and
+     * at most; a page number reaches 10,000 requests deep (paging.h) */
+    static const page_rules_t rules = {DEFAULT_PAGE_SIZE, DEFAULT_PAGE_SIZE,
+                                       "narrow the window with start_date and end_date and start again from page 1"};
+    static const window_rules_t wr = {"start_date", "end_date", MAX_SPAN_US, MAX_SPAN_US};
+    ticket_filter_t flt = {0};
     flt.codes = form_arg(args, "service_request_id");
     flt.service_codes = form_arg(args, "service_code");
     flt.statuses = form_arg(args, "status");
-    if (!form_arg_long(args, "page", 1, 1000000, &flt.page) ||
-        !form_arg_long(args, "page_size", 1, DEFAULT_PAGE_SIZE, &flt.page_size)) {
-        render_o311_error(resp, f, 400, "page must be 1 or more and page_size from 1 to 1000");
+    input_error_t e;
+    if (!paging_page(args, &rules, &flt.page, &flt.page_size, &e)) {
+        render_o311_error(resp, f, 400, e.message);
         return;
     }
     if (flt.statuses) {
@@ -193,32 +199,17 @@ static void get_requests(const intake_t *app, const json_t *args, fmt_t f, http_
                 return;
             }
     }
-    const char *sd = form_arg(args, "start_date"), *ed = form_arg(args, "end_date");
-    int64_t start = 0, end = 0;
-    if ((sd && !timefmt_parse_db(sd, &start)) || (ed && !timefmt_parse_db(ed, &end))) {
-        render_o311_error(resp, f, 400, "start_date and end_date must be W3C datetimes with a zone, e.g. 2026-11-01T00:00:00+08:00");
-        return;
-    }
-    /* Default and maximum window: 90 days (GeoReport v2); with no dates, up to now. */
-    bool open_end = !sd && !ed;
-    if (open_end) {
-        end = gclock_now_us();
-        start = end - MAX_SPAN_US;
-    } else if (!ed) {
-        end = start + MAX_SPAN_US;
-    } else if (!sd) {
-        start = end - MAX_SPAN_US;
-    }
-    if (end < start || end - start > MAX_SPAN_US) {
-        render_o311_error(resp, f, 400, "end_date must follow start_date by at most 90 days");
+    window_t w;
+    if (!paging_window(form_arg(args, "start_date"), form_arg(args, "end_date"), &wr, gclock_now_us(), &w, &e)) {
+        render_o311_error(resp, f, 400, e.message);
         return;
     }
     char s1[TIMEFMT_LEN], s2[TIMEFMT_LEN];
-    timefmt_format(start, 0, s1);
-    timefmt_format(end, 0, s2);
+    paging_time_text(w.start_us, s1);
+    paging_time_text(w.end_us, s2);
     if (!flt.codes) {
         flt.start = s1;
-        flt.end = open_end ? NULL : s2;
+        flt.end = w.open_end ? NULL : s2;
     }
     char err[512];
     db_t *db = intake_db(app, err, sizeof err);

@@ -16,7 +16,8 @@
  *                        or the resident answered is not for the public
  *   media_url            "" (no media on updates)
  * The window is at most 90 days (as for requests); without dates it is the last 24 hours by
- * the injected clock. page / page_size (1-1000, default 1000) page through a busy window. */
+ * the injected clock. page / page_size (1-1000, default 1000) page through a busy window, up to
+ * 10,000 updates deep (paging.h); a busier window is asked for in narrower ones. */
 #include "open311_updates.h"
 
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include "form.h"
 #include "gclock.h"
 #include "log.h"
+#include "paging.h"
 #include "stmt.h"
 #include "timefmt.h"
 
@@ -73,33 +75,21 @@ static const char *status_of(const char *from, const char *to)
 
 void open311_updates(const intake_t *app, const json_t *args, fmt_t f, http_resp_t *resp)
 {
-    long page = 1, page_size = MAX_PAGE_SIZE;
-    if (!form_arg_long(args, "page", 1, 1000000, &page) || !form_arg_long(args, "page_size", 1, MAX_PAGE_SIZE, &page_size)) {
-        render_o311_error(resp, f, 400, "page must be 1 or more and page_size from 1 to 1000");
+    static const page_rules_t rules = {MAX_PAGE_SIZE, MAX_PAGE_SIZE,
+                                       "narrow the window with start_date and end_date and start again from page 1"};
+    static const window_rules_t wr = {"start_date", "end_date", MAX_SPAN_US, DAY_US};
+    long page, page_size;
+    window_t w;
+    input_error_t e;
+    if (!paging_page(args, &rules, &page, &page_size, &e) ||
+        !paging_window(form_arg(args, "start_date"), form_arg(args, "end_date"), &wr, gclock_now_us(), &w, &e)) {
+        render_o311_error(resp, f, 400, e.message);
         return;
     }
-    const char *sd = form_arg(args, "start_date"), *ed = form_arg(args, "end_date");
-    int64_t start = 0, end = 0;
-    if ((sd && !timefmt_parse_db(sd, &start)) || (ed && !timefmt_parse_db(ed, &end))) {
-        render_o311_error(resp, f, 400,
-                          "start_date and end_date must be W3C datetimes with a zone, e.g. 2026-11-01T00:00:00+08:00");
-        return;
-    }
-    if (!sd && !ed) {
-        end = gclock_now_us();
-        start = end - DAY_US;
-    } else if (!ed) {
-        end = start + MAX_SPAN_US;
-    } else if (!sd) {
-        start = end - DAY_US;
-    }
-    if (end < start || end - start > MAX_SPAN_US) {
-        render_o311_error(resp, f, 400, "end_date must follow start_date by at most 90 days");
-        return;
-    }
+    int64_t start = w.start_us, end = w.end_us;
     char s1[TIMEFMT_LEN], s2[TIMEFMT_LEN], lim[24], off[24], err[512];
-    timefmt_format(start, 0, s1);
-    timefmt_format(end, 0, s2);
+    paging_time_text(start, s1);
+    paging_time_text(end, s2);
     snprintf(lim, sizeof lim, "%ld", page_size);
     snprintf(off, sizeof off, "%ld", (page - 1) * page_size);
     const char *p[] = {s1, s2, lim, off};

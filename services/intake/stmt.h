@@ -10,7 +10,10 @@
  * executions, is the plan a fresh one would be. The ticket list filtered by service, status,
  * channel and time (ticket_store_list without codes) is not: a generic plan cannot know that a
  * category is rare, and walks the whole window where a plan made for the values uses the
- * service index (19-27 ms against 0.14 ms over 50,000 tickets); it is planned on every call. */
+ * service index (19-27 ms against 0.14 ms over 50,000 tickets); it is planned on every call.
+ * So is its cursor (paging.h), which a plan made for its values turns into an Index Cond of
+ * ticket_requested, and the staff queue (api_staff.c), whose best plan differs between an
+ * operator (every ticket, in index order) and a group's handler. */
 #ifndef INTAKE_STMT_H
 #define INTAKE_STMT_H
 

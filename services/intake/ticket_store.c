@@ -7,6 +7,7 @@
 #include "db_tx.h"
 #include "log.h"
 #include "metrics.h"
+#include "paging.h"
 #include "stmt.h"
 #include "rating_code.h"
 #include "timefmt.h"
@@ -16,7 +17,8 @@
 #define TICKET_SELECT                                                                                               \
     "SELECT code, status, status_notes, service_name, service_code, description, agency_responsible,"             \
     " service_notice, " LOCAL_TIME("requested_at") ", " LOCAL_TIME("updated_at") ", " LOCAL_TIME("expected_datetime") \
-    ", address_string, address_id, lat, long, media_url, channel, attributes::text, id "
+    ", address_string, address_id, lat, long, media_url, channel, attributes::text, id,"                             \
+    " (extract(epoch FROM requested_at) * 1000000)::bigint "
 #define TICKET_COLUMNS TICKET_SELECT "FROM intake.ticket_view "
 
 /* Prepared (stmt.h): a lookup by the unique code, whatever the code. */
@@ -32,13 +34,17 @@ static const char LIST_CODES_SQL[] =
     " " TICKET_SELECT "FROM wanted ORDER BY requested_at DESC, id DESC LIMIT $2::bigint OFFSET $3::bigint";
 
 /* Planned on every call (stmt.h says why). Every filter is a parameter; an absent one is NULL
- * and drops out of the WHERE. */
+ * and drops out of the WHERE. A cursor ($8, $9: the last row's time and id, paging.h) is a
+ * keyset: the row comparison is an Index Cond of a backward scan of ticket_requested
+ * (requested_at, id), so the next page starts where the last ended, at any depth (EXPLAIN in
+ * bench/README.md, "Lists"); the OFFSET of a page number is bounded by paging.h instead. */
 static const char LIST_SQL[] =
     TICKET_COLUMNS "WHERE ($1::text IS NULL OR service_code = ANY (string_to_array($1, ',')))"
                    " AND ($2::text IS NULL OR status = ANY (string_to_array($2, ',')))"
                    " AND ($3::text IS NULL OR channel = $3)"
                    " AND ($4::timestamptz IS NULL OR requested_at >= $4::timestamptz)"
                    " AND ($5::timestamptz IS NULL OR requested_at <= $5::timestamptz)"
+                   " AND ($8::timestamptz IS NULL OR (requested_at, id) < ($8::timestamptz, $9::bigint))"
                    " ORDER BY requested_at DESC, id DESC LIMIT $6::bigint OFFSET $7::bigint";
 
 /* The ticket, its event and (with $18, $19: salt and hash as hex) its rating code in one
@@ -243,13 +249,24 @@ PGresult *ticket_store_get(db_t *db, const char *code, char *err, size_t errsz)
 
 PGresult *ticket_store_list(db_t *db, const ticket_filter_t *f, char *err, size_t errsz)
 {
-    char limit[24], offset[24];
+    char limit[24], offset[24], after[TIMEFMT_LEN], after_id[24];
     snprintf(limit, sizeof limit, "%ld", f->page_size + 1);
-    snprintf(offset, sizeof offset, "%ld", (f->page - 1) * f->page_size);
+    snprintf(offset, sizeof offset, "%ld", f->has_cursor ? 0 : (f->page - 1) * f->page_size);
     if (f->codes) {
         const char *p[] = {f->codes, limit, offset};
         return stmt_read(db, STMT_TICKET_LIST_CODES, LIST_CODES_SQL, 3, p, err, errsz);
     }
-    const char *p[] = {f->service_codes, f->statuses, f->channel, f->start, f->end, limit, offset};
-    return stmt_read(db, NULL, LIST_SQL, 7, p, err, errsz);
+    if (f->has_cursor) {
+        paging_time_text(f->cursor.at_us, after);
+        snprintf(after_id, sizeof after_id, "%lld", f->cursor.id);
+    }
+    const char *p[] = {f->service_codes, f->statuses, f->channel, f->start, f->end, limit, offset,
+                       f->has_cursor ? after : NULL, f->has_cursor ? after_id : NULL};
+    return stmt_read(db, NULL, LIST_SQL, 9, p, err, errsz);
+}
+
+void ticket_store_cursor(const PGresult *r, int row, cursor_t *c)
+{
+    c->at_us = atoll(PQgetvalue(r, row, TC_AT_US));
+    c->id = atoll(PQgetvalue(r, row, TC_ID));
 }

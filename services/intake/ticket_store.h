@@ -18,6 +18,7 @@
 
 #include "db.h"
 #include "http.h"
+#include "paging.h"
 #include "ticket_input.h"
 
 typedef enum {
@@ -53,7 +54,8 @@ store_status_t ticket_store_create(db_t *db, const ticket_input_t *in, const cha
 enum {
     TC_CODE, TC_STATUS, TC_STATUS_NOTES, TC_SERVICE_NAME, TC_SERVICE_CODE, TC_DESCRIPTION, TC_AGENCY,
     TC_NOTICE, TC_REQUESTED, TC_UPDATED, TC_EXPECTED, TC_ADDRESS, TC_ADDRESS_ID, TC_LAT, TC_LONG,
-    TC_MEDIA_URL, TC_CHANNEL, TC_ATTRIBUTES, TC_ID, TC_NCOLS
+    TC_MEDIA_URL, TC_CHANNEL, TC_ATTRIBUTES, TC_ID, TC_AT_US /* requested_at in microseconds, for cursors */,
+    TC_NCOLS
 };
 
 typedef struct {
@@ -63,12 +65,16 @@ typedef struct {
     const char *channel;        /* or NULL */
     const char *start;          /* ISO 8601 or NULL */
     const char *end;
-    long page, page_size;       /* page from 1 */
+    long page, page_size;       /* page from 1, bounded by paging.h; ignored with a cursor */
+    bool has_cursor;            /* rows after this one, newest first (not with codes) */
+    cursor_t cursor;
 } ticket_filter_t;
 
 /* Returns rows (caller PQclears) or NULL with err. One row for get, up to page_size+1 for list
  * (the extra row tells the caller there is a next page). */
 PGresult *ticket_store_get(db_t *db, const char *code, char *err, size_t errsz);
 PGresult *ticket_store_list(db_t *db, const ticket_filter_t *f, char *err, size_t errsz);
+/* The cursor of a listed row: the next page starts after it. */
+void ticket_store_cursor(const PGresult *r, int row, cursor_t *c);
 
 #endif

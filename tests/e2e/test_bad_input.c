@@ -1,4 +1,4 @@
-/* Bad input against a real gridgov-intake: the native API (/api/v1/tickets) and Open311 POST.
+/* Bad input against a real gridgov-intake: the native API (/api/v1/tickets), Open311 POST and the lists.
  * The table below is the contract: each case is one request and the status and error (a
  * substring of the body: the native error code or the Open311 description) it must get.
  * For every case the counts of intake.ticket, bus.outbox and intake.idempotency rows must not
@@ -9,7 +9,7 @@
  * household and its location, $FLAT/$FLON a point in the far corner of the county from it,
  * $NSVC/$NATTR a service with a number attribute (and $NREQ/$NJSON_BAD its required attributes),
  * $D4001F/$D4001J a description of 4001 Chinese characters (form-encoded / raw), $BIG a body
- * filler of 70000 bytes, $LONG 20000 bytes of URL or header.
+ * filler of 70000 bytes, $LONG 20000 bytes of URL or header, $TOKEN a staff member's bearer token.
  *
  * After the table: positive controls (4000 characters accepted, the templates above accepted
  * with good values), idempotency (a retry replays the first answer byte for byte; 10 concurrent
@@ -305,7 +305,7 @@ static const bad_case_t CASES[] = {
 
     /* --- native list: times (each of these once reached PostgreSQL and answered 503) --- */
     {"native list: since=garbage", "GET", NATIVE "?since=garbage", NULL, NULL, NULL, 400,
-     "\"code\":\"invalid_time\",\"message\":\"since and until must be ISO 8601 times with a zone"},
+     "\"code\":\"invalid_time\",\"message\":\"since and until must be ISO 8601 (W3C) times with a zone"},
     {"native list: until=garbage", "GET", NATIVE "?until=garbage", NULL, NULL, NULL, 400, "\"field\":\"until\""},
     {"native list: good since, bad until names until", "GET", NATIVE "?since=2026-01-01T00:00:00Z&until=yesterday", NULL,
      NULL, NULL, 400, "\"field\":\"until\""},
@@ -322,10 +322,51 @@ static const bad_case_t CASES[] = {
     {"native list: since in the year 10000 after its offset", "GET", NATIVE "?since=9999-12-31T23:59:59-23:59", NULL,
      NULL, NULL, 400, "\"field\":\"since\""},
     {"open311 list: start_date in the year 0000", "GET", "/open311/v2/requests.json?start_date=0000-01-01T00:00:00Z",
-     NULL, NULL, NULL, 400, "start_date and end_date must be W3C datetimes"},
+     NULL, NULL, NULL, 400, "start_date and end_date must be ISO 8601 (W3C) times"},
     {"open311 updates: end_date in the year 0000", "GET",
      "/open311/v2/servicerequestupdates.json?end_date=0000-01-01T00:00:00Z", NULL, NULL, NULL, 400,
-     "start_date and end_date must be W3C datetimes"},
+     "start_date and end_date must be ISO 8601 (W3C) times"},
+    /* --- lists: pages, cursors and windows (README, "Lists: pages, cursors and bounds") --- */
+    {"list: native page 800 of 500", "GET", NATIVE "?page=800&page_size=500", NULL, NULL, NULL, 400,
+     "\"code\":\"page_too_deep\""},
+    {"list: native page 21 of 500 (past 10000 rows)", "GET", NATIVE "?page=21&page_size=500", NULL, NULL, NULL, 400,
+     "follow the cursor"},
+    {"list: native page_size 501", "GET", NATIVE "?page_size=501", NULL, NULL, NULL, 400, "\"code\":\"invalid_page\""},
+    {"list: native page 0", "GET", NATIVE "?page=0", NULL, NULL, NULL, 400, "\"code\":\"invalid_page\""},
+    {"list: native page and cursor together", "GET", NATIVE "?page=2&cursor=MTIzLjQ1Ng", NULL, NULL, NULL, 400,
+     "\"code\":\"invalid_cursor\""},
+    {"list: native cursor not one intake wrote", "GET", NATIVE "?cursor=nonsense", NULL, NULL, NULL, 400,
+     "\"code\":\"invalid_cursor\""},
+    {"list: native cursor with base64 padding", "GET", NATIVE "?cursor=MTIzLjQ1Ng%3D%3D", NULL, NULL, NULL, 400,
+     "\"code\":\"invalid_cursor\""},
+    {"list: native cursor past the year 9999", "GET", NATIVE "?cursor=MjUzNDAyMzAwODAwMDAwMDAwLjE", NULL, NULL, NULL,
+     400, "\"code\":\"invalid_cursor\""},
+    {"list: native window in the year 0", "GET", NATIVE "?since=0000-06-01T00:00:00Z&until=0000-12-01T00:00:00Z", NULL,
+     NULL, NULL, 400, "\"code\":\"invalid_time\""},
+    {"list: Open311 window in the year 0", "GET", O311 "?start_date=0000-06-01T00:00:00Z&end_date=0000-07-01T00:00:00Z",
+     NULL, NULL, NULL, 400, "in the years 1 to 9999"},
+    {"list: native since without a zone", "GET", NATIVE "?since=2026-11-01T00:00:00", NULL, NULL, NULL, 400,
+     "\"code\":\"invalid_time\""},
+    {"list: native until before since", "GET", NATIVE "?since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z", NULL, NULL,
+     NULL, 400, "\"code\":\"invalid_range\""},
+    {"list: native window of 366 days and a second", "GET",
+     NATIVE "?since=2025-01-01T00:00:00Z&until=2026-01-02T00:00:01Z", NULL, NULL, NULL, 400,
+     "\"code\":\"range_too_wide\""},
+    {"list: native window of a century", "GET", NATIVE "?since=2000-01-01T00:00:00Z&until=2100-01-01T00:00:00Z", NULL,
+     NULL, NULL, 400, "\"code\":\"range_too_wide\""},
+    {"list: Open311 page 11 of 1000 (past 10000 rows)", "GET", O311 "?page=11", NULL, NULL, NULL, 400,
+     "narrow the window with start_date and end_date"},
+    {"list: Open311 page 800 of 500", "GET", O311 "?page=800&page_size=500", NULL, NULL, NULL, 400, "first 10000 rows"},
+    {"list: Open311 page 800 of 500 (XML)", "GET", "/open311/v2/requests.xml?page=800&page_size=500", NULL, NULL, NULL,
+     400, "<code>400</code>"},
+    {"list: Open311 window of 91 days", "GET", O311 "?start_date=2026-01-01T00:00:00Z&end_date=2026-04-02T00:00:00Z",
+     NULL, NULL, NULL, 400, "at most 90 days apart"},
+    {"list: Open311 updates page 11 of 1000", "GET", "/open311/v2/servicerequestupdates.json?page=11", NULL, NULL, NULL,
+     400, "narrow the window"},
+    {"list: staff queue page_size 501", "GET", "/api/v1/staff/tickets?page_size=501", NULL, NULL,
+     "Authorization: Bearer $TOKEN", 400, "\"code\":\"invalid_page\""},
+    {"list: staff queue cursor not one intake wrote", "GET", "/api/v1/staff/tickets?cursor=nonsense", NULL, NULL,
+     "Authorization: Bearer $TOKEN", 400, "\"code\":\"invalid_cursor\""},
 };
 
 static pid_t g_pid;
@@ -666,8 +707,15 @@ static void unusual_but_valid_list_times_are_accepted(void **state)
     (void)state;
     char *code = native_create("{\"service_code\":\"LIGHT\"," LOC "," LIGHT_OK ",\"description\":\"time window\"}",
                                NULL, NULL);
-    const char *paths[] = {NATIVE "?since=2000-01-01T00:00:00-23:59&until=9999-12-31T00:00:00%2B14:00&page_size=500",
-                           NATIVE "?since=2000-01-01T00:00:00%2B08:00&page_size=500", NULL};
+    /* the extreme zone offsets, around today (a window is at most list_max_days wide) */
+    char yesterday[16], tomorrow[16], p0[200], p1[200];
+    time_t now = time(NULL), y = now - 86400, t = now + 2 * 86400;
+    struct tm tm;
+    strftime(yesterday, sizeof yesterday, "%Y-%m-%d", gmtime_r(&y, &tm));
+    strftime(tomorrow, sizeof tomorrow, "%Y-%m-%d", gmtime_r(&t, &tm));
+    snprintf(p0, sizeof p0, NATIVE "?since=%sT00:00:00-23:59&until=%sT00:00:00%%2B14:00&page_size=500", yesterday, tomorrow);
+    snprintf(p1, sizeof p1, NATIVE "?since=%sT00:00:00%%2B08:00&page_size=500", yesterday);
+    const char *paths[] = {p0, p1, NULL};
     for (int i = 0; paths[i]; i++) {
         h_resp_t r;
         assert_true(call("GET", paths[i], NULL, NULL, &r));
@@ -952,6 +1000,12 @@ static void short_body_creates_nothing_and_is_closed(void **state)
 static void setup_vars(void)
 {
     set_var("KEY", g_key);
+    /* a staff member's bearer token, for the staff queue */
+    char *staff = h_sql_text(g_db, "SELECT min(id)::text FROM registry.staff WHERE active", 0, NULL);
+    char *token = h_staff_token(g_db, atoll(staff));
+    set_var("TOKEN", token);
+    free(token);
+    free(staff);
 
     /* a real household with a location, and the county corner farthest from it */
     char *h = h_sql_text(g_db,

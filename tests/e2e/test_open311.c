@@ -966,6 +966,7 @@ static void get_requests_filters(void **state)
     list_ids("?start_date=2026-01-01T00:00:00Z&end_date=2026-06-01T00:00:00Z", 400, &ids, NULL); /* > 90 days */
     list_ids("?start_date=2026-06-01T00:00:00Z&end_date=2026-01-01T00:00:00Z", 400, &ids, NULL); /* reversed */
     list_ids("?start_date=2026-01-01T00:00:00Z&end_date=2026-04-01T00:00:00Z", 200, &ids, NULL); /* exactly 90 */
+    list_ids("?start_date=2026-01-01T00:00:00Z&end_date=2026-04-01T00:00:01Z", 400, &ids, NULL); /* and a second */
 
     /* page / page_size */
     json_t *p1 = NULL, *p2 = NULL;
@@ -989,6 +990,14 @@ static void get_requests_filters(void **state)
     list_ids("?page_size=1001", 400, &ids, NULL);
     list_ids("?page=0", 400, &ids, NULL);
     list_ids("?page=abc", 400, &ids, NULL);
+    /* a page number reaches the first 10,000 requests of the window, no further (README, "Lists") */
+    list_ids("?page=10", 200, &ids, NULL);
+    list_ids("?page=11", 400, &ids, NULL);
+    list_ids("?page=20&page_size=500", 200, &ids, NULL);
+    list_ids("?page=21&page_size=500", 400, &ids, NULL);
+    list_ids("?page=800&page_size=500", 400, &ids, NULL);
+    snprintf(q, sizeof q, "?service_request_id=%s&page=11", a);
+    list_ids(q, 400, &ids, NULL);
 
     /* the list in XML */
     snprintf(q, sizeof q, "/open311/v2/requests.xml?service_request_id=%s,%s", a, b);
@@ -1168,11 +1177,12 @@ static void request_before_routing_routed_and_closed(void **state)
     list_ids("?status=open&service_code=LIGHT", 200, &ids, NULL);
     assert_false(in_ids(&ids, code));
     buf_free(&ids);
-    /* page by page: the router routed the suite's backlog at the same time */
+    /* page by page: the router routed the suite's backlog at the same time; a page number reaches
+     * 10,000 updates deep (page 10 of 1000), past that a narrower window is the way on */
     const char *want[] = {"open", "in_progress", "fixed", "closed"};
     size_t seen = 0, got = 1000;
     h_resp_t r;
-    for (int page = 1; got == 1000 && page <= 20; page++) {
+    for (int page = 1; seen < 4 && got == 1000 && page <= 10; page++) {
         snprintf(path, sizeof path, "/open311/v2/servicerequestupdates.json?start_date=%s&page=%d", since, page);
         req("GET", path, NULL, NULL, &r);
         expect_status(&r, 200, "servicerequestupdates.json");
@@ -1191,6 +1201,11 @@ static void request_before_routing_routed_and_closed(void **state)
     if (seen != 4)
         print_error("updates of %s: %zu of open, in_progress, fixed, closed in order\n", code, seen);
     assert_int_equal(seen, 4);
+    snprintf(path, sizeof path, "/open311/v2/servicerequestupdates.json?start_date=%s&page=11", since);
+    req("GET", path, NULL, NULL, &r);
+    expect_o311_error_json(&r, 400);
+    expect_contains(buf_str(&r.body), "narrow the window");
+    h_resp_free(&r);
     snprintf(path, sizeof path, "/open311/v2/tokens/%s.json", code);
     req("GET", path, NULL, NULL, &r);
     expect_status(&r, 200, path);
