@@ -127,6 +127,7 @@ int main(int argc, char **argv)
                           err, sizeof err);
     if (!r.relay) {
         log_error("%s", err);
+        status = DAEMON_EXIT_BIND;
         goto done;
     }
     consumer_opts_t co = {.name = "router", .bus = bus, .conninfo = conninfo, .endpoints = cfg_str(cfg, "sub_endpoints"),
@@ -143,6 +144,7 @@ int main(int argc, char **argv)
     zmq_setsockopt(cmd, ZMQ_LINGER, &linger, sizeof linger);
     if (!bus_bind(bus, cmd, BUS_COMMANDS, cfg_str(cfg, "command_endpoint"), err, sizeof err)) {
         log_error("commands: %s", err);
+        status = DAEMON_EXIT_BIND;
         goto done;
     }
     log_info("routing: events from %s, commands on %s, events out on %s (curve %s)", cfg_str(cfg, "sub_endpoints"),
