@@ -40,6 +40,8 @@ struct consumer {
     char live_ids[TX_EVENTS][UUID_STR_LEN]; /* the ids of one live batch */
     int64_t next_sweep_ms;
     bool gap; /* a live sequence gap was seen: sweep now */
+    int backoff_ms;    /* 0 while sweeps succeed; after a failure the wait before the next one */
+    ratelog_t db_log;  /* sweep failures: a line every few seconds while the database is away */
     char last_error[512];     /* the handler's last failure */
     char failing_id[40];      /* the event that failed last, and how often in a row */
     int failures;
@@ -115,6 +117,7 @@ consumer_t *consumer_new(const consumer_opts_t *o, char *err, size_t errsz)
     self->tx_events = o->tx_events > 0 && o->tx_events < TX_EVENTS ? o->tx_events : TX_EVENTS;
     self->arg = o->arg;
     self->forged_log = (ratelog_t)RATELOG_INIT(1, 10000);
+    self->db_log = (ratelog_t)RATELOG_INIT(1, 5000);
     self->bus = o->bus;
     self->endpoints = xstrdup(o->endpoints);
     char what[160];
@@ -427,6 +430,19 @@ static bool dead_letter(consumer_t *self, PGconn *c, PGresult *rows, int k)
     return true;
 }
 
+/* A sweep failed (the database is away, or an event's handler failed): the next one waits,
+ * 100 ms doubling to 5 s, instead of running again at once; a live gap no longer hurries it,
+ * since the sweep then brings back everything anyway. */
+static int back_off(consumer_t *self)
+{
+    self->backoff_ms = self->backoff_ms ? (self->backoff_ms < CONSUMER_BACKOFF_MAX_MS / 2 ? self->backoff_ms * 2
+                                                                                          : CONSUMER_BACKOFF_MAX_MS)
+                                        : CONSUMER_BACKOFF_MIN_MS;
+    self->next_sweep_ms = gclock_mono_ms() + self->backoff_ms;
+    self->gap = false;
+    return -1;
+}
+
 int consumer_catch_up(consumer_t *self)
 {
     int total = 0;
@@ -436,9 +452,12 @@ int consumer_catch_up(consumer_t *self)
         PGresult *r = db_exec(self->db, SWEEP_SQL, 2, p, err, sizeof err, NULL);
         PGconn *c = r ? db_conn(self->db, err, sizeof err) : NULL;
         if (!r || !c) {
-            log_warn("consumer %s: sweep failed: %s", self->name, err);
+            long held;
+            if (ratelog_allow(&self->db_log, &held))
+                log_warn("consumer %s: sweep failed: %s (retrying with back-off up to %d s; %ld more not shown)",
+                         self->name, err, CONSUMER_BACKOFF_MAX_MS / 1000, held);
             PQclear(r);
-            return -1;
+            return back_off(self);
         }
         int n = PQntuples(r);
         for (int i = 0; i < n; i += self->tx_events) {
@@ -462,7 +481,7 @@ int consumer_catch_up(consumer_t *self)
                     self->failures++;
                 if (self->failures < DEAD_AFTER || !dead_letter(self, c, r, k)) {
                     PQclear(r);
-                    return -1;
+                    return back_off(self);
                 }
             }
             if (ran > 0)
@@ -472,6 +491,9 @@ int consumer_catch_up(consumer_t *self)
         if (n < atoi(SWEEP_BATCH))
             break;
     }
+    if (self->backoff_ms)
+        log_info("consumer %s: the database answers again; sweeping resumed", self->name);
+    self->backoff_ms = 0;
     self->next_sweep_ms = gclock_mono_ms() + self->sweep_ms;
     self->gap = false;
     return total;
@@ -594,8 +616,8 @@ int consumer_poll(consumer_t *self, int timeout_ms)
         if (nid + malformed == 0)
             break;
         int r = process_live(self, self->live_ids, nid, malformed);
-        if (r < 0)
-            self->gap = true; /* the sweep will bring them back */
+        if (r < 0 && !self->backoff_ms)
+            self->gap = true; /* the sweep will bring them back (when backing off: the one due) */
         else
             ran += r;
         if (got == 0)

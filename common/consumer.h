@@ -62,6 +62,12 @@ typedef struct consumer consumer_t;
 consumer_t *consumer_new(const consumer_opts_t *opts, char *err, size_t errsz);
 void consumer_destroy(consumer_t **self);
 
+/* While PostgreSQL is away (or a handler keeps failing) sweeps back off: 100 ms doubling to 5 s,
+ * with a log line every few seconds at most; the first sweep that succeeds brings back whatever
+ * was missed and the normal sweep_ms rhythm. */
+#define CONSUMER_BACKOFF_MIN_MS 100
+#define CONSUMER_BACKOFF_MAX_MS 5000
+
 /* Waits up to timeout_ms for live events or the sweep timer and processes what came.
  * Returns the number of events whose effect ran, or -1 when PostgreSQL could not be reached
  * (the caller just polls again; nothing is lost). */

@@ -22,6 +22,11 @@
     {"db_idle_in_transaction_timeout_ms", CFG_INT, DAEMON_STR(DB_IDLE_TX_TIMEOUT_MS_DEFAULT), 0, 3600000,         \
      "longest a database session may sit idle inside a transaction, in ms (0: no limit)"}
 
+/* The exit status of a daemon that cannot take its listening sockets (the HTTP port, a ZeroMQ
+ * endpoint: in use, or not an address of this host). Starting it again would fail the same way,
+ * so deploy/run.sh (and systemd: RestartPreventExitStatus) does not. Other failures exit 1. */
+#define DAEMON_EXIT_BIND 3
+
 /* Set by SIGINT and SIGTERM. */
 extern volatile sig_atomic_t daemon_stop;
 

@@ -15,6 +15,7 @@
 #include "db.h"
 #include "gclock.h"
 #include "log.h"
+#include "ratelog.h"
 #include "uuid.h"
 
 #define RELAY_BATCH "500"
@@ -39,7 +40,20 @@ struct relay {
     bool dirty;             /* published past the saved cursor */
     bool leader;            /* holds the source's advisory lock: the one that publishes */
     long long saved_ms;
+    ratelog_t db_log;       /* database failures: a line every few seconds while it is away */
 };
+
+/* While the database is away the relay waits between attempts, 100 ms doubling to 5 s. */
+#define RELAY_BACKOFF_MIN_MS 100
+#define RELAY_BACKOFF_MAX_MS 5000
+
+static void warn_db(relay_t *self, const char *what, const char *err)
+{
+    long held;
+    if (ratelog_allow(&self->db_log, &held))
+        log_warn("relay: %s%s (retrying with back-off up to %d s; %ld more not shown)", what, err,
+                 RELAY_BACKOFF_MAX_MS / 1000, held);
+}
 
 /* Reads past the relay's cursor, below the oldest running transaction (an event whose
  * transaction commits late is never skipped; see consumer.h). */
@@ -55,7 +69,7 @@ static bool load_cursor(relay_t *self, db_t *db)
     const char *p[] = {self->cursor_name};
     PGresult *r = db_exec(db, "SELECT xid::text, seq FROM bus.cursor WHERE consumer = $1", 1, p, err, sizeof err, NULL);
     if (!r) {
-        log_warn("relay: cannot read its cursor: %s", err);
+        warn_db(self, "cannot read its cursor: ", err);
         return false;
     }
     if (PQntuples(r)) {
@@ -78,7 +92,7 @@ static bool save_cursor(relay_t *self, db_t *db)
                 "INSERT INTO bus.cursor (consumer, xid, seq) VALUES ($1, $2::xid8, $3::bigint)"
                 " ON CONFLICT (consumer) DO UPDATE SET xid = EXCLUDED.xid, seq = EXCLUDED.seq, updated_at = now()",
                 3, p, err, sizeof err)) {
-        log_warn("relay: cannot save its cursor: %s", err);
+        warn_db(self, "cannot save its cursor: ", err);
         return false;
     }
     self->dirty = false;
@@ -93,7 +107,7 @@ static int publish_batch(relay_t *self, db_t *db)
     const char *p[] = {self->source, self->xid, self->seqpos};
     PGresult *r = db_exec(db, BATCH_SQL, 3, p, err, sizeof err, NULL);
     if (!r) {
-        log_warn("relay: read failed: %s", err);
+        warn_db(self, "read failed: ", err);
         return -1;
     }
     int n = PQntuples(r);
@@ -137,7 +151,7 @@ static bool try_lead(relay_t *self, db_t *db, bool *got)
     const char *p[] = {self->cursor_name};
     PGresult *r = db_exec(db, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", 1, p, err, sizeof err, NULL);
     if (!r) {
-        log_warn("relay: %s", err);
+        warn_db(self, "", err);
         return false;
     }
     *got = PQgetvalue(r, 0, 0)[0] == 't';
@@ -145,23 +159,35 @@ static bool try_lead(relay_t *self, db_t *db, bool *got)
     return true;
 }
 
+/* Waits ms (less when stopping). Doorbells in between are emptied, not obeyed: the read after
+ * the pause serves them, and a ring cannot turn a back-off into a busy loop. */
+static void pause_ms(relay_t *self, zmq_pollitem_t *items, int ms)
+{
+    long long until = gclock_mono_ms() + ms;
+    for (long long left = ms; left > 0 && !atomic_load(&self->stop); left = until - gclock_mono_ms()) {
+        zmq_poll(items, 1, (long)left);
+        drain(self);
+    }
+}
+
+static int next_backoff(int ms) { return ms < RELAY_BACKOFF_MAX_MS / 2 ? ms * 2 : RELAY_BACKOFF_MAX_MS; }
+
 static void *relay_main(void *arg)
 {
     relay_t *self = arg;
     db_t *db = NULL;
     char err[512];
     zmq_pollitem_t items[] = {{NULL, self->bell[0], ZMQ_POLLIN, 0}};
-    int backoff_ms = 100;
+    int backoff_ms = RELAY_BACKOFF_MIN_MS;
     while (!atomic_load(&self->stop)) {
         if (!db) {
             db = db_connect(self->conninfo, "gridgov-relay", err, sizeof err);
             if (!db) {
-                log_warn("relay: %s (retrying in %d ms)", err, backoff_ms);
-                zmq_poll(items, 1, backoff_ms);
-                backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
+                warn_db(self, "", err);
+                pause_ms(self, items, backoff_ms);
+                backoff_ms = next_backoff(backoff_ms);
                 continue;
             }
-            backoff_ms = 100;
         }
         /* One publisher per source: the relay that holds the source's advisory lock (a session
          * lock, released when its connection dies) publishes; other instances wait to take over,
@@ -171,6 +197,8 @@ static void *relay_main(void *arg)
             if (!try_lead(self, db, &got) || (got && !load_cursor(self, db))) {
                 db_destroy(&db);
                 self->leader = false;
+                pause_ms(self, items, backoff_ms);
+                backoff_ms = next_backoff(backoff_ms);
                 continue;
             }
             self->leader = got;
@@ -190,9 +218,13 @@ static void *relay_main(void *arg)
         if (n < 0) {
             db_destroy(&db); /* reconnect on the next turn; the lock went with the connection */
             self->leader = false;
-            zmq_poll(items, 1, backoff_ms);
+            pause_ms(self, items, backoff_ms);
+            backoff_ms = next_backoff(backoff_ms);
             continue;
         }
+        if (backoff_ms != RELAY_BACKOFF_MIN_MS)
+            log_info("relay: the database answers again; publishing resumed");
+        backoff_ms = RELAY_BACKOFF_MIN_MS;
         int wait = self->dirty ? CURSOR_SAVE_MS : self->sweep_ms;
         if (zmq_poll(items, 1, wait) > 0) {
             /* Let the doorbells of a busy moment gather: one read then serves them all. */
@@ -219,6 +251,7 @@ relay_t *relay_start(bus_t *bus, const char *conninfo, const char *source, const
     if (!self->conninfo || !self->source || !self->endpoint)
         log_oom();
     self->sweep_ms = sweep_ms;
+    self->db_log = (ratelog_t)RATELOG_INIT(1, 5000);
     uuid_v4(self->instance);
     snprintf(self->cursor_name, sizeof self->cursor_name, "relay:%s", source);
     snprintf(self->xid, sizeof self->xid, "0");

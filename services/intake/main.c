@@ -89,6 +89,7 @@ int main(int argc, char **argv)
                         sizeof err);
     if (!relay) {
         log_error("%s", err);
+        status = DAEMON_EXIT_BIND;
         goto done;
     }
     app.relay = relay;
@@ -109,6 +110,7 @@ int main(int argc, char **argv)
     http = http_start(&ho, err, sizeof err);
     if (!http) {
         log_error("%s", err);
+        status = DAEMON_EXIT_BIND;
         goto done;
     }
     log_info("listening on %s (Open311 at %s/open311/v2/discovery.json), events on %s (curve %s)", public_url, public_url,

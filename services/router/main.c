@@ -127,6 +127,7 @@ int main(int argc, char **argv)
                           err, sizeof err);
     if (!r.relay) {
         log_error("%s", err);
+        status = DAEMON_EXIT_BIND;
         goto done;
     }
     consumer_opts_t co = {.name = "router", .bus = bus, .conninfo = conninfo, .endpoints = cfg_str(cfg, "sub_endpoints"),
@@ -143,13 +144,16 @@ int main(int argc, char **argv)
     zmq_setsockopt(cmd, ZMQ_LINGER, &linger, sizeof linger);
     if (!bus_bind(bus, cmd, BUS_COMMANDS, cfg_str(cfg, "command_endpoint"), err, sizeof err)) {
         log_error("commands: %s", err);
+        status = DAEMON_EXIT_BIND;
         goto done;
     }
     log_info("routing: events from %s, commands on %s, events out on %s (curve %s)", cfg_str(cfg, "sub_endpoints"),
              cfg_str(cfg, "command_endpoint"), cfg_str(cfg, "router_pub_endpoint"),
              bus_curve(bus) ? "on" : "off: this host only");
 
-    long long tick_ms = cfg_int(cfg, "tick_ms"), next_tick = gclock_mono_ms();
+    /* A clock tick that failed (the database is away) is tried again later and later, up to 5 s
+     * apart, so that its log lines stay few; the consumer and the relay back off the same way. */
+    long long tick_ms = cfg_int(cfg, "tick_ms"), next_tick = gclock_mono_ms(), tick_wait = tick_ms;
     while (!daemon_stop) {
         long long now = gclock_mono_ms();
         int wait = (int)(next_tick > now ? next_tick - now : 0);
@@ -165,9 +169,11 @@ int main(int argc, char **argv)
         if (moved > 0)
             relay_ring(r.relay);
         if (gclock_mono_ms() >= next_tick) {
-            next_tick = gclock_mono_ms() + tick_ms;
-            if (sla_tick(&r, gclock_now_us()) > 0)
+            int ticked = sla_tick(&r, gclock_now_us());
+            if (ticked > 0)
                 relay_ring(r.relay);
+            tick_wait = ticked >= 0 ? tick_ms : (tick_wait < 2500 ? tick_wait * 2 : (tick_ms > 5000 ? tick_ms : 5000));
+            next_tick = gclock_mono_ms() + tick_wait;
         }
         if (items[1].revents & ZMQ_POLLIN)
             relay_ring(r.relay);
