@@ -1,6 +1,4 @@
 /* Routes: health, metrics, Open311 under /open311/v2, the native API under /api/v1. */
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,49 +11,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "render.h"
-
-/* The pool slot this thread's current request holds; taken on first use, given back when the
- * request's answer is ready (intake_dispatch). A GET takes it as a read, which leaves the last
- * free slot to writes (pool.h). */
-static _Thread_local pool_slot_t *tl_slot;
-static _Thread_local pool_use_t tl_use;
-
-static pool_slot_t *slot(char *err, size_t errsz)
-{
-    if (!tl_slot && !(tl_slot = pool_acquire(tl_use, 5000)))
-        snprintf(err, errsz, "all database connections are busy");
-    return tl_slot;
-}
-
-db_t *intake_db(const intake_t *app, char *err, size_t errsz)
-{
-    pool_slot_t *s = slot(err, errsz);
-    if (s && !s->db)
-        s->db = db_connect(app->conninfo, "gridgov-intake", err, errsz);
-    return s ? s->db : NULL;
-}
-
-cmdclient_t *intake_router(const intake_t *app, char *err, size_t errsz)
-{
-    pool_slot_t *s = slot(err, errsz);
-    if (s && !s->cmd)
-        s->cmd = cmdclient_new(app->bus, app->router_endpoint, "router", err, errsz);
-    return s ? s->cmd : NULL;
-}
-
-void intake_request_hash(const http_req_t *req, unsigned char out[32])
-{
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (!c)
-        log_oom();
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    EVP_DigestUpdate(c, req->method, strlen(req->method) + 1);
-    EVP_DigestUpdate(c, req->path, strlen(req->path) + 1);
-    EVP_DigestUpdate(c, req->query, strlen(req->query) + 1);
-    EVP_DigestUpdate(c, req->body, req->body_len);
-    EVP_DigestFinal_ex(c, out, NULL);
-    EVP_MD_CTX_free(c);
-}
+#include "request.h"
 
 /* PostgreSQL answers on healthz's own connection (pool.h): lists that hold every request slot
  * make intake slow to read from, not down, and must not make a load balancer take it out. */
@@ -143,7 +99,7 @@ void intake_dispatch(const http_req_t *req, http_resp_t *resp, void *arg)
 {
     const intake_t *app = arg;
     const char *rest;
-    tl_use = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD") ? POOL_READ : POOL_WRITE;
+    request_begin(req);
     if (rate_limited(app, req, resp)) {
         /* answered */
     } else if (!strcmp(req->path, "/healthz")) {
@@ -168,6 +124,5 @@ void intake_dispatch(const http_req_t *req, http_resp_t *resp, void *arg)
     } else {
         render_api_error(resp, 404, "not_found", NULL, "no such resource");
     }
-    pool_release(tl_slot);
-    tl_slot = NULL;
+    request_end();
 }

@@ -25,7 +25,8 @@ typedef struct {
 } intake_t;
 
 /* The current request's PostgreSQL connection and router command client, from the pool slot
- * the request holds until its answer is ready. NULL with err when none is free or reachable. */
+ * the request holds until its answer is ready (request.c). NULL with err when none is free or
+ * reachable. */
 db_t *intake_db(const intake_t *app, char *err, size_t errsz);
 cmdclient_t *intake_router(const intake_t *app, char *err, size_t errsz);
 
@@ -38,7 +39,7 @@ void api_tickets_handle(const intake_t *app, const http_req_t *req, http_resp_t 
 bool api_staff_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp);
 
 /* SHA-256 over method, path, query and body: what makes two requests "the same" for an
- * Idempotency-Key. */
+ * Idempotency-Key (request.c). */
 void intake_request_hash(const http_req_t *req, unsigned char out[32]);
 
 #endif
