@@ -90,82 +90,13 @@ BEGIN
 END
 $$;
 
--- ==== router: placement reads the phone from intake, and a note for private categories ====
+-- ==== router: a note for private categories ====
 
--- The same as migration 007's but for the reporter's phone, which the batch no longer carries (the
--- event has none): it is read from intake.ticket_contact by ticket id, and only for a ticket that
--- neither a household code nor a group polygon places (coalesce stops at the first value).
-CREATE OR REPLACE FUNCTION router.assign_plan(p jsonb)
-RETURNS TABLE (ord int, routed boolean, group_id bigint, village_id bigint, township_id bigint, county_id bigint,
-               unit_id bigint, unit_level text, dup_id bigint, dup_received bigint, dup_unit_id bigint,
-               dup_code text, near int[], staff jsonb)
-LANGUAGE sql STABLE AS $$
-    WITH b AS (
-        SELECT x.*, router.ts(x.received) AS received_at,
-               CASE WHEN x.lat IS NOT NULL AND x.long IS NOT NULL
-                    THEN ST_SetSRID(ST_MakePoint(x.long, x.lat), 4326) END AS pt
-        FROM jsonb_to_recordset(p) AS x(ord int, ticket_id bigint, service text, lat float8, long float8,
-                                        address_id text, received bigint, level text, office text,
-                                        radius float8, window_h float8, cand jsonb)
-    ), placed AS MATERIALIZED (  -- materialized: each lookup runs once per ticket, not once per use
-        SELECT b.*, g.id AS g, c.id AS c
-        FROM b
-        CROSS JOIN (SELECT id FROM registry.unit WHERE level = 'county' ORDER BY id LIMIT 1) c
-        CROSS JOIN LATERAL (SELECT coalesce(
-                   (SELECT h.group_id FROM registry.household h WHERE h.code = b.address_id),
-                   (SELECT u.id FROM registry.unit u
-                    WHERE b.pt IS NOT NULL AND u.level = 'group' AND ST_Covers(u.boundary, b.pt) ORDER BY u.id LIMIT 1),
-                   (SELECT h.group_id FROM intake.ticket_contact k
-                    JOIN registry.resident r ON r.phone = k.phone
-                    JOIN registry.household h ON h.id = r.household_id
-                    WHERE k.ticket_id = b.ticket_id ORDER BY r.is_head DESC, r.id LIMIT 1)) AS id) g
-    ), units AS MATERIALIZED (
-        SELECT l.*, u.level AS target_level, CASE WHEN u.level = l.level THEN l.office END AS office_used
-        FROM (SELECT t.*, CASE t.level WHEN 'group' THEN coalesce(t.g, t.v, t.tw, t.c)
-                                       WHEN 'village' THEN coalesce(t.v, t.tw, t.c)
-                                       WHEN 'township' THEN coalesce(t.tw, t.c) ELSE t.c END AS target
-              FROM (SELECT pl.*, vu.id AS v,
-                           CASE WHEN pl.g IS NOT NULL THEN vu.parent_id
-                                ELSE (SELECT u.id FROM registry.unit u
-                                      WHERE pl.pt IS NOT NULL AND u.level = 'township' AND ST_Covers(u.boundary, pl.pt)
-                                      ORDER BY u.id LIMIT 1) END AS tw
-                    FROM placed pl
-                    LEFT JOIN registry.unit gu ON gu.id = pl.g
-                    LEFT JOIN registry.unit vu ON vu.id = gu.parent_id) t) l
-        LEFT JOIN registry.unit u ON u.id = l.target
-    ), duty AS (
-        SELECT k.target, k.office_used,
-               jsonb_agg(jsonb_build_array(d.staff_id, d.tier, d.load) ORDER BY d.tier, d.staff_id) AS staff
-        FROM (SELECT DISTINCT target, office_used FROM units) k
-        CROSS JOIN LATERAL router.duty_candidates(k.target, k.office_used) d
-        GROUP BY k.target, k.office_used
-    )
-    -- (LIMIT 1: one index probe per ticket, never a hash of the whole table)
-    SELECT n.ord, (SELECT true FROM router.ticket r WHERE r.ticket_id = n.ticket_id LIMIT 1) IS NOT NULL,
-           n.g, n.v, n.tw, n.c, n.target, n.target_level,
-           dup.ticket_id, (extract(epoch FROM dup.received_at) * 1000000)::bigint, dup.unit_id, dup.code,
-           ARRAY(SELECT (k.v->>0)::int FROM jsonb_array_elements(n.cand) AS k(v)
-                 WHERE n.pt IS NOT NULL AND n.radius > 0
-                   AND ST_DWithin(ST_SetSRID(ST_MakePoint((k.v->>2)::float8, (k.v->>1)::float8), 4326)::geography,
-                                  n.pt::geography, n.radius, false)
-                 ORDER BY 1),
-           coalesce(d.staff, '[]')
-    FROM units n
-    LEFT JOIN duty d ON d.target = n.target AND d.office_used IS NOT DISTINCT FROM n.office_used
-    LEFT JOIN LATERAL (
-        SELECT c.ticket_id, c.received_at, c.unit_id, c.code FROM (
-            -- through the location index alone: with the open states named in here the planner
-            -- ANDs in router_ticket_assignee, which lists every open ticket of the county
-            SELECT r.* FROM router.ticket r
-            WHERE n.pt IS NOT NULL AND n.radius > 0
-              AND ST_DWithin(r.location, n.pt::geography, n.radius, false)
-              AND r.state NOT IN ('closed', 'rejected', 'merged') AND r.service_code = n.service
-              AND r.received_at >= n.received_at - make_interval(secs => n.window_h * 3600)
-            OFFSET 0) c
-        WHERE c.state IN ('assigned', 'accepted', 'in_progress')
-        ORDER BY c.received_at, c.ticket_id LIMIT 1) dup ON true
-    ORDER BY n.ord
-$$;
+-- Placement reads the reporter's phone from intake.ticket_contact by ticket id (the batch no
+-- longer carries it; the event has none), only for a ticket that neither a household code nor a
+-- group polygon places: router.assign_plan, defined once in migration 019, which also adds the
+-- address to the order of placement. (Both migrations ship in one release, so no database runs
+-- between them.)
 
 -- The same as migration 011's, and one column more: state_notes, what the state says to anyone
 -- (已签收, 办理中, 不予受理, …) without what a handler wrote (a rejection's reason), for the

@@ -37,7 +37,8 @@ CREATE FUNCTION router.group_by_address(p_address text) RETURNS bigint LANGUAGE 
     SELECT CASE WHEN count(*) = 1 THEN min(id) END FROM named WHERE len = (SELECT max(len) FROM named)
 $$;
 
--- As in 018, with address_string among the inputs and its place in the order above.
+-- As in 007, with address_string among the inputs and its place in the order above, and the
+-- reporter's phone read from intake.ticket_contact (migration 018: no event carries it).
 --   {"ord", "ticket_id", "service", "lat", "long", "address_id", "address_string",
 --    "received" (epoch µs), "level", "office", "radius" (m), "window_h", "cand": [[ord, lat, long], ...]}
 -- group_id is where it lives: the household named (address_id), else the group polygon holding
