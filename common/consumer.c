@@ -548,7 +548,11 @@ int consumer_next_timeout_ms(const consumer_t *self)
 {
     if (self->gap)
         return 0;
-    int64_t left = self->next_sweep_ms - gclock_mono_ms();
+    int64_t now = gclock_mono_ms(), left = self->next_sweep_ms - now;
+    /* A socket waiting to be made again (heal_socket) is due then, however far the sweep is: a
+     * daemon whose other timers are slow must not stay deaf until its next sweep. */
+    if (self->reopen && self->reopen_at_ms - now < left)
+        left = self->reopen_at_ms - now;
     return left < 0 ? 0 : (int)left;
 }
 
