@@ -595,6 +595,50 @@ static void huge_input_is_refused_without_reading_past_it(void **state)
     free(t);
 }
 
+/* 3000 random texts of 0..8 blocks (whole blocks of random bytes, and blocks whose last bytes
+ * look like a pad): each is refused with one of decrypt's codes or, rarely, read within bounds;
+ * the sanitizer build checks that nothing is read past. */
+static void random_ciphertexts_are_refused_or_read_within_bounds(void **state)
+{
+    (void)state;
+    unsigned char key[32];
+    assert_int_equal(wxc_aes_key("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", key), WXC_OK);
+    unsigned char pt[256];
+    int accepted = 0;
+    srand(12);
+    for (int i = 0; i < 3000; i++) {
+        int n = (rand() % 9) * 32;
+        for (int k = 0; k < n; k++)
+            pt[k] = (unsigned char)rand();
+        if (n && i % 2) { /* a plausible pad, so the msg_len and appid checks are reached too */
+            int pad = 1 + rand() % 32;
+            if (pad > n)
+                pad = n;
+            memset(pt + n - pad, pad, (size_t)pad);
+            pt[16] = pt[17] = 0;
+            pt[18] = (unsigned char)(rand() % 2);
+        }
+        char *b = n ? forge(key, pt, n) : strdup("");
+        size_t len = 0;
+        char *id = NULL;
+        int rc = 1;
+        char *m = wxc_decrypt(key, NULL, b, &len, &id, &rc);
+        if (m) {
+            assert_int_equal(rc, WXC_OK);
+            assert_true(len <= (size_t)n);
+            assert_true(strlen(id) <= (size_t)n);
+            accepted++;
+        } else {
+            assert_true(rc == WXC_DECRYPT_AES || rc == WXC_ILLEGAL_BUFFER);
+            assert_null(id);
+        }
+        free(m);
+        free(id);
+        free(b);
+    }
+    print_message("%d of 3000 random texts read\n", accepted);
+}
+
 static void error_names_are_the_official_ones(void **state)
 {
     (void)state;
@@ -630,6 +674,7 @@ int main(void)
         cmocka_unit_test(msg_len_beyond_the_data_is_refused),
         cmocka_unit_test(wrong_appid_and_wrong_key_are_refused),
         cmocka_unit_test(huge_input_is_refused_without_reading_past_it),
+        cmocka_unit_test(random_ciphertexts_are_refused_or_read_within_bounds),
         cmocka_unit_test(error_names_are_the_official_ones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
