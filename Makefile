@@ -45,6 +45,8 @@ BINS := $(BUILD)/bin/gridgov-intake $(BUILD)/bin/gridgov-router $(BUILD)/bin/gri
 TEST_SRC := $(wildcard tests/unit/test_*.c tests/e2e/test_*.c)
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
+# Kept between builds: make would otherwise delete them as intermediates of a pattern rule.
+.SECONDARY: $(TESTLIB_OBJ)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 # Tools the test runner's checks call (not test binaries themselves): the WeChat crypto CLI that
 # tests/xcheck/run.sh holds against the npm libraries.
