@@ -30,7 +30,8 @@ Control API (JSON):
   GET  /_fake/sent?provider=&since=     what providers accepted: [{seq,time,provider,to,key,
                                         template,params,text,id,...}] (one entry per SMS number)
   GET  /_fake/calls?provider=&since=    every call, refused ones included, with its outcome
-  GET  /_fake/counts                    {provider:{calls,sent,refused,injected}}
+  GET  /_fake/counts                    {provider:{calls,sent,refused,injected}} (injected: answered
+                                        by a failure rule instead of the provider; slow ones are not)
   POST /_fake/config {…}                merge configuration (the --config file's shape)
   POST /_fake/clock {"now": s|null}
   POST /_fake/expire_tokens {"provider":"wechat"|"wecom"}   current tokens expire now (42001)
@@ -444,11 +445,11 @@ class State:
         return rec
 
     def record_call(self, provider, method, path, answer, request, injected=None):
-        body = answer.body[:2000].decode("utf-8", "replace") if answer else ""
+        body = answer.body[:600].decode("utf-8", "replace") if answer else ""  # bounded: benchmarks call often
         rec = {"seq": self.next_seq(), "time": self.clock.now(), "provider": provider, "method": method,
                "path": path, "status": answer.status if answer else 0,
                "outcome": answer.outcome if answer else "hang", "code": answer.code if answer else "",
-               "response": body, "request": request[:2000]}
+               "response": body, "request": request[:600]}
         if injected:
             rec["injected"] = injected
         self.calls.append(rec)
@@ -1075,6 +1076,7 @@ def route(req):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
     server_version = "fake-providers"
     sys_version = ""
 
@@ -1094,10 +1096,20 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self._headers_buffer.append(b"\r\n" + body)  # one write for the whole answer
+        self.flush_headers()
 
     def read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            out = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline()
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n > 0 else b""
 
@@ -1186,7 +1198,7 @@ def control(server, req):
             for r in st.calls:
                 c = out[r["provider"]]
                 c["calls"] += 1
-                if r.get("injected"):
+                if r.get("injected") and r["injected"] != "slow":  # answered by a rule, not the provider
                     c["injected"] += 1
                 elif r["outcome"] == "refused":
                     c["refused"] += 1
@@ -1215,7 +1227,10 @@ def control(server, req):
             return 400, {"error": "mode must be http, hang, slow, code or clear"}
         if mode == "code" and "code" not in body:
             return 400, {"error": "mode code needs a code"}
-        rule = {"provider": prov, "mode": mode, "count": body.get("count")}
+        count = body.get("count")
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
+            return 400, {"error": "count must be a positive integer (or absent: until cleared)"}
+        rule = {"provider": prov, "mode": mode, "count": count}
         for k in ("status", "ms", "code", "message"):
             if k in body:
                 rule[k] = body[k]

@@ -723,6 +723,8 @@ class Failures(Base):
         self.assertEqual(status, 400)
         status, body = self.fake.json("POST", "/_fake/config", {"aliyun": {"no_such_key": 1}})
         self.assertEqual(status, 400)
+        status, body = self.fake.json("POST", "/_fake/fail", {"provider": "aliyun", "mode": "http", "count": 0})
+        self.assertEqual(status, 400)
         self.assertEqual(self.fake.json("GET", "/_fake/nothing")[0], 404)
 
     def test_reset_forgets_records_and_rules(self):
@@ -734,6 +736,43 @@ class Failures(Base):
         self.assertEqual(robot(self.fake, "y")[1]["errcode"], 0)
         health = self.fake.json("GET", "/_fake/health")[1]
         self.assertEqual((health["ok"], health["port"], health["now"]), (True, self.fake.port, T0))
+
+
+class CommandLine(unittest.TestCase):
+    """Credentials and templates from the command line alone, no config file."""
+
+    def test_flags(self):
+        proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "providers.py"), "--port", "0", "--wechat-appid", "wxcli",
+             "--wechat-secret", "s1", "--wechat-template", "TPL=thing2", "--robot-key", "k1",
+             "--wecom-corpid", "wwcli", "--wecom-secret", "s2", "--wecom-agentid", "7",
+             "--aliyun-key-id", "id1", "--aliyun-key-secret", "sec1", "--aliyun-sign-name", "签名",
+             "--aliyun-template", "SMS_1=code,name", "--tencent-secret-id", "AKIDcli", "--tencent-secret-key", "k3",
+             "--tencent-app-id", "1400000001", "--tencent-sign-name", "签名", "--tencent-template", "1110=2"],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(proc.stdout.readline())
+            fake = Fake.__new__(Fake)
+            fake.port, fake.base = port, "http://127.0.0.1:%d" % port
+            fake.cfg = {"aliyun": {"access_key_id": "id1", "access_key_secret": "sec1"},
+                        "tencent": {"secret_id": "AKIDcli", "secret_key": "k3"}}
+            tok = fake.json("GET", "/cgi-bin/token?grant_type=client_credential&appid=wxcli&secret=s1")[1]
+            self.assertEqual(wx_send(fake, tok["access_token"], {"thing2": "x"}, template="TPL")[1]["errcode"], 0)
+            self.assertEqual(wx_send(fake, tok["access_token"], {"thing2": "x"}, template="TPL2")[1]["errcode"], 40037)
+            self.assertEqual(robot(fake, "x", key="k1")[1]["errcode"], 0)
+            self.assertEqual(fake.json("GET", "/cgi-bin/gettoken?corpid=wwcli&corpsecret=s2")[1]["errcode"], 0)
+            now = time.time()
+            p = aliyun_params(fake, now, template="SMS_1", tparam='{"code":"1","name":"张"}', SignName="签名")
+            self.assertEqual(json.loads(aliyun_send(fake, p)[1])["Code"], "OK")
+            p = aliyun_params(fake, now, template="SMS_1", tparam='{"code":"1"}', SignName="签名")
+            self.assertEqual(json.loads(aliyun_send(fake, p)[1])["Code"], "isv.TEMPLATE_MISSING_PARAMETERS")
+            body = dict(tencent_body(["13800138000"], params=("1", "2")), SmsSdkAppId="1400000001", SignName="签名")
+            _, ans = tencent_send(fake, body, int(now))
+            self.assertEqual(ans["Response"]["SendStatusSet"][0]["Code"], "Ok")
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
 
 
 if __name__ == "__main__":
