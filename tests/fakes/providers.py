@@ -17,6 +17,24 @@ Time: --clock-file F holds epoch seconds (as the daemons' clock_file; re-read wh
 POST /_fake/clock {"now": s} fixes it in-process ({"now": null} returns to the file / real time).
 Every limit window and every signature skew is judged on this clock.
 
+Configuration (--config JSON, the command-line flags, or POST /_fake/config; the test credentials
+are tests/fakes/default.json's, named in tests/lib/fakes.h):
+  wechat:  appid, secret, templates {id: [field, …]} ({}: any id, any fields), followers (null: any
+           well-formed openid), unfollowed [openid] (43004), blocked [openid] (43101),
+           daily_quota 100000, token_daily_quota 2000
+  wecom:   corpid, secret, agentid, robot_keys [key], users (null: any well-formed userid),
+           parties, tags, member_per_minute 30, member_per_hour 1000, robot_per_minute 20
+  aliyun:  access_key_id, access_key_secret, sign_names ([]: any), templates {code: [param, …] |
+           {"params": [...], "text": "…${param}…"}} ({}: any), per_number_template_day 50
+           (rolling 24 h, 0: off), param_max_chars 35 (0: off)
+  tencent: secret_id, secret_key, app_id, sign_names, templates {id: N | {"params": N,
+           "text": "…{1}…"}}, same_content_seconds 30, per_number_hour 0, per_number_day 10
+           (a natural day, Asia/Shanghai; 0: off)
+Paths: WeChat and WeCom at their real paths (wechat_api_base = wecom_api_base = http://127.0.0.1:P);
+Aliyun at /aliyun/ (or /), Tencent at /tencent/ (or /, told apart by its TC3 Authorization and
+X-TC-* headers). Both SMS signatures are checked as at the real path "/": Aliyun signs "%2F" and
+Tencent's canonical URI is "/" whatever the mount.
+
 Control API (JSON):
   GET  /_fake/health                    {"ok":true,"port":N,"now":s,"pid":P}
   POST /_fake/reset                     forget records, failures, tokens, nonces, limit counters

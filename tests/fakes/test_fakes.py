@@ -534,6 +534,26 @@ class WeChat(Base):
         self.assertEqual(self.fake.sent("wechat"), [])
 
 
+    def test_daily_quota_and_subscribe_bizsend(self):
+        tok = wx_token(self.fake)
+        self.fake.control("config", {"wechat": {"daily_quota": 2}})
+        try:
+            body = {"touser": OPENID, "template_id": "TPL_RATE", "page": "pages/t",
+                    "data": {"phrase1": {"value": "满意"}, "thing2": {"value": "x"}}}
+            ans = self.fake.json("POST", "/cgi-bin/message/subscribe/bizsend?access_token=" + tok, body)[1]
+            self.assertEqual(ans["errcode"], 0)
+            self.assertEqual(wx_send(self.fake, tok, GOOD_DATA)[1]["errcode"], 0)
+            ans = wx_send(self.fake, tok, GOOD_DATA)[1]
+            self.assertEqual(ans["errcode"], 45009)
+            self.assertTrue(ans["errmsg"].startswith("reach max api daily quota limit rid: "))
+            self.fake.set_clock(T0 + 86400)  # the next day (with a token of that day)
+            self.assertEqual(wx_send(self.fake, wx_token(self.fake), GOOD_DATA)[1]["errcode"], 0)
+        finally:
+            self.fake.control("config", {"wechat": {"daily_quota": 100000}})
+        self.assertEqual([s["api"] for s in self.fake.sent("wechat")],
+                         ["subscribe/bizsend", "template/send", "template/send"])
+
+
 class WeCom(Base):
     extra = {"wecom": {"users": ["zhangsan", "lisi"]}}
 
