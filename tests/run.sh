@@ -184,6 +184,15 @@ if selected "sql/upgrade_check"; then
   record "sql/upgrade_check" $?
 fi
 
+# The fake providers (tests/fakes/providers.py) the notify tests send to: their self-test shows
+# they accept the published vectors' requests, refuse changed or stale ones, and answer each limit
+# and each failure mode in the provider's real shape.
+if selected "fakes/self-test"; then
+  echo "== fakes/self-test"
+  /usr/bin/python3 tests/fakes/test_fakes.py
+  record "fakes/self-test" $?
+fi
+
 # The contract check fails on an invalid command stored: shown on one of each kind, rolled back.
 if selected "proto/self-test"; then
   echo "== proto/self-test"
