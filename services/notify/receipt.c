@@ -25,7 +25,9 @@ bool receipt_apply(PGconn *conn, const json_t *data, char *err, size_t errsz)
     const char *provider = str(data, "provider"), *id = str(data, "message_id"), *msgid = str(data, "provider_msgid"),
                *status = str(data, "status"), *code = str(data, "code"), *at = str(data, "reported_at");
     int64_t at_us;
-    if (!provider || !status || !at || (!id && !msgid) || (id && !uuid_valid(id)) ||
+    bool known = provider && (strcmp(provider, "aliyun") == 0 || strcmp(provider, "tencent") == 0 ||
+                              strcmp(provider, "wechat") == 0);
+    if (!known || !status || !at || (!id && !msgid) || (id && !uuid_valid(id)) ||
         (strcmp(status, "delivered") != 0 && strcmp(status, "failed") != 0) || !timefmt_parse(at, &at_us) ||
         (msgid && strlen(msgid) > 128) || (code && strlen(code) > 64)) {
         log_warn("channel.receipt does not match its schema: skipped");
