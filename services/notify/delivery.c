@@ -63,3 +63,53 @@ bool delivery_apply(PGconn *conn, const char *id, const char *instance, const de
     PQclear(r);
     return true;
 }
+
+delivery_t delivery_decide(const outcome_t *out, const char *provider, const char *channel, const char *fallback,
+                           int attempts, int max_attempts, const char *next_sms, int64_t now_us, int64_t wait_ms)
+{
+    delivery_t d = {.attempt = true, .provider = provider, .outcome = outcome_name(out->kind), .code = out->code,
+                    .detail = out->detail, .next = DELIVERY_AGAIN, .due_us = now_us};
+    bool last = attempts + 1 >= max_attempts;
+    bool sms = strcmp(channel, "sms") == 0;
+    switch (out->kind) {
+    case OUTCOME_SENT:
+        d.next = DELIVERY_SENT;
+        d.provider_msgid = out->provider_msgid;
+        return d;
+    case OUTCOME_FAILOVER:
+        if (sms && next_sms && !last) {
+            d.route = next_sms; /* at once, on the next provider */
+            return d;
+        }
+        break; /* nowhere else to go: a retry, from the first provider again */
+    case OUTCOME_RETRY:
+        break;
+    case OUTCOME_UNDELIVERABLE:
+        if (!sms && fallback && *fallback) {
+            d.to_sms = fallback;
+            return d;
+        }
+        d.next = DELIVERY_DEAD;
+        d.reason = "the channel cannot reach the recipient and there is no fallback phone";
+        return d;
+    case OUTCOME_PERMANENT:
+        d.next = DELIVERY_DEAD;
+        d.reason = out->detail[0] ? out->detail : "the provider refused the message for good";
+        return d;
+    case OUTCOME_TOKEN:
+        if (last) {
+            d.next = DELIVERY_DEAD;
+            d.reason = "the provider kept refusing its access token";
+        } else {
+            d.due_us = now_us + 1000 * 1000; /* once the provider has a new token (ready() fetches it) */
+        }
+        return d;
+    }
+    if (last) {
+        d.next = DELIVERY_DEAD;
+        d.reason = "gave up after the last attempt (max_attempts)";
+    } else {
+        d.due_us = now_us + (out->retry_after_ms > 0 ? out->retry_after_ms : wait_ms) * 1000;
+    }
+    return d;
+}

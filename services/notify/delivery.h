@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "provider.h"
+
 typedef enum {
     DELIVERY_SENT,    /* state sent */
     DELIVERY_AGAIN,   /* state pending at due_us (a retry, a failover, a hold) */
@@ -38,6 +40,14 @@ typedef struct {
     const char *to_sms;          /* AGAIN: go by SMS to this phone from now on (WeChat fallback) */
     const char *reason;          /* DEAD: why, for the operator */
 } delivery_t;
+
+/* What an outcome of provider `provider` does to a claimed message (the diagram above), decided
+ * from values alone: channel and fallback phone of the message, the calls made before this one
+ * (attempts), max_attempts, the next SMS provider after this one (next_sms, NULL: none), and the
+ * wait before a retry (wait_ms, the backoff, unless the provider said when). The strings in the
+ * result point into out and the arguments. */
+delivery_t delivery_decide(const outcome_t *out, const char *provider, const char *channel, const char *fallback,
+                           int attempts, int max_attempts, const char *next_sms, int64_t now_us, int64_t wait_ms);
 
 /* Applies d to message id claimed by instance, at now_us (the injected clock). *applied false when
  * the claim was no longer this instance's (nothing changed). False on a database error. */

@@ -188,59 +188,14 @@ static void outcome(sender_t *s, const char *id, const char *channel, const char
                     const outcome_t *out)
 {
     const char *pname = p->ops->name;
-    int64_t now = now_us();
-    delivery_t d = {.attempt = true, .provider = pname, .outcome = outcome_name(out->kind), .code = out->code,
-                    .detail = out->detail, .next = DELIVERY_AGAIN, .due_us = now};
-    bool last = attempts + 1 >= s->o.max_attempts;
-    switch (out->kind) {
-    case OUTCOME_SENT:
-        d.next = DELIVERY_SENT;
-        d.provider_msgid = out->provider_msgid;
-        break;
-    case OUTCOME_FAILOVER: {
-        provider_t *nx = strcmp(channel, "sms") == 0 ? providers_next_sms(s->providers, pname) : NULL;
-        if (nx && !last) {
-            d.route = nx->ops->name;
-            break;
-        }
-    } /* fall through: nowhere else to go, so it is a retry on the first provider */
-    /* fall through */
-    case OUTCOME_RETRY:
-        if (last) {
-            d.next = DELIVERY_DEAD;
-            d.reason = "gave up after the last attempt (max_attempts)";
-        } else {
-            int64_t wait = out->retry_after_ms > 0
-                               ? out->retry_after_ms
-                               : backoff_ms(attempts + 1, s->o.backoff_base_ms, s->o.backoff_max_ms, (uint32_t)rand_r(&s->rnd));
-            d.due_us = now + wait * 1000;
-        }
-        break;
-    case OUTCOME_UNDELIVERABLE:
-        if (fallback && *fallback && strcmp(channel, "sms") != 0) {
-            d.to_sms = fallback;
-        } else {
-            d.next = DELIVERY_DEAD;
-            d.reason = "the channel cannot reach the recipient and there is no fallback phone";
-        }
-        break;
-    case OUTCOME_PERMANENT:
-        d.next = DELIVERY_DEAD;
-        d.reason = out->detail[0] ? out->detail : "the provider refused the message for good";
-        break;
-    case OUTCOME_TOKEN:
-        if (p->ops->token_refused) {
-            PGconn *c = conn(s);
-            if (c)
-                p->ops->token_refused(p, c);
-        }
-        if (last) {
-            d.next = DELIVERY_DEAD;
-            d.reason = "the provider kept refusing its access token";
-        } else {
-            d.due_us = now + 1000 * 1000; /* once a new token is fetched (ready() fetches it) */
-        }
-        break;
+    provider_t *nx = strcmp(channel, "sms") == 0 ? providers_next_sms(s->providers, pname) : NULL;
+    int64_t wait = backoff_ms(attempts + 1, s->o.backoff_base_ms, s->o.backoff_max_ms, (uint32_t)rand_r(&s->rnd));
+    delivery_t d = delivery_decide(out, pname, channel, fallback, attempts, s->o.max_attempts,
+                                   nx ? nx->ops->name : NULL, now_us(), wait);
+    if (out->kind == OUTCOME_TOKEN && p->ops->token_refused) {
+        PGconn *c = conn(s);
+        if (c)
+            p->ops->token_refused(p, c);
     }
     if (d.next != DELIVERY_SENT)
         log_info("sender: message %s via %s: %s %s%s%s", id, pname, d.outcome, out->code,
