@@ -517,7 +517,7 @@ static int setup(void **state)
                    " ('engine_notice', '测试消息：{code}', 'SMS_1', '1', '{code}'),"
                    " ('engine_other', '另一条：{code}', 'SMS_2', '2', '{code}') ON CONFLICT DO NOTHING");
     PQfinish(db);
-    g_resp_port = h_port(140);
+    g_resp_port = h_port(170);
     g_listen = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(g_listen, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
