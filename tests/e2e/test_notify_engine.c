@@ -8,6 +8,8 @@
  *   - an opted-out phone gets no SMS but urgent ones;
  *   - a refused message is a dead letter at once; transient failures are retried with backoff and
  *     die after max_attempts; gridgovctl dead-letters lists it, gridgovctl redrive sends it again;
+ *   - up to send_concurrency calls are in flight at once while the loop goes on; a stop gives
+ *     them back;
  *   - a notify killed mid-call leaves its claim to run out; another sends the message under the
  *     same id;
  *   - channel.receipt events move a sent message to delivered or failed, by id or provider msgid;
@@ -411,6 +413,53 @@ static void a_claim_left_by_a_killed_notify_runs_out_and_the_message_goes_under_
     PQfinish(db);
 }
 
+static void many_calls_are_in_flight_at_once_up_to_send_concurrency_and_a_stop_gives_them_back(void **state)
+{
+    (void)state;
+    PGconn *db = h_db();
+    h_set_clock(g_clock, "2026-12-08T05:30:00Z");
+    char log[1024], url[160], ids[12][UUID_STR_LEN], phone[16];
+    snprintf(url, sizeof url, "GRIDGOV_SANDBOX_URL=http://127.0.0.1:%d/send", g_resp_port);
+    const char *env[] = {url, "GRIDGOV_SEND_CONCURRENCY=8", "GRIDGOV_PROVIDER_TIMEOUT_MS=30000", NULL};
+    atomic_store(&g_status, 0); /* every call hangs */
+    int before = atomic_load(&g_requests);
+    for (int i = 0; i < 12; i++) {
+        snprintf(phone, sizeof phone, "139000000%02d", i);
+        insert_msg(db, ids[i], "handler", "sms", phone, NULL, "engine_notice", false);
+    }
+    pid_t n = start_notify(env, log, sizeof log);
+    /* eight calls reach the provider together, none waiting for another's answer */
+    for (int i = 0; i < 250 && atomic_load(&g_requests) - before < 8; i++)
+        usleep(20 * 1000);
+    usleep(300 * 1000);
+    assert_int_equal(atomic_load(&g_requests) - before, 8);
+    assert_int_equal(h_sql_int(db, "SELECT count(*) FROM notify.message WHERE address LIKE '139000000%'"
+                                   " AND state = 'sending' AND claimed_at IS NOT NULL", 0, NULL), 8);
+    assert_int_equal(h_sql_int(db, "SELECT count(*) FROM notify.message WHERE address LIKE '139000000%'"
+                                   " AND state = 'pending'", 0, NULL), 4);
+    /* the loop is not blocked by the calls: a receipt event is still consumed meanwhile */
+    char json[256];
+    snprintf(json, sizeof json, "{\"provider\":\"aliyun\",\"provider_msgid\":\"no-such\",\"status\":\"failed\","
+             "\"reported_at\":\"2026-12-08T05:30:00Z\"}");
+    const char *pj[] = {json};
+    char *eid = h_sql_text(db, "SELECT bus.emit('channel.receipt', 'intake', gen_random_uuid(), $1::jsonb)::text", 1, pj);
+    const char *pe[] = {eid};
+    assert_true(h_wait_sql(db, "SELECT count(*) FROM bus.inbox WHERE consumer = 'notify' AND event_id = $1::uuid", 1, pe,
+                           1, 5000));
+    free(eid);
+    /* stopping: the calls in flight are given back, pending and due, no attempt counted */
+    stop_notify(n);
+    assert_int_equal(h_sql_int(db, "SELECT count(*) FROM notify.message WHERE address LIKE '139000000%'"
+                                   " AND state = 'pending' AND attempts = 0 AND leased_by IS NULL", 0, NULL), 12);
+    /* and they go with the next notify once the provider answers */
+    atomic_store(&g_status, 200);
+    n = start_notify(env, log, sizeof log);
+    assert_true(h_wait_sql(db, "SELECT count(*) FROM notify.message WHERE address LIKE '139000000%' AND state = 'sent'",
+                           0, NULL, 12, 5000));
+    stop_notify(n);
+    PQfinish(db);
+}
+
 static char *emit_receipt(PGconn *db, const char *json)
 {
     const char *p[] = {json};
@@ -541,6 +590,7 @@ int main(void)
         cmocka_unit_test(rate_limits_move_due_at_instead_of_failing),
         cmocka_unit_test(an_opted_out_phone_gets_no_sms_but_urgent_ones),
         cmocka_unit_test(refused_messages_die_at_once_transient_ones_after_retries_and_redrive_sends_them),
+        cmocka_unit_test(many_calls_are_in_flight_at_once_up_to_send_concurrency_and_a_stop_gives_them_back),
         cmocka_unit_test(a_claim_left_by_a_killed_notify_runs_out_and_the_message_goes_under_the_same_id),
         cmocka_unit_test(receipts_move_sent_messages_to_delivered_or_failed),
         cmocka_unit_test(gridgovctl_messages_lists_masked_addresses_and_refuses_bad_filters),
