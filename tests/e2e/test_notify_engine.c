@@ -96,6 +96,10 @@ static bool seen(const char *s)
 
 /* ---- helpers ---- */
 
+/* The notifies a test started and has not stopped: a test that fails half-way leaves none
+ * running to claim the next test's messages (teardown). */
+static pid_t g_running[8];
+
 static pid_t start_notify(const char *const *extra, char *log, size_t logsz)
 {
     static char clock_env[1100];
@@ -105,11 +109,36 @@ static pid_t start_notify(const char *const *extra, char *log, size_t logsz)
     for (const char *const *e = extra; e && *e && n < 19; e++)
         env[n++] = *e;
     env[n] = NULL;
-    return h_start_notify(0, 0, env, log, logsz);
+    pid_t pid = h_start_notify(0, 0, env, log, logsz);
+    for (size_t i = 0; i < sizeof g_running / sizeof g_running[0]; i++)
+        if (!g_running[i]) {
+            g_running[i] = pid;
+            break;
+        }
+    return pid;
+}
+
+static void forget(pid_t pid)
+{
+    for (size_t i = 0; i < sizeof g_running / sizeof g_running[0]; i++)
+        if (g_running[i] == pid)
+            g_running[i] = 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof g_running / sizeof g_running[0]; i++)
+        if (g_running[i]) {
+            h_stop(g_running[i], SIGKILL);
+            g_running[i] = 0;
+        }
+    return 0;
 }
 
 static void stop_notify(pid_t pid)
 {
+    forget(pid);
     int st = h_stop(pid, SIGTERM);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
@@ -265,8 +294,8 @@ static void rate_limits_move_due_at_instead_of_failing(void **state)
         insert_msg(db, r[i], "duty_group", "wecom_robot", "robot-key-engine-test", NULL, "engine_notice", false);
     assert_true(h_wait_sql(db, "SELECT count(*) FROM notify.message WHERE address = 'robot-key-engine-test'"
                                " AND state = 'sent'", 0, NULL, 2, 5000));
-    assert_int_equal(h_sql_int(db, "SELECT count(*) FROM notify.message WHERE address = 'robot-key-engine-test'"
-                                   " AND state = 'pending' AND due_at = '2026-12-08T02:01:00Z'", 0, NULL), 1);
+    assert_true(h_wait_sql(db, "SELECT count(*) FROM notify.message WHERE address = 'robot-key-engine-test'"
+                               " AND state = 'pending' AND due_at = '2026-12-08T02:01:00Z'", 0, NULL, 1, 5000));
     assert_int_equal(h_sql_int(db, "SELECT count(*) FROM notify.dead_letter d JOIN notify.message m ON m.id ="
                                    " d.message_id WHERE m.address IN ('13800000005', 'robot-key-engine-test')", 0, NULL), 0);
     /* when the window has passed, they go */
@@ -393,6 +422,7 @@ static void a_claim_left_by_a_killed_notify_runs_out_and_the_message_goes_under_
     for (int i = 0; i < 250 && atomic_load(&g_requests) == before; i++)
         usleep(20 * 1000);
     assert_true(seen(id)); /* the call is in flight, carrying the message's id */
+    forget(a);
     h_stop(a, SIGKILL);
     assert_true(wait_state(db, id, "sending", 10));
 
@@ -418,7 +448,7 @@ static void many_calls_are_in_flight_at_once_up_to_send_concurrency_and_a_stop_g
     (void)state;
     PGconn *db = h_db();
     h_set_clock(g_clock, "2026-12-08T05:30:00Z");
-    char log[1024], url[160], ids[12][UUID_STR_LEN], phone[16];
+    char log[1024], url[160], ids[12][UUID_STR_LEN], phone[32];
     snprintf(url, sizeof url, "GRIDGOV_SANDBOX_URL=http://127.0.0.1:%d/send", g_resp_port);
     const char *env[] = {url, "GRIDGOV_SEND_CONCURRENCY=8", "GRIDGOV_PROVIDER_TIMEOUT_MS=30000", NULL};
     atomic_store(&g_status, 0); /* every call hangs */
@@ -549,6 +579,7 @@ static void bad_configuration_is_refused_at_start(void **state)
         char log[1024];
         const char *env[] = {cases[i][0], NULL};
         pid_t p = start_notify(env, log, sizeof log);
+        forget(p);
         int st = h_stop(p, 0);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 2)
             fail_msg("%s: exit %d, want 2 (log %s)", cases[i][0], WIFEXITED(st) ? WEXITSTATUS(st) : -1, log);
@@ -585,16 +616,16 @@ static int setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(a_due_message_is_sent_by_the_sandbox_with_one_attempt_and_a_masked_log),
-        cmocka_unit_test(quiet_hours_hold_residents_sms_until_seven_and_urgent_or_staff_go),
-        cmocka_unit_test(rate_limits_move_due_at_instead_of_failing),
-        cmocka_unit_test(an_opted_out_phone_gets_no_sms_but_urgent_ones),
-        cmocka_unit_test(refused_messages_die_at_once_transient_ones_after_retries_and_redrive_sends_them),
-        cmocka_unit_test(many_calls_are_in_flight_at_once_up_to_send_concurrency_and_a_stop_gives_them_back),
-        cmocka_unit_test(a_claim_left_by_a_killed_notify_runs_out_and_the_message_goes_under_the_same_id),
-        cmocka_unit_test(receipts_move_sent_messages_to_delivered_or_failed),
-        cmocka_unit_test(gridgovctl_messages_lists_masked_addresses_and_refuses_bad_filters),
-        cmocka_unit_test(bad_configuration_is_refused_at_start),
+        cmocka_unit_test_teardown(a_due_message_is_sent_by_the_sandbox_with_one_attempt_and_a_masked_log, teardown),
+        cmocka_unit_test_teardown(quiet_hours_hold_residents_sms_until_seven_and_urgent_or_staff_go, teardown),
+        cmocka_unit_test_teardown(rate_limits_move_due_at_instead_of_failing, teardown),
+        cmocka_unit_test_teardown(an_opted_out_phone_gets_no_sms_but_urgent_ones, teardown),
+        cmocka_unit_test_teardown(refused_messages_die_at_once_transient_ones_after_retries_and_redrive_sends_them, teardown),
+        cmocka_unit_test_teardown(many_calls_are_in_flight_at_once_up_to_send_concurrency_and_a_stop_gives_them_back, teardown),
+        cmocka_unit_test_teardown(a_claim_left_by_a_killed_notify_runs_out_and_the_message_goes_under_the_same_id, teardown),
+        cmocka_unit_test_teardown(receipts_move_sent_messages_to_delivered_or_failed, teardown),
+        cmocka_unit_test_teardown(gridgovctl_messages_lists_masked_addresses_and_refuses_bad_filters, teardown),
+        cmocka_unit_test_teardown(bad_configuration_is_refused_at_start, teardown),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
