@@ -120,3 +120,10 @@ SELECT d.message_id, d.reason, d.code, d.at, d.redriven_at, l.channel, l.address
        l.ticket_code, l.attempts, l.state
 FROM notify.dead_letter d JOIN notify.message_list l ON l.id = d.message_id;
 COMMENT ON VIEW notify.dead_letter_list IS 'read by gridgovctl: `gridgovctl dead-letters`, addresses masked';
+
+-- notify's consumer starts at this release, not at the beginning of bus.outbox: a county that
+-- upgrades must not text its residents about every ticket of the past years. Its cursor is put
+-- past every transaction that began before this migration (the consumer reads by (xid, seq),
+-- common/consumer.h); an event committed later by such a transaction is still taken live.
+INSERT INTO bus.cursor (consumer, xid, seq) VALUES ('notify', pg_current_xact_id(), 0)
+ON CONFLICT (consumer) DO NOTHING;
