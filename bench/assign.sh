@@ -42,7 +42,7 @@ export GRIDGOV_LOG_LEVEL=warn GRIDGOV_CALENDAR_DIR=$top/deploy/calendar
 # The bus as in production: CURVE, with keys of this run's own.
 export GRIDGOV_CURVE_DIR=$out/assign-curve
 rm -rf "$GRIDGOV_CURVE_DIR"
-for k in intake router gridgovctl; do "$bin/gridgovctl" --set log_level=warn keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null; done
+for k in intake router notify gridgovctl; do "$bin/gridgovctl" --set log_level=warn keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null; done
 # One API key at full load: the per-key rate limit is not what is measured here.
 export GRIDGOV_RATE_LIMIT_PER_MINUTE=0
 GRIDGOV_HTTP_PORT=$HTTP GRIDGOV_HTTP_THREADS=$C GRIDGOV_PUB_ENDPOINT=tcp://127.0.0.1:$PUB \

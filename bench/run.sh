@@ -98,7 +98,7 @@ export GRIDGOV_DB GRIDGOV_LOG_LEVEL=warn
 export GRIDGOV_RATE_LIMIT_PER_MINUTE=0
 # The bus as in production: CURVE, with keys of this run's own.
 export GRIDGOV_CURVE_DIR=$out/curve
-for k in intake router gridgovctl; do "$bin/gridgovctl" keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null; done
+for k in intake router notify gridgovctl; do "$bin/gridgovctl" keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null; done
 GRIDGOV_DB=$owner_db "$bin/gridgovctl" migrate deploy/migrations
 GRIDGOV_DB=$owner_db "$bin/gridgovctl" seed-demo deploy/seed/demo_county.sql "$pgdir/api-key"
 GRIDGOV_API_KEY=$(head -c 64 "$pgdir/api-key")

@@ -153,7 +153,7 @@ date -d "2025-12-31T18:00:00+08:00" +%s > "$OUT/clock"
 start_intake() {
   # one token for every call: the per-key rate limit is not what is measured here
   # the bus as in production: CURVE, with keys of this run's own (intake admits router, gridgovctl)
-  for k in intake router gridgovctl; do
+  for k in intake router notify gridgovctl; do
     [ -f "$OUT/curve/$k.key" ] || "$BUILD/bin/gridgovctl" --set log_level=warn keygen "$k" "$OUT/curve" >/dev/null
   done
   GRIDGOV_CURVE_DIR="$OUT/curve" \

@@ -115,7 +115,7 @@ trap shutdown INT TERM
 
 # A key pair per daemon and one for gridgovctl (an operator), each made once and never replaced.
 mkdir -p -m 0700 "$GRIDGOV_CURVE_DIR"
-for k in intake router gridgovctl; do
+for k in intake router notify gridgovctl; do
   [ -f "$GRIDGOV_CURVE_DIR/$k.key" ] || "$bin/gridgovctl" keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null
 done
 
@@ -135,9 +135,16 @@ curve_dir = $GRIDGOV_CURVE_DIR
 EOF
 )
 
+# notify reads both publishers (intake's and the router's events); without provider credentials
+# every channel goes to the sandbox, which records what would be sent (gridgovctl messages).
+notify_subs=intake@$GRIDGOV_PUB_ENDPOINT,router@$GRIDGOV_ROUTER_PUB_ENDPOINT
 start_daemon() {
   local name=$1
-  "$bin/gridgov-$name" 9>&- &
+  if [ "$name" = notify ]; then
+    GRIDGOV_SUB_ENDPOINTS=$notify_subs "$bin/gridgov-$name" 9>&- &
+  else
+    "$bin/gridgov-$name" 9>&- &
+  fi
   pids[$name]=$!
 }
 
@@ -194,6 +201,7 @@ gridgov is ready (daemons: ${daemons[*]})
   API key      $var/demo-api-key
   gridgovctl   export GRIDGOV_CONFIG=$ctl_conf   (the database, the event endpoints, the bus keys)
   events       $bin/gridgovctl events
+  messages     $bin/gridgovctl messages   (what notify sent; the sandbox unless providers are configured)
   bus keys     $GRIDGOV_CURVE_DIR (CURVE; secret keys 0600)
   database     $GRIDGOV_DB
   schema owner psql "$owner_db"

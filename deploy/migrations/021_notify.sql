@@ -91,3 +91,39 @@ CREATE TABLE notify.access_token (
     refreshing_by    text,
     fetched_at       timestamptz
 );
+
+-- The sender's own bookkeeping (services/notify/sender.c).
+--   route:      the provider to try next for this message (NULL: the first of its channel's list);
+--               a FAILOVER moves it along `sms_providers`.
+--   claimed_at: when the current (or last) claim was taken; per-recipient rate limits count a
+--               message from then on, so that messages in flight count before they are sent.
+ALTER TABLE notify.message ADD COLUMN route text;
+ALTER TABLE notify.message ADD COLUMN claimed_at timestamptz;
+-- rate limits look up what went recently to one address
+CREATE INDEX message_address ON notify.message (address, channel, claimed_at) WHERE claimed_at IS NOT NULL;
+
+-- What gridgovctl shows (`messages`, `dead-letters`): the address masked here, so the operator's
+-- tool never holds a phone number, openid or robot key (a robot key is a credential).
+CREATE VIEW notify.message_list AS
+SELECT m.id, m.ticket_id, c.code AS ticket_code, m.template_key, m.audience, m.channel,
+       CASE WHEN m.channel = 'sms' AND m.address ~ '^[0-9]{7,}$'
+            THEN left(m.address, 3) || '****' || right(m.address, 4)
+            ELSE left(m.address, 4) || '****' END AS address_masked,
+       m.body, m.urgent, m.state, m.due_at, m.attempts, m.provider, m.last_code, m.created_at, m.sent_at,
+       m.receipt_at
+FROM notify.message m
+LEFT JOIN intake.ticket_contact c ON c.ticket_id = m.ticket_id;
+COMMENT ON VIEW notify.message_list IS 'read by gridgovctl: `gridgovctl messages`, addresses masked';
+
+CREATE VIEW notify.dead_letter_list AS
+SELECT d.message_id, d.reason, d.code, d.at, d.redriven_at, l.channel, l.address_masked, l.template_key,
+       l.ticket_code, l.attempts, l.state
+FROM notify.dead_letter d JOIN notify.message_list l ON l.id = d.message_id;
+COMMENT ON VIEW notify.dead_letter_list IS 'read by gridgovctl: `gridgovctl dead-letters`, addresses masked';
+
+-- notify's consumer starts at this release, not at the beginning of bus.outbox: a county that
+-- upgrades must not text its residents about every ticket of the past years. Its cursor is put
+-- past every transaction that began before this migration (the consumer reads by (xid, seq),
+-- common/consumer.h); an event committed later by such a transaction is still taken live.
+INSERT INTO bus.cursor (consumer, xid, seq) VALUES ('notify', pg_current_xact_id(), 0)
+ON CONFLICT (consumer) DO NOTHING;

@@ -35,7 +35,7 @@ static const cfg_key_t KEYS[] = {
     {"router_endpoint", CFG_STR, "tcp://127.0.0.1:7102", 0, 0,
      "the router's command endpoint (ZeroMQ; [NAME@] names its key, default router)"},
     BUS_CFG_KEYS("intake"),
-    BUS_CFG_EVENT_PEERS("router,gridgovctl"),
+    BUS_CFG_EVENT_PEERS("router,notify,gridgovctl"),
     {"relay_sweep_ms", CFG_INT, "500", 10, 60000, "how often the relay looks for unpublished events anyway"},
     {"catalog_refresh_s", CFG_INT, "30", 1, 86400, "reload of the service catalogue"},
     {"rating_fail_per_ticket", CFG_INT, "5", 1, 1000, "failed rating attempts on one ticket code per window (429 above)"},

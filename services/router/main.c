@@ -35,7 +35,7 @@ static const cfg_key_t KEYS[] = {
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
     {"clock_file", CFG_STR, NULL, 0, 0, "tests: read the current time (epoch seconds) from this file"},
     BUS_CFG_KEYS("router"),
-    BUS_CFG_EVENT_PEERS("gridgovctl"),
+    BUS_CFG_EVENT_PEERS("notify,gridgovctl"),
     BUS_CFG_COMMAND_PEERS("intake"),
 };
 

@@ -274,6 +274,36 @@ pid_t h_start_router(int base_port, int intake_pub_port, const char *const *extr
     return pid;
 }
 
+pid_t h_start_notify(int intake_pub_port, int router_pub_port, const char *const *extra_env, char *log_path,
+                     size_t log_path_size)
+{
+    static int started;
+    char sub_env[160], db_env[1024], log[1024];
+    if (intake_pub_port > 0 && router_pub_port > 0)
+        snprintf(sub_env, sizeof sub_env, "GRIDGOV_SUB_ENDPOINTS=intake@tcp://127.0.0.1:%d,router@tcp://127.0.0.1:%d",
+                 intake_pub_port, router_pub_port);
+    else if (intake_pub_port > 0 || router_pub_port > 0)
+        snprintf(sub_env, sizeof sub_env, "GRIDGOV_SUB_ENDPOINTS=%s@tcp://127.0.0.1:%d",
+                 intake_pub_port > 0 ? "intake" : "router", intake_pub_port > 0 ? intake_pub_port : router_pub_port);
+    else
+        snprintf(sub_env, sizeof sub_env, "GRIDGOV_SUB_ENDPOINTS=");
+    snprintf(db_env, sizeof db_env, "GRIDGOV_DB=%s", h_env("GRIDGOV_DB"));
+    snprintf(log, sizeof log, "%s/notify-%d-%d.log", h_env("GRIDGOV_TEST_VAR"), (int)getpid(), ++started);
+    if (log_path)
+        snprintf(log_path, log_path_size, "%s", log);
+    const char *env[24] = {sub_env, db_env, "GRIDGOV_LOG_LEVEL=info"};
+    int n = 3;
+    for (const char *const *e = extra_env; e && *e && n < 23; e++)
+        env[n++] = *e;
+    env[n] = NULL;
+    char bin[1024];
+    snprintf(bin, sizeof bin, "%s/gridgov-notify", h_env("GRIDGOV_BIN"));
+    const char *argv[] = {bin, NULL};
+    pid_t pid = h_spawn(argv, env, log);
+    usleep(200 * 1000);
+    return pid;
+}
+
 bool h_wait_sql(PGconn *c, const char *sql, int n, const char *const *params, long long want, int timeout_ms)
 {
     for (int waited = 0; waited <= timeout_ms; waited += 20) {

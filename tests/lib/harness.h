@@ -48,6 +48,11 @@ pid_t h_start_intake(int http_port, int pub_port, const char *const *extra_env);
 /* Starts gridgov-router: commands on base_port, its events on base_port+1, subscribed to the
  * intake publishing on intake_pub_port, with the shipped calendar. */
 pid_t h_start_router(int base_port, int intake_pub_port, const char *const *extra_env);
+/* Starts gridgov-notify subscribed to the intake and router publishing on those ports (0: not
+ * that one), its log in GRIDGOV_TEST_VAR/notify-N.log (N counts the notifies this binary started;
+ * log_path, when given, receives the path). Waits until it has claimed nothing yet but is up. */
+pid_t h_start_notify(int intake_pub_port, int router_pub_port, const char *const *extra_env, char *log_path,
+                     size_t log_path_size);
 /* POSTs a ticket to the native API with this API key; true on 201 with the public code in code. */
 bool h_post_ticket(int http_port, const char *api_key, const char *json, char code[40]);
 /* The same, and the reporter's rating code from the answer into rating_code ("" when none). */

@@ -12,5 +12,8 @@ int ctl_revoke_token(const cfg_t *cfg, int argc, char **argv);
 int ctl_events(const cfg_t *cfg, int argc, char **argv);
 int ctl_keygen(const cfg_t *cfg, int argc, char **argv);
 int ctl_staff(const cfg_t *cfg, int argc, char **argv);
+int ctl_messages(const cfg_t *cfg, int argc, char **argv);
+int ctl_dead_letters(const cfg_t *cfg, int argc, char **argv);
+int ctl_redrive(const cfg_t *cfg, int argc, char **argv);
 
 #endif

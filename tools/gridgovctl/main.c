@@ -9,6 +9,7 @@
  *   gridgovctl revoke-token TOKEN | --staff STAFF_ID   revoke one token, or all of a staff member's
  *   gridgovctl staff [filters]            who handles what: staff by unit and role, a ticket's holder
  *   gridgovctl events [options]           print the event stream, one line per event
+ *   gridgovctl messages [filters]         notify's messages (addresses masked), dead-letters, redrive ID
  *   gridgovctl keygen NAME [DIR]          write a CURVE key pair for the bus (DIR/NAME.key, .pub)
  * Run `gridgovctl --help` for the shared configuration keys. */
 #include <errno.h>
@@ -56,6 +57,11 @@ static const char USAGE[] =
     "                            print events, one a line (--json: the envelopes): live from every\n"
     "                            publisher in sub_endpoints; --from-start: bus.outbox from its first\n"
     "                            event on; --consumer: a durable consumer that catches up from PostgreSQL\n"
+    "  messages [--ticket CODE] [--state S] [--limit N]\n"
+    "                            notify's messages, newest first: channel, masked address, template,\n"
+    "                            state, attempts, provider, body\n"
+    "  dead-letters              messages given up on, with the reason\n"
+    "  redrive ID                send a dead message again (pending, due now)\n"
     "  keygen NAME [DIR]         write a CURVE key pair for the bus: DIR/NAME.key (0600) and\n"
     "                            DIR/NAME.pub (DIR: curve_dir); never overwrites a key";
 
@@ -101,6 +107,12 @@ int main(int argc, char **argv)
         status = ctl_keygen(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "staff"))
         status = ctl_staff(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "messages"))
+        status = ctl_messages(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "dead-letters"))
+        status = ctl_dead_letters(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "redrive"))
+        status = ctl_redrive(cfg, sub_argc, sub_argv);
     else {
         fprintf(stderr, "gridgovctl: unknown command '%s'\n%s\n", cmd, USAGE);
         status = 2;

@@ -1,0 +1,510 @@
+/* sender: claims, checks and sends due messages over one libcurl multi handle (sender.h). */
+#include "sender.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "buf.h"
+#include "delivery.h"
+#include "gclock.h"
+#include "log.h"
+#include "optout.h"
+
+#define TS(n) "('epoch'::timestamptz + $" #n "::bigint * interval '1 microsecond')"
+#define MAX_SOCKETS 256
+#define MAX_SMS_PARAMS 16
+
+/* Due pending rows, and rows whose claim ran out; oldest due first. */
+static const char CLAIM_SQL[] =
+    "WITH c AS (SELECT id FROM notify.message"
+    "  WHERE (state = 'pending' AND due_at <= " TS(1) ") OR (state = 'sending' AND lease_until < " TS(1) ")"
+    "  ORDER BY due_at LIMIT $3::int FOR UPDATE SKIP LOCKED)"
+    " UPDATE notify.message m SET state = 'sending', lease_until = " TS(1) " + make_interval(secs => $4::int),"
+    "  leased_by = $2"
+    " FROM c, notify.template t WHERE m.id = c.id AND t.key = m.template_key"
+    " RETURNING m.id, m.channel, m.address, m.fallback_phone, m.params::text, m.wechat_data::text, m.body,"
+    "  m.urgent, m.audience, m.template_key, m.route, m.attempts, t.aliyun_code, t.tencent_id,"
+    "  array_to_json(t.sms_params)::text, t.wechat_template_id";
+
+/* From now on the message counts against its recipient's rate limits (limits.h). */
+static const char DISPATCH_SQL[] =
+    "UPDATE notify.message SET claimed_at = " TS(3) " WHERE id = $1::uuid AND state = 'sending' AND leased_by = $2";
+
+enum { C_ID, C_CHANNEL, C_ADDRESS, C_FALLBACK, C_PARAMS, C_WECHAT, C_BODY, C_URGENT, C_AUDIENCE, C_TEMPLATE,
+       C_ROUTE, C_ATTEMPTS, C_ALIYUN, C_TENCENT, C_SMS_PARAMS, C_WECHAT_TMPL };
+
+/* A claimed message while its transfer runs: copies of its row. */
+typedef struct xfer {
+    CURL *h;
+    provider_t *p;
+    void *call;
+    bool token_fetch; /* a provider's own request (a token), no message */
+    buf_t resp;
+    char id[40];
+    char *channel, *fallback;
+    int attempts;
+    struct xfer *next;
+} xfer_t;
+
+typedef struct {
+    curl_socket_t fd;
+    int what; /* CURL_POLL_IN / OUT / INOUT */
+} sock_t;
+
+struct sender {
+    sender_opts_t o;
+    char *instance;
+    db_t *db;
+    providers_t *providers;
+    CURLM *multi;
+    xfer_t *xfers;
+    int in_flight; /* message transfers (token fetches not counted) */
+    sock_t socks[MAX_SOCKETS];
+    int n_socks;
+    long curl_timeout_ms; /* -1: none */
+    int64_t curl_timer_set_ms;
+    int64_t next_claim_ms;
+    unsigned rnd;
+    bool db_down_logged;
+};
+
+/* ---- libcurl's sockets and timer, for zmq_poll ---- */
+
+static int on_socket(CURL *h, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)h;
+    (void)socketp;
+    sender_t *s = userp;
+    for (int i = 0; i < s->n_socks; i++) {
+        if (s->socks[i].fd != fd)
+            continue;
+        if (what == CURL_POLL_REMOVE)
+            s->socks[i] = s->socks[--s->n_socks];
+        else
+            s->socks[i].what = what;
+        return 0;
+    }
+    if (what != CURL_POLL_REMOVE && s->n_socks < MAX_SOCKETS)
+        s->socks[s->n_socks++] = (sock_t){fd, what};
+    return 0;
+}
+
+static int on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+    (void)m;
+    sender_t *s = userp;
+    s->curl_timeout_ms = timeout_ms;
+    s->curl_timer_set_ms = gclock_mono_ms();
+    return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *userp)
+{
+    xfer_t *x = userp;
+    if (x->resp.len + size * n > 1024 * 1024)
+        return 0; /* a provider's answer is small: more is not one */
+    buf_append(&x->resp, data, size * n);
+    return size * n;
+}
+
+/* ---- the life of a transfer ---- */
+
+static xfer_t *xfer_new(sender_t *s, provider_t *p, CURL *h, void *call)
+{
+    xfer_t *x = calloc(1, sizeof *x);
+    if (!x)
+        log_oom();
+    x->h = h;
+    x->p = p;
+    x->call = call;
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(h, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    x->next = s->xfers;
+    s->xfers = x;
+    curl_multi_add_handle(s->multi, h);
+    return x;
+}
+
+static void xfer_free(sender_t *s, xfer_t *x)
+{
+    for (xfer_t **pp = &s->xfers; *pp; pp = &(*pp)->next)
+        if (*pp == x) {
+            *pp = x->next;
+            break;
+        }
+    curl_multi_remove_handle(s->multi, x->h);
+    curl_easy_cleanup(x->h);
+    buf_free(&x->resp);
+    free(x->channel);
+    free(x->fallback);
+    free(x);
+}
+
+/* ---- outcomes ---- */
+
+static int64_t now_us(void) { return gclock_now_us(); }
+
+static PGconn *conn(sender_t *s)
+{
+    char err[256];
+    PGconn *c = db_conn(s->db, err, sizeof err);
+    if (!c && !s->db_down_logged) {
+        log_warn("sender: database unavailable: %s", err);
+        s->db_down_logged = true;
+    } else if (c) {
+        s->db_down_logged = false;
+    }
+    return c;
+}
+
+static void apply(sender_t *s, const char *id, const delivery_t *d)
+{
+    char err[512];
+    bool applied = false;
+    PGconn *c = conn(s);
+    if (!c) /* the claim runs out and the message is sent again: under its id, recognisable */
+        return;
+    if (!delivery_apply(c, id, s->instance, d, now_us(), &applied, err, sizeof err))
+        log_warn("sender: recording message %s: %s", id, err);
+    else if (!applied)
+        log_warn("sender: message %s was no longer ours (its claim ran out): its outcome is not recorded", id);
+}
+
+/* Gives a claimed message back without an attempt: due at due_us (a hold). */
+static void hold(sender_t *s, const char *id, int64_t due_us, const char *why)
+{
+    delivery_t d = {.next = DELIVERY_AGAIN, .due_us = due_us, .code = why};
+    log_debug("sender: message %s held: %s", id, why);
+    apply(s, id, &d);
+}
+
+/* What an outcome of provider p does to message id (delivery.h's diagram). */
+static void outcome(sender_t *s, const char *id, const char *channel, const char *fallback, int attempts, provider_t *p,
+                    const outcome_t *out)
+{
+    const char *pname = p->ops->name;
+    provider_t *nx = strcmp(channel, "sms") == 0 ? providers_next_sms(s->providers, pname) : NULL;
+    int64_t wait = backoff_ms(attempts + 1, s->o.backoff_base_ms, s->o.backoff_max_ms, (uint32_t)rand_r(&s->rnd));
+    delivery_t d = delivery_decide(out, pname, channel, fallback, attempts, s->o.max_attempts,
+                                   nx ? nx->ops->name : NULL, now_us(), wait);
+    if (out->kind == OUTCOME_TOKEN && p->ops->token_refused) {
+        PGconn *c = conn(s);
+        if (c)
+            p->ops->token_refused(p, c);
+    }
+    if (d.next != DELIVERY_SENT)
+        log_info("sender: message %s via %s: %s %s%s%s", id, pname, d.outcome, out->code,
+                 d.next == DELIVERY_DEAD ? ": dead letter, " : "", d.next == DELIVERY_DEAD ? d.reason : "");
+    apply(s, id, &d);
+}
+
+/* ---- claiming and starting ---- */
+
+static bool is_resident(const char *audience)
+{
+    return strcmp(audience, "reporter") == 0 || strcmp(audience, "follower") == 0 || strcmp(audience, "resident") == 0;
+}
+
+/* Checks one claimed row and starts it (or decides it at once). Returns 1 when it reached an
+ * outcome now, 0 when started or held, -1 on a database error. */
+static int start_one(sender_t *s, PGresult *r, int i)
+{
+    const char *id = PQgetvalue(r, i, C_ID), *channel = PQgetvalue(r, i, C_CHANNEL),
+               *address = PQgetvalue(r, i, C_ADDRESS), *audience = PQgetvalue(r, i, C_AUDIENCE),
+               *tkey = PQgetvalue(r, i, C_TEMPLATE);
+    const char *fallback = PQgetisnull(r, i, C_FALLBACK) ? NULL : PQgetvalue(r, i, C_FALLBACK);
+    const char *route = PQgetisnull(r, i, C_ROUTE) ? NULL : PQgetvalue(r, i, C_ROUTE);
+    bool urgent = strcmp(PQgetvalue(r, i, C_URGENT), "t") == 0;
+    int attempts = atoi(PQgetvalue(r, i, C_ATTEMPTS));
+    int64_t now = now_us();
+    char err[512];
+    PGconn *c = conn(s);
+    if (!c)
+        return -1;
+    bool sms = strcmp(channel, "sms") == 0;
+
+    if (sms && !urgent) {
+        bool opted;
+        if (!optout_has(c, address, &opted, err, sizeof err)) {
+            log_warn("sender: reading the opt-out list: %s", err);
+            hold(s, id, now + 5 * 1000000LL, "opt-out list unreadable");
+            return -1;
+        }
+        if (opted) {
+            delivery_t d = {.next = DELIVERY_DEAD, .code = "opted_out",
+                            .reason = "the recipient opted out of SMS (TD); only urgent messages reach them"};
+            apply(s, id, &d);
+            return 1;
+        }
+    }
+    if (sms && !urgent && is_resident(audience)) {
+        int64_t until = quiet_until(&s->o.quiet, now / 1000000);
+        if (until > 0) {
+            hold(s, id, until * 1000000, "quiet hours");
+            return 0;
+        }
+    }
+    int64_t nb = limits_not_before(c, &s->o.limits, id, channel, address, tkey, now, err, sizeof err);
+    if (nb < 0) {
+        log_warn("sender: rate limits: %s", err);
+        hold(s, id, now + 5 * 1000000LL, "rate limits unreadable");
+        return -1;
+    }
+    if (nb > now) {
+        hold(s, id, nb, "rate limit");
+        return 0;
+    }
+
+    provider_t *p = providers_for(s->providers, channel, route);
+    if (!p) { /* the table's CHECK keeps this from happening; say so if it does */
+        delivery_t d = {.next = DELIVERY_DEAD, .code = "channel", .reason = "no provider serves this channel"};
+        apply(s, id, &d);
+        return 1;
+    }
+    if (p->ops->ready) {
+        CURL *fetch = NULL;
+        void *fcall = NULL;
+        if (!p->ops->ready(p, c, now / 1000000, &fetch, &fcall)) {
+            if (fetch) {
+                xfer_t *fx = xfer_new(s, p, fetch, fcall);
+                fx->token_fetch = true;
+            }
+            hold(s, id, now + 1000 * 1000, "waiting for the provider's access token");
+            return 0;
+        }
+    }
+
+    /* the message as the provider sees it */
+    json_error_t jerr;
+    json_t *params = json_loads(PQgetvalue(r, i, C_PARAMS), 0, &jerr);
+    json_t *wechat = PQgetisnull(r, i, C_WECHAT) ? NULL : json_loads(PQgetvalue(r, i, C_WECHAT), 0, &jerr);
+    json_t *names = json_loads(PQgetvalue(r, i, C_SMS_PARAMS), 0, &jerr);
+    const char *pnames[MAX_SMS_PARAMS];
+    size_t n_pn = 0;
+    for (size_t k = 0; json_is_array(names) && k < json_array_size(names) && n_pn < MAX_SMS_PARAMS; k++)
+        if (json_is_string(json_array_get(names, k)))
+            pnames[n_pn++] = json_string_value(json_array_get(names, k));
+    tmpl_codes_t tc = {.key = tkey,
+                       .aliyun_code = PQgetisnull(r, i, C_ALIYUN) ? NULL : PQgetvalue(r, i, C_ALIYUN),
+                       .tencent_id = PQgetisnull(r, i, C_TENCENT) ? NULL : PQgetvalue(r, i, C_TENCENT),
+                       .sms_params = pnames,
+                       .n_sms_params = n_pn,
+                       .wechat_template_id = PQgetisnull(r, i, C_WECHAT_TMPL) ? NULL : PQgetvalue(r, i, C_WECHAT_TMPL)};
+    message_t m = {.id = id, .channel = channel, .address = address, .body = PQgetvalue(r, i, C_BODY),
+                   .params = params, .wechat_data = wechat, .tmpl = &tc};
+
+    const char *dp[] = {id, s->instance, NULL};
+    char nowtxt[24];
+    snprintf(nowtxt, sizeof nowtxt, "%lld", (long long)now);
+    dp[2] = nowtxt;
+    PGresult *dr = db_pq_exec(c, DISPATCH_SQL, 3, dp, err, sizeof err, NULL);
+    int rc = 0;
+    if (!dr) {
+        log_warn("sender: %s", err);
+        rc = -1;
+        goto done;
+    }
+    PQclear(dr);
+
+    void *call = NULL;
+    outcome_t out;
+    memset(&out, 0, sizeof out);
+    CURL *h = p->ops->prepare(p, &m, now / 1000000, &call, &out);
+    if (!h) {
+        outcome(s, id, channel, fallback, attempts, p, &out);
+        rc = 1;
+        goto done;
+    }
+    xfer_t *x = xfer_new(s, p, h, call);
+    snprintf(x->id, sizeof x->id, "%s", id);
+    x->channel = strdup(channel);
+    x->fallback = fallback ? strdup(fallback) : NULL;
+    if (!x->channel || (fallback && !x->fallback))
+        log_oom();
+    x->attempts = attempts;
+    s->in_flight++;
+done:
+    json_decref(params);
+    json_decref(wechat);
+    json_decref(names);
+    return rc;
+}
+
+/* Claims up to the free slots and starts them. Returns outcomes reached, -1 on a database error. */
+static int claim(sender_t *s)
+{
+    int free_slots = s->o.concurrency - s->in_flight;
+    if (free_slots <= 0)
+        return 0;
+    PGconn *c = conn(s);
+    if (!c)
+        return -1;
+    char now[24], n[16], lease[16], err[512];
+    snprintf(now, sizeof now, "%lld", (long long)now_us());
+    snprintf(n, sizeof n, "%d", free_slots);
+    snprintf(lease, sizeof lease, "%d", s->o.lease_s);
+    const char *p[] = {now, s->instance, n, lease};
+    PGresult *r = db_pq_exec(c, CLAIM_SQL, 4, p, err, sizeof err, NULL);
+    if (!r) {
+        log_warn("sender: claiming due messages: %s", err);
+        return -1;
+    }
+    int done = 0, rows = PQntuples(r);
+    for (int i = 0; i < rows; i++) {
+        int k = start_one(s, r, i);
+        if (k > 0)
+            done += k;
+    }
+    PQclear(r);
+    /* a full batch: more may be due at once */
+    s->next_claim_ms = gclock_mono_ms() + (rows == free_slots ? 0 : s->o.idle_ms);
+    return done;
+}
+
+/* ---- the loop's side ---- */
+
+static int finished(sender_t *s)
+{
+    int done = 0, left;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(s->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        xfer_t *x = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        CURLcode rc = msg->data.result;
+        long status = 0;
+        curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+        const char *body = buf_str(&x->resp);
+        if (x->token_fetch) {
+            PGconn *c = conn(s);
+            if (c && x->p->ops->fetched)
+                x->p->ops->fetched(x->p, c, x->call, rc, status, body, x->resp.len);
+            else if (x->p->ops->cancel)
+                x->p->ops->cancel(x->p, x->call);
+        } else {
+            outcome_t out;
+            memset(&out, 0, sizeof out);
+            x->p->ops->finish(x->p, x->call, rc, status, body, x->resp.len, &out);
+            outcome(s, x->id, x->channel, x->fallback, x->attempts, x->p, &out);
+            s->in_flight--;
+            done++;
+        }
+        xfer_free(s, x);
+        s->next_claim_ms = 0; /* a slot is free */
+    }
+    return done;
+}
+
+int sender_run(sender_t *self, const zmq_pollitem_t *items, int n)
+{
+    int running;
+    for (int i = 0; i < n; i++) {
+        int ev = 0;
+        if (items[i].revents & ZMQ_POLLIN)
+            ev |= CURL_CSELECT_IN;
+        if (items[i].revents & ZMQ_POLLOUT)
+            ev |= CURL_CSELECT_OUT;
+        if (items[i].revents & ZMQ_POLLERR)
+            ev |= CURL_CSELECT_ERR;
+        if (ev)
+            curl_multi_socket_action(self->multi, items[i].fd, ev, &running);
+    }
+    if (self->curl_timeout_ms >= 0 && gclock_mono_ms() >= self->curl_timer_set_ms + self->curl_timeout_ms) {
+        self->curl_timeout_ms = -1;
+        curl_multi_socket_action(self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    int done = finished(self);
+    if (gclock_mono_ms() >= self->next_claim_ms) {
+        int k = claim(self);
+        if (k < 0) {
+            self->next_claim_ms = gclock_mono_ms() + 1000;
+            return done > 0 ? done : -1;
+        }
+        done += k;
+    }
+    return done;
+}
+
+int sender_pollitems(sender_t *self, zmq_pollitem_t *items, int max)
+{
+    int n = 0;
+    for (int i = 0; i < self->n_socks && n < max; i++) {
+        short ev = 0;
+        if (self->socks[i].what & CURL_POLL_IN)
+            ev |= ZMQ_POLLIN;
+        if (self->socks[i].what & CURL_POLL_OUT)
+            ev |= ZMQ_POLLOUT;
+        items[n++] = (zmq_pollitem_t){NULL, self->socks[i].fd, ev, 0};
+    }
+    return n;
+}
+
+int sender_timeout_ms(const sender_t *self)
+{
+    int64_t now = gclock_mono_ms(), wait = self->next_claim_ms - now;
+    if (self->in_flight >= self->o.concurrency)
+        wait = 60000; /* no free slot: only a finished transfer frees one */
+    if (self->curl_timeout_ms >= 0) {
+        int64_t cw = self->curl_timer_set_ms + self->curl_timeout_ms - now;
+        if (cw < wait)
+            wait = cw;
+    }
+    return wait < 0 ? 0 : (wait > 60000 ? 60000 : (int)wait);
+}
+
+void sender_kick(sender_t *self) { self->next_claim_ms = 0; }
+
+int sender_in_flight(const sender_t *self) { return self->in_flight; }
+
+sender_t *sender_new(const sender_opts_t *opts, db_t *db, providers_t *providers, char *err, size_t errsz)
+{
+    sender_t *s = calloc(1, sizeof *s);
+    if (!s)
+        log_oom();
+    s->o = *opts;
+    s->instance = strdup(opts->instance);
+    s->db = db;
+    s->providers = providers;
+    s->curl_timeout_ms = -1;
+    s->rnd = (unsigned)getpid() ^ (unsigned)gclock_mono_ms();
+    s->multi = curl_multi_init();
+    if (!s->instance || !s->multi) {
+        snprintf(err, errsz, "libcurl: cannot make a multi handle");
+        sender_destroy(&s);
+        return NULL;
+    }
+    s->o.instance = s->instance;
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
+    /* one connection per provider host would serialize calls; allow as many as transfers */
+    curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)opts->concurrency + 4);
+    return s;
+}
+
+void sender_destroy(sender_t **self)
+{
+    if (!self || !*self)
+        return;
+    sender_t *s = *self;
+    while (s->xfers) {
+        xfer_t *x = s->xfers;
+        if (x->p->ops->cancel)
+            x->p->ops->cancel(x->p, x->call);
+        if (!x->token_fetch)
+            hold(s, x->id, now_us(), "shutdown");
+        xfer_free(s, x);
+    }
+    if (s->multi)
+        curl_multi_cleanup(s->multi);
+    free(s->instance);
+    free(s);
+    *self = NULL;
+}
