@@ -228,8 +228,7 @@ static const provider_ops_t TENCENT_OPS = {
     .destroy = tencent_destroy,
 };
 
-/* host[:port] of url, as curl will send it in Host (the signature covers it). */
-static char *host_of(const char *url)
+char *tencent_host(const char *url)
 {
     CURLU *u = curl_url();
     if (!u)
@@ -265,7 +264,7 @@ provider_t *provider_tencent_new(const cfg_t *cfg, char *err, size_t errsz)
         snprintf(err, errsz, "tencent_secret_id is set but %s is empty", missing);
         return NULL;
     }
-    char *host = host_of(endpoint);
+    char *host = tencent_host(endpoint);
     if (!host) {
         snprintf(err, errsz, "tencent_sms_endpoint is not a URL");
         return NULL;

@@ -28,6 +28,10 @@ char *tencent_body(const message_t *m, const char *app_id, const char *sign_name
 struct curl_slist *tencent_headers(const char *secret_id, const char *secret_key, const char *service,
                                    const char *host, const char *payload, size_t len, int64_t ts);
 
+/* host[:port] of the endpoint URL, as curl sends it in Host and the signature must cover it
+ * (caller frees); NULL when it is not a URL. */
+char *tencent_host(const char *endpoint);
+
 /* Reads an answer (after the transport succeeded) into *out. */
 void tencent_classify(long http_status, const char *body, size_t len, outcome_t *out);
 
