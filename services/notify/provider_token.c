@@ -16,6 +16,8 @@
 /* How often an instance that has no fresh token looks at the row again (another is fetching). */
 #define PT_LOOK_MS 250
 #define PT_MAX_BACKOFF_MS 60000
+/* After a database error: not sooner (the sender asks before every message). */
+#define PT_DB_RETRY_MS 1000
 /* Refresh this long before expiry: both tokens work for five minutes after a new fetch (WeChat). */
 #define PT_MARGIN_S 300.0
 
@@ -92,6 +94,13 @@ static pt_state_t fallback(const ptoken_t *t)
     return usable(t) ? PT_READY : PT_WAIT;
 }
 
+static pt_state_t db_failed(ptoken_t *t, const char *err)
+{
+    log_warn("access token %s: %s", t->app, err);
+    t->next_look = gclock_mono_ms() + PT_DB_RETRY_MS;
+    return fallback(t);
+}
+
 pt_state_t ptoken_get(ptoken_t *t, PGconn *db)
 {
     int64_t now = gclock_mono_ms();
@@ -107,10 +116,8 @@ pt_state_t ptoken_get(ptoken_t *t, PGconn *db)
         const char *p[] = {t->app};
         r = db_pq_exec(db, "INSERT INTO notify.access_token (app) VALUES ($1) ON CONFLICT (app) DO NOTHING", 1, p,
                        err, sizeof err, NULL);
-        if (!r) {
-            log_warn("access token %s: %s", t->app, err);
-            return fallback(t);
-        }
+        if (!r)
+            return db_failed(t, err);
         PQclear(r);
         t->row_made = true;
     }
@@ -121,10 +128,8 @@ pt_state_t ptoken_get(ptoken_t *t, PGconn *db)
                    " coalesce(extract(epoch FROM expires_at - fetched_at)::float8, 0)"
                    " FROM notify.access_token WHERE app = $1",
                    1, p1, err, sizeof err, NULL);
-    if (!r) {
-        log_warn("access token %s: %s", t->app, err);
-        return fallback(t);
-    }
+    if (!r)
+        return db_failed(t, err);
     char *seen = NULL; /* the row's token, which a claim must still find there */
     if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
         if (!(seen = strdup(PQgetvalue(r, 0, 0))))
@@ -155,10 +160,8 @@ pt_state_t ptoken_get(ptoken_t *t, PGconn *db)
                    " AND token IS NOT DISTINCT FROM $4",
                    4, p2, err, sizeof err, NULL);
     free(seen);
-    if (!r) {
-        log_warn("access token %s: %s", t->app, err);
-        return fallback(t);
-    }
+    if (!r)
+        return db_failed(t, err);
     bool claimed = strcmp(PQcmdTuples(r), "1") == 0;
     PQclear(r);
     if (claimed) {

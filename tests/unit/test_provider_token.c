@@ -349,6 +349,28 @@ static void a_failed_fetch_releases_the_claim_and_backs_off(void **state)
     provider_destroy(&b);
 }
 
+static void without_the_database_it_waits_and_keeps_a_valid_token(void **state)
+{
+    (void)state;
+    PGconn *gone = PQconnectdb("host=/nonexistent-gridgov dbname=x connect_timeout=1");
+    assert_int_not_equal(PQstatus(gone), CONNECTION_OK);
+    provider_t *a = instance();
+    CURL *h = NULL;
+    void *call = NULL;
+    assert_false(a->ops->ready(a, gone, NOW, &h, &call));
+    assert_null(h);
+    /* a token it holds stays in use while the database is away */
+    set_row("KEEP", "7000 seconds", "200 seconds");
+    provider_t *b = instance();
+    fetch_t f;
+    assert_true(ready(b, &f));
+    assert_true(b->ops->ready(b, gone, NOW, &h, &call));
+    assert_true(send_uses(b, "KEEP"));
+    PQfinish(gone);
+    provider_destroy(&a);
+    provider_destroy(&b);
+}
+
 static void wecom_app_fetches_its_token_with_gettoken(void **state)
 {
     (void)state;
@@ -404,6 +426,7 @@ int main(void)
         cmocka_unit_test_setup(a_refused_token_is_fetched_once_again, test_setup),
         cmocka_unit_test_setup(a_lapsed_claim_is_taken_over_and_the_older_fetch_is_not_stored, test_setup),
         cmocka_unit_test_setup(a_failed_fetch_releases_the_claim_and_backs_off, test_setup),
+        cmocka_unit_test_setup(without_the_database_it_waits_and_keeps_a_valid_token, test_setup),
         cmocka_unit_test_setup(wecom_app_fetches_its_token_with_gettoken, test_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
