@@ -277,12 +277,202 @@ static void wecom_app_answers(void **state)
     provider_destroy(&p);
 }
 
+static provider_t *sms_provider(provider_t *(*ctor)(const cfg_t *, char *, size_t))
+{
+    const char *kv[] = {"aliyun_access_key_id=testId", "aliyun_access_key_secret=testSecret",
+                        "aliyun_sms_sign_name=网格通知", "aliyun_sms_endpoint=http://127.0.0.1:9/",
+                        "tencent_secret_id=AKIDtest", "tencent_secret_key=keytest", "tencent_sms_app_id=1400006666",
+                        "tencent_sms_sign_name=网格通知", "tencent_sms_endpoint=http://127.0.0.1:9/", NULL};
+    cfg_t *cfg = pfx_cfg(kv);
+    char err[256];
+    provider_t *p = ctor(cfg, err, sizeof err);
+    cfg_destroy(&cfg);
+    assert_non_null(p);
+    assert_string_equal(p->ops->channel, "sms");
+    assert_null(p->ops->ready);
+    return p;
+}
+
+static json_t *sms_params(void)
+{
+    return json_pack("{s:s, s:s}", "unit", "城关镇", "code", "GG-2026-000123");
+}
+
+static void aliyun_answers(void **state)
+{
+    (void)state;
+    provider_t *p = sms_provider(provider_aliyun_new);
+    json_t *params = sms_params();
+    message_t m = {.id = "0b6f3f5e-6c55-4b8e-9d55-1c1f0f5b9a04", .channel = "sms", .address = "13812340000",
+                   .body = "x", .params = params, .tmpl = &TMPL};
+#define ALI(code, msg) "{\"Message\":\"" msg "\",\"RequestId\":\"A0000000-3CC1-4000-8000-E00000000000\",\"Code\":\"" code "\"}"
+    static const answer_t A[] = {
+        {OK_, 200,
+         "{\"Code\":\"OK\",\"Message\":\"OK\",\"BizId\":\"700000000000000000^0\","
+         "\"RequestId\":\"A0000000-3CC1-4000-8000-E00000000000\"}",
+         OUTCOME_SENT, "OK"},
+        {OK_, 200, ALI("isv.BUSINESS_LIMIT_CONTROL", "触发天级流控Permits:10"), OUTCOME_RETRY, "isv.BUSINESS_LIMIT_CONTROL"},
+        {OK_, 200, ALI("isv.MOBILE_NUMBER_ILLEGAL", "非法手机号"), OUTCOME_PERMANENT, "isv.MOBILE_NUMBER_ILLEGAL"},
+        {OK_, 200, ALI("isv.TEMPLATE_MISSING_PARAMETERS", "模板缺少变量"), OUTCOME_FAILOVER,
+         "isv.TEMPLATE_MISSING_PARAMETERS"},
+        {OK_, 200, ALI("isv.INVALID_JSON_PARAM", "JSON参数不合法"), OUTCOME_PERMANENT, "isv.INVALID_JSON_PARAM"},
+        {OK_, 200, ALI("isv.SMS_SIGNATURE_ILLEGAL", "签名不合法"), OUTCOME_FAILOVER, "isv.SMS_SIGNATURE_ILLEGAL"},
+        {OK_, 200, ALI("isv.SMS_TEMPLATE_ILLEGAL", "模板不合法"), OUTCOME_FAILOVER, "isv.SMS_TEMPLATE_ILLEGAL"},
+        {OK_, 200, ALI("isv.AMOUNT_NOT_ENOUGH", "账户余额不足"), OUTCOME_FAILOVER, "isv.AMOUNT_NOT_ENOUGH"},
+        {OK_, 200, ALI("isv.OUT_OF_SERVICE", "业务停机"), OUTCOME_FAILOVER, "isv.OUT_OF_SERVICE"},
+        {OK_, 200, ALI("isv.DAY_LIMIT_CONTROL", "日发送量超限"), OUTCOME_FAILOVER, "isv.DAY_LIMIT_CONTROL"},
+        {OK_, 200, ALI("isv.MONTH_LIMIT_CONTROL", "月发送量超限"), OUTCOME_FAILOVER, "isv.MONTH_LIMIT_CONTROL"},
+        {OK_, 200, ALI("isv.BLACK_KEY_CONTROL_LIMIT", "黑名单管控"), OUTCOME_PERMANENT, "isv.BLACK_KEY_CONTROL_LIMIT"},
+        {OK_, 200, ALI("isv.PARAM_LENGTH_LIMIT", "参数超出长度限制"), OUTCOME_PERMANENT, "isv.PARAM_LENGTH_LIMIT"},
+        {OK_, 200, ALI("isv.PARAM_NOT_SUPPORT_URL", "不支持URL"), OUTCOME_PERMANENT, "isv.PARAM_NOT_SUPPORT_URL"},
+        {OK_, 200, ALI("isp.SYSTEM_ERROR", "系统错误"), OUTCOME_RETRY, "isp.SYSTEM_ERROR"},
+        {OK_, 200, ALI("isp.RAM_PERMISSION_DENY", "RAM权限DENY"), OUTCOME_FAILOVER, "isp.RAM_PERMISSION_DENY"},
+        {OK_, 400, ALI("SignatureDoesNotMatch", "Specified signature is not matched with our calculation."),
+         OUTCOME_FAILOVER, "SignatureDoesNotMatch"},
+        {OK_, 400, ALI("InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."), OUTCOME_FAILOVER,
+         "InvalidTimeStamp.Expired"},
+        {OK_, 400, ALI("InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."),
+         OUTCOME_FAILOVER, "InvalidTimeStamp.Format"},
+        {OK_, 400, ALI("SignatureNonceUsed", "Specified signature nonce was used already."), OUTCOME_RETRY,
+         "SignatureNonceUsed"},
+        {OK_, 404, ALI("InvalidAccessKeyId.NotFound", "Specified access key is not found."), OUTCOME_FAILOVER,
+         "InvalidAccessKeyId.NotFound"},
+        {OK_, 400, ALI("Throttling.User", "Request was denied due to user flow control."), OUTCOME_RETRY,
+         "Throttling.User"},
+        {OK_, 400, ALI("Throttling.Api", "Request was denied due to api flow control."), OUTCOME_RETRY, "Throttling.Api"},
+        {OK_, 200, ALI("isv.SOMETHING_NEW", "?"), OUTCOME_FAILOVER, "isv.SOMETHING_NEW"},
+        {OK_, 400, "{\"RequestId\":\"x\"}", OUTCOME_RETRY, "http 400"},
+        /* "OK" only counts with HTTP 200 */
+        {OK_, 404, ALI("OK", "OK"), OUTCOME_FAILOVER, "OK"},
+    };
+#undef ALI
+    check_all(p, &m, A, sizeof A / sizeof A[0]);
+    check_all(p, &m, TRANSPORT, sizeof TRANSPORT / sizeof TRANSPORT[0]);
+
+    outcome_t out = pfx_answer(p, &m, 1796000000, OK_, 200,
+                               "{\"Code\":\"OK\",\"Message\":\"OK\",\"BizId\":\"700000000000000000^0\"}", NULL, 0);
+    assert_string_equal(out.provider_msgid, "700000000000000000^0");
+    /* per-number flow control: again when its window lets one through */
+    out = pfx_answer(p, &m, 1796000000, OK_, 200,
+                     "{\"Code\":\"isv.BUSINESS_LIMIT_CONTROL\",\"Message\":\"触发分钟级流控Permits:1\"}", NULL, 0);
+    assert_int_equal(out.retry_after_ms, 60000);
+    out = pfx_answer(p, &m, 1796000000, OK_, 200,
+                     "{\"Code\":\"isv.BUSINESS_LIMIT_CONTROL\",\"Message\":\"触发小时级流控Permits:5\"}", NULL, 0);
+    assert_int_equal(out.retry_after_ms, 3600000);
+    /* a number in the provider's message never reaches notify.attempt */
+    out = pfx_answer(p, &m, 1796000000, OK_, 200,
+                     "{\"Code\":\"isv.MOBILE_NUMBER_ILLEGAL\",\"Message\":\"非法手机号 13812340000\"}", NULL, 0);
+    assert_null(strstr(out.detail, "13812340000"));
+    assert_non_null(strstr(out.detail, "138****0000"));
+
+    /* no call at all: the template has no Aliyun code (Tencent may have it), a parameter is missing */
+    tmpl_codes_t no_code = TMPL;
+    no_code.aliyun_code = NULL;
+    message_t m2 = m;
+    m2.tmpl = &no_code;
+    assert_int_equal(pfx_prepare_refused(p, &m2, 1796000000).kind, OUTCOME_FAILOVER);
+    json_t *few = json_pack("{s:s}", "code", "GG-2026-000123");
+    m2 = m;
+    m2.params = few;
+    out = pfx_prepare_refused(p, &m2, 1796000000);
+    assert_int_equal(out.kind, OUTCOME_PERMANENT);
+    assert_non_null(strstr(out.detail, "unit"));
+    json_decref(few);
+    json_decref(params);
+    provider_destroy(&p);
+}
+
+static void tencent_answers(void **state)
+{
+    (void)state;
+    provider_t *p = sms_provider(provider_tencent_new);
+    json_t *params = sms_params();
+    message_t m = {.id = "0b6f3f5e-6c55-4b8e-9d55-1c1f0f5b9a05", .channel = "sms", .address = "18511122233",
+                   .body = "x", .params = params, .tmpl = &TMPL};
+#define ONE(code, msg)                                                                                                 \
+    "{\"Response\":{\"SendStatusSet\":[{\"SerialNo\":\"\",\"PhoneNumber\":\"+8618511122233\",\"Fee\":0,"             \
+    "\"SessionContext\":\"0b6f3f5e-6c55-4b8e-9d55-1c1f0f5b9a05\",\"Code\":\"" code "\",\"Message\":\"" msg              \
+    "\",\"IsoCode\":\"CN\"}],\"RequestId\":\"a0aabda6-cf91-4f3e-a81f-9198114a2279\"}}"
+#define WHOLE(code, msg)                                                                                               \
+    "{\"Response\":{\"Error\":{\"Code\":\"" code "\",\"Message\":\"" msg "\"},"                                       \
+    "\"RequestId\":\"a0aabda6-cf91-4f3e-a81f-9198114a2279\"}}"
+    static const answer_t A[] = {
+        {OK_, 200,
+         "{\"Response\":{\"SendStatusSet\":[{\"SerialNo\":\"5000:1045710669157053657849499619\","
+         "\"PhoneNumber\":\"+8618511122233\",\"Fee\":1,\"SessionContext\":\"test\",\"Code\":\"Ok\","
+         "\"Message\":\"send success\",\"IsoCode\":\"CN\"}],\"RequestId\":\"a0aabda6-cf91-4f3e-a81f-9198114a2279\"}}",
+         OUTCOME_SENT, "Ok"},
+        /* "OK" is Aliyun's word: Tencent's is "Ok" */
+        {OK_, 200, ONE("OK", "send success"), OUTCOME_FAILOVER, "OK"},
+        {OK_, 200, ONE("LimitExceeded.PhoneNumberThirtySecondLimit", "30秒内同一号码发送超限"), OUTCOME_RETRY,
+         "LimitExceeded.PhoneNumberThirtySecondLimit"},
+        {OK_, 200, ONE("LimitExceeded.PhoneNumberOneHourLimit", "1小时内发送超限"), OUTCOME_RETRY,
+         "LimitExceeded.PhoneNumberOneHourLimit"},
+        {OK_, 200, ONE("LimitExceeded.PhoneNumberDailyLimit", "日发送超限"), OUTCOME_RETRY,
+         "LimitExceeded.PhoneNumberDailyLimit"},
+        {OK_, 200, ONE("LimitExceeded.PhoneNumberSameContentDailyLimit", "相同内容日超限"), OUTCOME_RETRY,
+         "LimitExceeded.PhoneNumberSameContentDailyLimit"},
+        {OK_, 200, ONE("LimitExceeded.DeliveryFrequencyLimit", "下发频率超限"), OUTCOME_RETRY,
+         "LimitExceeded.DeliveryFrequencyLimit"},
+        {OK_, 200, ONE("LimitExceeded.AppDailyLimit", "应用日超限"), OUTCOME_RETRY, "LimitExceeded.AppDailyLimit"},
+        {OK_, 200, ONE("InvalidParameterValue.IncorrectPhoneNumber", "手机号格式错误"), OUTCOME_PERMANENT,
+         "InvalidParameterValue.IncorrectPhoneNumber"},
+        {OK_, 200, ONE("FailedOperation.PhoneNumberInBlacklist", "号码在免打扰名单"), OUTCOME_PERMANENT,
+         "FailedOperation.PhoneNumberInBlacklist"},
+        {OK_, 200, ONE("FailedOperation.SignatureIncorrectOrUnapproved", "签名未审批"), OUTCOME_FAILOVER,
+         "FailedOperation.SignatureIncorrectOrUnapproved"},
+        {OK_, 200, ONE("FailedOperation.TemplateIncorrectOrUnapproved", "模板未审批"), OUTCOME_FAILOVER,
+         "FailedOperation.TemplateIncorrectOrUnapproved"},
+        {OK_, 200, ONE("FailedOperation.InsufficientBalanceInSmsPackage", "套餐包余量不足"), OUTCOME_FAILOVER,
+         "FailedOperation.InsufficientBalanceInSmsPackage"},
+        {OK_, 200, ONE("FailedOperation.ContainSensitiveWord", "含敏感词"), OUTCOME_PERMANENT,
+         "FailedOperation.ContainSensitiveWord"},
+        {OK_, 200, ONE("InternalError.Timeout", "请求超时"), OUTCOME_RETRY, "InternalError.Timeout"},
+        {OK_, 200, WHOLE("MissingParameter.EmptyPhoneNumberSet", "号码集为空"), OUTCOME_PERMANENT,
+         "MissingParameter.EmptyPhoneNumberSet"},
+        {OK_, 200, WHOLE("RequestLimitExceeded", "请求频率超限"), OUTCOME_RETRY, "RequestLimitExceeded"},
+        {OK_, 200, WHOLE("AuthFailure.SecretIdNotFound", "密钥不存在"), OUTCOME_FAILOVER, "AuthFailure.SecretIdNotFound"},
+        {OK_, 200, WHOLE("AuthFailure.SignatureExpire", "签名过期"), OUTCOME_FAILOVER, "AuthFailure.SignatureExpire"},
+        {OK_, 200, WHOLE("AuthFailure.SignatureFailure", "签名错误"), OUTCOME_FAILOVER, "AuthFailure.SignatureFailure"},
+        {OK_, 200, WHOLE("InternalError.Timeout", "请求超时"), OUTCOME_RETRY, "InternalError.Timeout"},
+        {OK_, 200, WHOLE("UnauthorizedOperation.SmsSdkAppIdVerifyFail", "应用校验失败"), OUTCOME_FAILOVER,
+         "UnauthorizedOperation.SmsSdkAppIdVerifyFail"},
+        {OK_, 200, "{\"Response\":{\"SendStatusSet\":[],\"RequestId\":\"x\"}}", OUTCOME_RETRY, "bad answer"},
+        {OK_, 200, "{\"Response\":{\"RequestId\":\"x\"}}", OUTCOME_RETRY, "bad answer"},
+    };
+#undef ONE
+#undef WHOLE
+    check_all(p, &m, A, sizeof A / sizeof A[0]);
+    check_all(p, &m, TRANSPORT, sizeof TRANSPORT / sizeof TRANSPORT[0]);
+
+    outcome_t out = pfx_answer(p, &m, 1796000000, OK_, 200, A[0].body, NULL, 0);
+    assert_string_equal(out.provider_msgid, "5000:1045710669157053657849499619");
+    assert_string_equal(out.detail, "send success");
+    out = pfx_answer(p, &m, 1796000000, OK_, 200, A[2].body, NULL, 0);
+    assert_int_equal(out.retry_after_ms, 30000);
+
+    tmpl_codes_t no_id = TMPL;
+    no_id.tencent_id = "";
+    message_t m2 = m;
+    m2.tmpl = &no_id;
+    assert_int_equal(pfx_prepare_refused(p, &m2, 1796000000).kind, OUTCOME_FAILOVER);
+    json_t *wrong = json_pack("{s:s, s:i}", "code", "GG-2026-000123", "unit", 7);
+    m2 = m;
+    m2.params = wrong;
+    assert_int_equal(pfx_prepare_refused(p, &m2, 1796000000).kind, OUTCOME_PERMANENT);
+    json_decref(wrong);
+    json_decref(params);
+    provider_destroy(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(wechat_template_answers),
         cmocka_unit_test(wecom_robot_answers),
         cmocka_unit_test(wecom_app_answers),
+        cmocka_unit_test(aliyun_answers),
+        cmocka_unit_test(tencent_answers),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -14,11 +14,15 @@
 #include "buf.h"
 #include "log.h"
 #include "provider.h"
+#include "provider_aliyun.h"
 #include "provider_fx.h"
+#include "provider_sms.h"
+#include "provider_tencent.h"
 #include "provider_wechat.h"
 #include "provider_wecom_app.h"
 #include "provider_wecom_robot.h"
 #include "utf8.h"
+#include "vectors.h"
 
 static const tmpl_codes_t TMPL = {.key = "resolved", .wechat_template_id = "ngqIpbwh8bUfcSsECmogfXcV14J0tQlEpBO27izEYtY"};
 
@@ -222,6 +226,185 @@ static void providers_without_credentials_are_off_and_half_configured_ones_refus
     cfg_destroy(&cfg);
 }
 
+/* The form as an object of decoded names and values, which must come sorted (Aliyun's
+ * canonical order) with Signature last. */
+static json_t *form_fields(const char *form)
+{
+    bool canonical;
+    json_t *o = pfx_form_fields(form, &canonical);
+    assert_non_null(o);
+    assert_true(canonical);
+    return o;
+}
+
+static void aliyun_query_carries_the_published_signature(void **state)
+{
+    (void)state;
+    const json_t *v = json_object_get(h_vectors(), "aliyun_rpc_signature");
+    const json_t *pv = h_vobject(v, "params");
+    aliyun_send_t s = {
+        .access_key_id = h_vstr(pv, "AccessKeyId"),
+        .access_key_secret = h_vstr(v, "access_key_secret"),
+        .format = h_vstr(pv, "Format"),
+        .phone = h_vstr(pv, "PhoneNumbers"),
+        .sign_name = h_vstr(pv, "SignName"),
+        .template_code = h_vstr(pv, "TemplateCode"),
+        .template_param = h_vstr(pv, "TemplateParam"),
+        .out_id = h_vstr(pv, "OutId"),
+        .timestamp = h_vstr(pv, "Timestamp"),
+        .nonce = h_vstr(pv, "SignatureNonce"),
+    };
+    char *q = aliyun_signed_query(h_vstr(v, "method"), &s);
+    json_t *got = form_fields(q);
+    /* exactly the vector's parameters, and its signature */
+    json_t *want = json_deep_copy(pv);
+    json_object_set_new(want, "Signature", json_string(h_vstr(v, "signature")));
+    if (!json_equal(got, want)) {
+        char *g = json_dumps(got, JSON_SORT_KEYS), *w = json_dumps(want, JSON_SORT_KEYS);
+        fail_msg("query %s\n got %s\nwant %s", q, g, w);
+    }
+    /* the published URL form of the signature */
+    assert_non_null(strstr(q, "&Signature=zJDF%2BLrzhj%2FThnlvIToysFRq6t4%3D"));
+    assert_non_null(strstr(q, "SignName=%E9%98%BF%E9%87%8C%E4%BA%91"));
+    json_decref(got);
+    json_decref(want);
+    free(q);
+
+    /* POST signs "POST&%2F&…": another signature over the same parameters */
+    q = aliyun_signed_query("POST", &s);
+    assert_null(strstr(q, "zJDF%2BLrzhj%2FThnlvIToysFRq6t4%3D"));
+    free(q);
+    /* a template without parameters sends no TemplateParam */
+    s.template_param = NULL;
+    q = aliyun_signed_query("GET", &s);
+    got = form_fields(q);
+    assert_null(json_object_get(got, "TemplateParam"));
+    assert_int_equal(json_object_size(got), json_object_size(pv));
+    json_decref(got);
+    free(q);
+}
+
+static const char *const NAMES[] = {"code", "unit", "what"};
+static const tmpl_codes_t SMS_TMPL = {.key = "resolved", .aliyun_code = "SMS_270000003", .tencent_id = "1900003",
+                                      .sms_params = NAMES, .n_sms_params = 3};
+
+static void sms_parameters_in_the_templates_order(void **state)
+{
+    (void)state;
+    /* the params object in another order, with one the template does not name */
+    json_t *params = json_pack("{s:s, s:s, s:s, s:s}", "what", "已修复\"路灯\"", "extra", "x", "unit", "城关镇",
+                               "code", "GG-2026-000123");
+    message_t m = {.id = "0b6f3f5e-6c55-4b8e-9d55-1c1f0f5b9a06", .channel = "sms", .address = "13812340000",
+                   .params = params, .tmpl = &SMS_TMPL};
+    char why[160];
+    char *obj = sms_param_object(&m, why, sizeof why);
+    assert_string_equal(obj, "{\"code\":\"GG-2026-000123\",\"unit\":\"城关镇\",\"what\":\"已修复\\\"路灯\\\"\"}");
+    free(obj);
+    json_t *arr = sms_param_array(&m, why, sizeof why);
+    json_t *want = json_pack("[s,s,s]", "GG-2026-000123", "城关镇", "已修复\"路灯\"");
+    assert_true(json_equal(arr, want));
+    json_decref(arr);
+    json_decref(want);
+
+    char *body = tencent_body(&m, "1400006666", "网格通知", why, sizeof why);
+    json_t *o = json_loads(body, 0, NULL);
+    assert_non_null(o);
+    json_t *w = json_pack("{s:[s], s:s, s:s, s:s, s:[s,s,s], s:s}", "PhoneNumberSet", "+8613812340000", "SmsSdkAppId",
+                          "1400006666", "SignName", "网格通知", "TemplateId", "1900003", "TemplateParamSet",
+                          "GG-2026-000123", "城关镇", "已修复\"路灯\"", "SessionContext", m.id);
+    assert_true(json_equal(o, w));
+    json_decref(o);
+    json_decref(w);
+    free(body);
+    /* a number written with its country code keeps it */
+    m.address = "+8613812340000";
+    body = tencent_body(&m, "1400006666", "网格通知", why, sizeof why);
+    assert_non_null(strstr(body, "[\"+8613812340000\"]"));
+    free(body);
+
+    json_object_del(params, "unit");
+    assert_null(sms_param_object(&m, why, sizeof why));
+    assert_non_null(strstr(why, "unit is missing"));
+    assert_null(tencent_body(&m, "1400006666", "网格通知", why, sizeof why));
+    json_object_set_new(params, "unit", json_integer(3));
+    assert_null(sms_param_array(&m, why, sizeof why));
+    assert_non_null(strstr(why, "unit is not a string"));
+    json_decref(params);
+}
+
+static const char *header(const struct curl_slist *h, const char *name)
+{
+    size_t n = strlen(name);
+    for (; h; h = h->next)
+        if (strncmp(h->data, name, n) == 0 && h->data[n] == ':')
+            return h->data + n + 2;
+    return NULL;
+}
+
+static void tencent_authorization_matches_the_published_vector(void **state)
+{
+    (void)state;
+    const json_t *v = json_object_get(h_vectors(), "tencent_tc3_signature");
+    const char *payload = h_vstr(v, "payload");
+    json_int_t ts = json_integer_value(json_object_get(v, "timestamp"));
+    struct curl_slist *h = tencent_headers("AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE", h_vstr(v, "secret_key"),
+                                           h_vstr(v, "service"), h_vstr(v, "host"), payload, strlen(payload), ts);
+    assert_non_null(h);
+    char want[512];
+    snprintf(want, sizeof want,
+             "TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE/%s/%s/tc3_request, "
+             "SignedHeaders=content-type;host, Signature=%s",
+             h_vstr(v, "date"), h_vstr(v, "service"), h_vstr(v, "signature"));
+    assert_string_equal(header(h, "Authorization"), want);
+    /* what the signature covers is what is sent */
+    assert_string_equal(header(h, "Content-Type"), h_vstr(v, "content_type"));
+    assert_string_equal(header(h, "Host"), h_vstr(v, "host"));
+    assert_string_equal(header(h, "X-TC-Timestamp"), "1551113065");
+    assert_string_equal(header(h, "X-TC-Action"), "SendSms");
+    assert_string_equal(header(h, "X-TC-Version"), "2021-01-11");
+    assert_string_equal(header(h, "X-TC-Region"), "ap-guangzhou");
+    curl_slist_free_all(h);
+    /* a byte more in the payload, another signature */
+    h = tencent_headers("AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE", h_vstr(v, "secret_key"), h_vstr(v, "service"),
+                        h_vstr(v, "host"), payload, strlen(payload) - 1, ts);
+    assert_string_not_equal(header(h, "Authorization"), want);
+    curl_slist_free_all(h);
+
+    /* the host signed is the one in the URL, with its port (a fake on loopback) */
+    char *host = tencent_host("http://127.0.0.1:24080/");
+    assert_string_equal(host, "127.0.0.1:24080");
+    free(host);
+    host = tencent_host("https://sms.tencentcloudapi.com/");
+    assert_string_equal(host, "sms.tencentcloudapi.com");
+    free(host);
+    assert_null(tencent_host("not a url"));
+}
+
+static void sms_providers_need_all_their_keys(void **state)
+{
+    (void)state;
+    char err[256];
+    cfg_t *cfg = pfx_cfg(NULL);
+    assert_null(provider_aliyun_new(cfg, err, sizeof err));
+    assert_string_equal(err, "");
+    assert_null(provider_tencent_new(cfg, err, sizeof err));
+    assert_string_equal(err, "");
+    cfg_destroy(&cfg);
+    cfg = pfx_cfg((const char *[]){"aliyun_access_key_id=id", "aliyun_access_key_secret=s", NULL});
+    assert_null(provider_aliyun_new(cfg, err, sizeof err));
+    assert_non_null(strstr(err, "aliyun_sms_sign_name"));
+    cfg_destroy(&cfg);
+    cfg = pfx_cfg((const char *[]){"tencent_secret_id=id", "tencent_secret_key=k", "tencent_sms_sign_name=s", NULL});
+    assert_null(provider_tencent_new(cfg, err, sizeof err));
+    assert_non_null(strstr(err, "tencent_sms_app_id"));
+    cfg_destroy(&cfg);
+    cfg = pfx_cfg((const char *[]){"tencent_secret_id=id", "tencent_secret_key=k", "tencent_sms_sign_name=s",
+                                   "tencent_sms_app_id=1400006666", "tencent_sms_endpoint=::", NULL});
+    assert_null(provider_tencent_new(cfg, err, sizeof err));
+    assert_non_null(strstr(err, "tencent_sms_endpoint"));
+    cfg_destroy(&cfg);
+}
+
 int main(void)
 {
     log_init("unit", LOG_ERROR);
@@ -231,6 +414,10 @@ int main(void)
         cmocka_unit_test(wecom_robot_posts_to_the_key_it_is_given),
         cmocka_unit_test(wecom_app_text_to_the_user_with_duplicate_check),
         cmocka_unit_test(providers_without_credentials_are_off_and_half_configured_ones_refused),
+        cmocka_unit_test(aliyun_query_carries_the_published_signature),
+        cmocka_unit_test(sms_parameters_in_the_templates_order),
+        cmocka_unit_test(tencent_authorization_matches_the_published_vector),
+        cmocka_unit_test(sms_providers_need_all_their_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
