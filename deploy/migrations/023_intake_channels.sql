@@ -86,4 +86,5 @@ CREATE VIEW intake.wechat_verification AS
 SELECT request_id, phone, code, expires_at FROM intake.wechat_verification_request;
 COMMENT ON VIEW intake.wechat_verification IS
     'read by notify: the 6-digit code to send by SMS for a channel.verify_requested event (by request_id); the '
-    'row is gone once the binding is made, the code expired (10 minutes) or its attempts were spent.';
+    'row is gone once the binding is made, its attempts were spent or the resident unsubscribed, and expired rows '
+    'are deleted by the next binding; send only while expires_at is ahead of the injected clock.';
