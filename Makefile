@@ -46,6 +46,9 @@ TEST_SRC := $(wildcard tests/unit/test_*.c tests/e2e/test_*.c)
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+# Tools the test runner's checks call (not test binaries themselves): the WeChat crypto CLI that
+# tests/xcheck/run.sh holds against the npm libraries.
+XCHECK_BINS := $(BUILD)/tests/xcheck/wxcrypt_cli
 
 .PHONY: all tests run reset-demo test test-san unit bench bench-stats clean deps check-deps lint
 all: check-deps $(BINS)
@@ -107,7 +110,7 @@ test:
 	$(MAKE) all tests
 	BUILD=$(BUILD) tests/run.sh
 
-tests: $(TEST_BINS)
+tests: $(TEST_BINS) $(XCHECK_BINS)
 
 test-san:
 	$(MAKE) SAN=1 test

@@ -14,6 +14,11 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Node.js and npm run the cross-check of the WeChat crypto against the npm libraries
+# (tests/xcheck/). Checked by command, not by package: NodeSource's nodejs bundles npm and
+# conflicts with Debian's npm package, so installing `npm` beside it would fail.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then

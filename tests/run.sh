@@ -5,7 +5,8 @@
 # release's migrations), checks that its schema is the one a fresh database gets, runs every test
 # binary (unit, then end-to-end) on it, the README's walkthrough against a make run of its own,
 # and the SQL and schema checks (events and commands against proto/, Open311 answers against
-# tests/open311/schemas, one writer per schema), and closes with one line "N passed, N failed".
+# tests/open311/schemas, one writer per schema), the WeChat crypto against the npm libraries
+# (tests/xcheck/), and closes with one line "N passed, N failed".
 #   tests/run.sh            everything
 #   tests/run.sh unit       unit tests only
 #   tests/run.sh NAME...    only test binaries whose name contains NAME
@@ -203,6 +204,14 @@ if selected "open311/schemas"; then
   echo "== open311/schemas"
   /usr/bin/python3 tests/open311_check.py --self-test && /usr/bin/python3 tests/open311_check.py "$run/open311"
   record "open311/schemas" $?
+fi
+
+# The WeChat crypto (common/wxcrypt) against two independent npm implementations, round trips both
+# ways on random messages; tests/xcheck/run.sh installs the pinned packages under var/ itself.
+if selected "xcheck/npm"; then
+  echo "== xcheck/npm"
+  BUILD=$BUILD bash tests/xcheck/run.sh
+  record "xcheck/npm: wxcrypt against @wecom/crypto and wechat-crypto" $?
 fi
 
 # One writer per schema (deploy/schema-owners.txt): the migrated catalog and the C sources, after
