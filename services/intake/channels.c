@@ -18,6 +18,10 @@ bool channels_handle(const intake_t *app, const http_req_t *req, http_resp_t *re
     };
     if (strncmp(req->path, "/channels/", 10))
         return false;
+    if (!strcmp(req->path, "/channels/wechat")) {
+        channel_wechat_handle(app, req, resp);
+        return true;
+    }
     for (size_t i = 0; i < sizeof sms / sizeof sms[0]; i++)
         if (!strcmp(req->path, sms[i].path)) {
             channel_sms_handle(app, req, resp, sms[i].provider, sms[i].what);
