@@ -4,6 +4,7 @@
 
 #include "api_stats.h"
 #include "catalog.h"
+#include "channels.h"
 #include "form.h"
 #include "gclock.h"
 #include "pool.h"
@@ -108,6 +109,8 @@ void intake_dispatch(const http_req_t *req, http_resp_t *resp, void *arg)
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4";
         metrics_render(&resp->body, relay_published(app->relay));
+    } else if (channels_handle(app, req, resp)) {
+        /* answered: WeChat and the SMS providers (channels.h) */
     } else if (starts(req->path, "/open311/v2/", &rest)) {
         open311_handle(app, req, resp, rest);
     } else if (api_staff_handle(app, req, resp)) {

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "bus.h"
+#include "channels.h"
 #include "cmdclient.h"
 #include "db.h"
 #include "http.h"
@@ -13,7 +14,7 @@
 #include "ratelimit.h"
 #include "relay.h"
 
-typedef struct {
+typedef struct intake {
     const char *conninfo;
     const char *public_url; /* e.g. http://127.0.0.1:8080, for Open311 discovery */
     relay_t *relay;         /* rung after every committed ticket */
@@ -22,6 +23,7 @@ typedef struct {
     rating_guard_t rating_guard; /* failed rating attempts allowed */
     ratelimit_t *limits;    /* per API key and staff token (dispatch.c) */
     int list_max_days;           /* the widest window of the native ticket list (paging.h) */
+    channels_cfg_t channels;     /* WeChat and SMS callbacks (channels.h) */
 } intake_t;
 
 /* The current request's PostgreSQL connection and router command client, from the pool slot

@@ -41,6 +41,15 @@ static const cfg_key_t KEYS[] = {
     {"rating_fail_per_ticket", CFG_INT, "5", 1, 1000, "failed rating attempts on one ticket code per window (429 above)"},
     {"rating_fail_per_key", CFG_INT, "100", 1, 1000000, "failed rating attempts by one API key per window (429 above)"},
     {"rating_fail_window_s", CFG_INT, "3600", 1, 604800, "the window of the failed rating attempt limits"},
+    {"wechat_token", CFG_STR, NULL, 0, 0, "WeChat OA callback Token (公众号 服务器配置); empty: /channels/wechat is off"},
+    {"wechat_aes_key", CFG_STR, NULL, 0, 0, "WeChat EncodingAESKey (43 characters), for compatible and safe mode"},
+    {"wechat_appid", CFG_STR, NULL, 0, 0, "WeChat AppID, which every encrypted message must name"},
+    {"wechat_account", CFG_STR, NULL, 0, 0, "the OA's original id (gh_...): ToUserName must be it (empty: not checked)"},
+    {"wechat_service_code", CFG_STR, "OTHER", 0, 0, "the category of an appeal sent by WeChat text"},
+    {"wechat_max_skew_s", CFG_INT, "300", 10, 86400, "a WeChat push whose timestamp is further from now is refused"},
+    {"sms_callback_token", CFG_STR, NULL, 0, 0,
+     "secret `token` query parameter of the SMS push URLs (/channels/sms/...); empty: those channels are off"},
+    {"sms_max_age_s", CFG_INT, "86400", 60, 604800, "an SMS uplink or receipt older than this is refused"},
     DAEMON_DB_KEYS,
     {"list_max_days", CFG_INT, "366", 1, 3660, "widest since..until window of GET /api/v1/tickets (400 above); also its default, back from now"},
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
@@ -73,7 +82,15 @@ int main(int argc, char **argv)
                     .rating_guard = {.per_ticket = (int)cfg_int(cfg, "rating_fail_per_ticket"),
                                      .per_key = (int)cfg_int(cfg, "rating_fail_per_key"),
                                      .window_s = (int)cfg_int(cfg, "rating_fail_window_s")},
-                    .list_max_days = (int)cfg_int(cfg, "list_max_days")};
+                    .list_max_days = (int)cfg_int(cfg, "list_max_days"),
+                    .channels = {.wechat_token = cfg_str(cfg, "wechat_token"),
+                                 .wechat_aes_key = cfg_str(cfg, "wechat_aes_key"),
+                                 .wechat_appid = cfg_str(cfg, "wechat_appid"),
+                                 .wechat_account = cfg_str(cfg, "wechat_account"),
+                                 .wechat_service = cfg_str(cfg, "wechat_service_code"),
+                                 .sms_token = cfg_str(cfg, "sms_callback_token"),
+                                 .wechat_max_skew_s = (int)cfg_int(cfg, "wechat_max_skew_s"),
+                                 .sms_max_age_s = (int)cfg_int(cfg, "sms_max_age_s")}};
 
     /* Keys and endpoints first: a daemon that may not start says so before it waits for anything. */
     if (!(app.bus = bus_from_cfg(cfg, err, sizeof err)) || !bus_may_bind(app.bus, cfg_str(cfg, "pub_endpoint"), err, sizeof err)) {

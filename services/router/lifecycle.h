@@ -73,9 +73,13 @@ typedef struct {
 } action_args_t;
 
 /* The proofs a rating may carry, each checked by intake before it sends the command: the
- * ticket's rating code (intake.rating_code). The router does not see the secret; it trusts its
- * authenticated peer's word and refuses a rating that names no proof it knows. */
-#define LIFECYCLE_PROOFS {"rating_code", NULL}
+ * ticket's rating code (intake.rating_code); an SMS reply from the reporter's own number
+ * (sms_uplink: intake picks the ticket by that number); a WeChat openid bound to the reporter's
+ * phone by a code sent to it, or the openid that filed the ticket (wechat_binding: intake picks
+ * the ticket by them). The router does not see the secret, the phone or the openid; it trusts its
+ * authenticated peer's word and refuses a rating that names no proof it knows. The list is
+ * proto/command.router.schema.json's x-gridgov-proofs (tests/unit/test_command_schema.c). */
+#define LIFECYCLE_PROOFS {"rating_code", "sms_uplink", "wechat_binding", NULL}
 
 /* The outcome a caller answers with: HTTP-like status and a JSON reply (new reference). */
 typedef struct {

@@ -76,11 +76,28 @@ static void reply_states_are_the_tables_states(void **state)
     json_decref(s);
 }
 
+/* The proofs a rating may name: the schema's x-gridgov-proofs are exactly LIFECYCLE_PROOFS. */
+static void schema_proofs_are_the_routers_proofs(void **state)
+{
+    (void)state;
+    json_t *s = schema("command.router.schema.json");
+    json_t *list = json_object_get(json_object_get(json_object_get(s, "properties"), "proof"), "x-gridgov-proofs");
+    static const char *const proofs[] = LIFECYCLE_PROOFS;
+    size_t n = 0;
+    for (; proofs[n]; n++)
+        if (!listed(list, proofs[n]))
+            fail_msg("the router knows the proof %s, the schema does not list it", proofs[n]);
+    assert_int_equal(json_array_size(list), n);
+    assert_true(listed(list, "sms_uplink") && listed(list, "wechat_binding"));
+    json_decref(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(schema_actions_are_the_tables_actions_people_take),
         cmocka_unit_test(reply_states_are_the_tables_states),
+        cmocka_unit_test(schema_proofs_are_the_routers_proofs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
