@@ -1,7 +1,6 @@
 /* optout: residents who replied TD (退订) to an SMS get no more SMS, except urgent ones (a hazard).
- * The list is intake's: the view intake.sms_opt_out (phone, at), published to notify by the
- * channels work (migration 023). Until that view exists the list is read as empty: the query runs
- * only when to_regclass finds the view, so this engine runs on a database without it. */
+ * The list is intake's: the view intake.sms_opt_out (phone, at), published to notify (migration
+ * 023; intake records a TD from the SMS uplink). */
 #ifndef GRIDGOV_NOTIFY_OPTOUT_H
 #define GRIDGOV_NOTIFY_OPTOUT_H
 
