@@ -69,23 +69,23 @@ $(BUILD)/obj/%.o: %.c
 
 $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	@$(AR) rcs $@ $^
+	@rm -f $@ && $(AR) rcs $@ $^
 
 $(LIBINTAKE): $(INTAKE_OBJ)
 	@mkdir -p $(dir $@)
-	@$(AR) rcs $@ $^
+	@rm -f $@ && $(AR) rcs $@ $^
 
 $(LIBROUTER): $(ROUTER_OBJ)
 	@mkdir -p $(dir $@)
-	@$(AR) rcs $@ $^
+	@rm -f $@ && $(AR) rcs $@ $^
 
 $(LIBNOTIFY): $(NOTIFY_OBJ)
 	@mkdir -p $(dir $@)
-	@$(AR) rcs $@ $^
+	@rm -f $@ && $(AR) rcs $@ $^
 
 $(LIBCTL): $(CTL_OBJ)
 	@mkdir -p $(dir $@)
-	@$(AR) rcs $@ $^
+	@rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/bin/gridgov-router: $(BUILD)/obj/services/router/main.o $(LIBROUTER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
