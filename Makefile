@@ -36,6 +36,11 @@ ROUTER_SRC := $(filter-out services/router/main.c,$(wildcard services/router/*.c
 ROUTER_OBJ := $(ROUTER_SRC:%.c=$(BUILD)/obj/%.o)
 LIBROUTER := $(BUILD)/librouter.a
 
+# notify's parts but main (the planner: plan, recipients, render, digest), which the tests link
+NOTIFY_SRC := $(filter-out services/notify/main.c,$(wildcard services/notify/*.c))
+NOTIFY_OBJ := $(NOTIFY_SRC:%.c=$(BUILD)/obj/%.o)
+LIBNOTIFY := $(BUILD)/libnotify.a
+
 # gridgovctl's parts but main, in a library the unit tests link too
 CTL_SRC := $(filter-out tools/gridgovctl/main.c,$(wildcard tools/gridgovctl/*.c))
 CTL_OBJ := $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
@@ -70,6 +75,10 @@ $(LIBROUTER): $(ROUTER_OBJ)
 	@mkdir -p $(dir $@)
 	@$(AR) rcs $@ $^
 
+$(LIBNOTIFY): $(NOTIFY_OBJ)
+	@mkdir -p $(dir $@)
+	@$(AR) rcs $@ $^
+
 $(LIBCTL): $(CTL_OBJ)
 	@mkdir -p $(dir $@)
 	@$(AR) rcs $@ $^
@@ -95,10 +104,10 @@ $(BUILD)/bin/gridgov-cotenant: bench/cotenant.c
 	@echo "  LD  $@"
 	@$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $< -lpthread
 
-$(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCTL) $(LIBCOMMON)
+$(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBNOTIFY) $(LIBCTL) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
-	@$(CC) $(CFLAGS) -Iservices/intake -Iservices/router -Itools/gridgovctl -Itests/lib $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCTL) $(LIBCOMMON) $(LDLIBS) -lcmocka
+	@$(CC) $(CFLAGS) -Iservices/intake -Iservices/router -Iservices/notify -Itools/gridgovctl -Itests/lib $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBNOTIFY) $(LIBCTL) $(LIBCOMMON) $(LDLIBS) -lcmocka
 
 # The test runner starts its own PostgreSQL (unless GRIDGOV_DB is set) and prints
 # a closing "N passed, N failed" line.
