@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "db.h"
+#include "prepared.h"
 #include "log.h"
 #include "render.h"
 
@@ -116,8 +116,8 @@ bool plan_write(PGconn *conn, const PGresult *rows, const char *event_id, int64_
     char due[32];
     snprintf(due, sizeof due, "%lld", (long long)due_us);
     const char *p[] = {event_id, due, text};
-    PGresult *r = db_pq_exec(
-        conn,
+    PGresult *r = prepared_exec(
+        conn, "notify_plan_write",
         "INSERT INTO notify.message (id, dedup_key, event_id, ticket_id, template_key, audience, channel, address,"
         " fallback_phone, params, wechat_data, body, urgent, due_at)"
         " SELECT gen_random_uuid(), x.dedup_key, $1::uuid, x.ticket_id, x.template_key, x.audience, x.channel,"
@@ -126,7 +126,7 @@ bool plan_write(PGconn *conn, const PGresult *rows, const char *event_id, int64_
         " FROM jsonb_to_recordset($3::jsonb) AS x(dedup_key text, ticket_id bigint, template_key text, audience text,"
         " channel text, address text, fallback_phone text, params jsonb, wechat_data jsonb, body text, urgent boolean)"
         " ON CONFLICT (dedup_key) DO NOTHING",
-        3, p, err, errsz, NULL);
+        3, p, err, errsz);
     free(text);
     if (!r)
         return false;
