@@ -2,9 +2,11 @@
  * caller owns (the consumer's, inside its transaction). The planner's read is a large statement
  * whose planning costs more than running it; prepared, an event costs its execution alone.
  *
- * A session is known by its connection and backend pid, so a reconnected connection prepares
- * again; a statement the server no longer knows (26000) is prepared again too. At most
- * PREPARED_MAX names. One thread uses a connection: the table is per thread. */
+ * A session is known by its connection and backend pid (a reconnected connection prepares again);
+ * the last few sessions are remembered, and one not remembered is asked what it has prepared
+ * before anything is prepared on it (a second PREPARE of a name would abort the caller's
+ * transaction). A statement the server no longer knows (26000) fails the call and is prepared
+ * again on the next. At most PREPARED_MAX names a session. The table is per thread. */
 #ifndef GRIDGOV_NOTIFY_PREPARED_H
 #define GRIDGOV_NOTIFY_PREPARED_H
 
