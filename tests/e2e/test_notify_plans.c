@@ -396,6 +396,68 @@ static void a_resident_is_told_by_sms_and_nobody_without_a_phone(void **state)
     free(pt);
 }
 
+/* Plans are rows: turned off, a plan tells nobody; pointed at another template, it says that.
+ * A template that asks for a value its event does not have fails the event (the consumer rolls
+ * it back and, after retries, dead-letters it) instead of sending a blank. */
+static void plans_are_data_and_a_template_asking_for_a_missing_value_fails_the_event(void **state)
+{
+    (void)state;
+    set_clocks("2026-06-01T05:00:00Z");
+    char *pt = point("430121-102", 6), body[512];
+    snprintf(body, sizeof body, "{\"service_code\":\"POLICY\",%s,\"phone\":\"13912340009\"}", pt);
+    char *code = file_ticket(body, NULL);
+    const char *p[] = {code};
+    PGresult *r = PQexecParams(g_db, "SELECT envelope::text FROM bus.envelope WHERE type = 'ticket.created'"
+                                     " AND envelope->'data'->>'code' = $1", 1, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQntuples(r), 1);
+    json_error_t je;
+    json_t *env = json_loads(PQgetvalue(r, 0, 0), 0, &je);
+    PQclear(r);
+    PGconn *o = h_db_owner();
+    char err[512] = "";
+    const char *count = "SELECT count(*) FROM notify.message m JOIN bus.outbox e ON e.id = m.event_id"
+                        " WHERE e.data->>'code' = $1";
+
+    h_sql_exec(o, "BEGIN");
+    h_sql_exec(o, "UPDATE notify.plan SET enabled = false WHERE key = 'reporter_received'");
+    assert_true(plan_on_event(o, env, NULL, err, sizeof err));
+    assert_int_equal(h_sql_int(o, count, 1, p), 0);
+    h_sql_exec(o, "ROLLBACK");
+
+    h_sql_exec(o, "BEGIN");
+    h_sql_exec(o, "UPDATE notify.plan SET template_key = 'resident_closed' WHERE key = 'reporter_received'");
+    assert_true(plan_on_event(o, env, NULL, err, sizeof err));
+    assert_int_equal(h_sql_int(o, "SELECT count(*) FROM notify.message m JOIN bus.outbox e ON e.id = m.event_id"
+                                  " WHERE e.data->>'code' = $1 AND m.template_key = 'resident_closed'"
+                                  " AND m.body LIKE '%已办结归档%'", 1, p), 1);
+    h_sql_exec(o, "ROLLBACK");
+
+    h_sql_exec(o, "BEGIN");
+    h_sql_exec(o, "UPDATE notify.template SET body = body || '（原因：{note}）' WHERE key = 'resident_received'");
+    assert_false(plan_on_event(o, env, NULL, err, sizeof err));
+    assert_string_equal(err, "template resident_received: no value for {note}");
+    h_sql_exec(o, "ROLLBACK");
+
+    /* an envelope without its id plans nothing */
+    json_t *bad = json_deep_copy(env);
+    json_object_del(bad, "id");
+    h_sql_exec(o, "BEGIN");
+    assert_false(plan_on_event(o, bad, NULL, err, sizeof err));
+    assert_int_equal(h_sql_int(o, count, 1, p), 0);
+    h_sql_exec(o, "ROLLBACK");
+    json_decref(bad);
+    PQfinish(o);
+
+    /* as shipped: received (and assigned, to the reporter and the handler) */
+    assert_int_equal(plan_ticket(code), 3);
+    char *m = message(code, "resident_received");
+    expect_prefix(m, "reporter sms 13912340009 pending");
+    free(m);
+    json_decref(env);
+    free(code);
+    free(pt);
+}
+
 /* ---- staff and the duty group ----------------------------------------------------------------- */
 
 static void staff_and_the_duty_group_on_warning_escalation_and_supervision(void **state)
@@ -588,6 +650,7 @@ int main(void)
         cmocka_unit_test(a_rejected_ticket_tells_the_reason),
         cmocka_unit_test(followers_of_a_merged_ticket_are_told_the_outcome),
         cmocka_unit_test(a_resident_is_told_by_sms_and_nobody_without_a_phone),
+        cmocka_unit_test(plans_are_data_and_a_template_asking_for_a_missing_value_fails_the_event),
         cmocka_unit_test(staff_and_the_duty_group_on_warning_escalation_and_supervision),
         cmocka_unit_test(a_township_without_wecom_is_told_by_sms_and_has_no_duty_group),
         cmocka_unit_test(the_digest_goes_at_eight_once_a_day_and_once_after_an_outage),
