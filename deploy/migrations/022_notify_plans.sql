@@ -86,7 +86,7 @@ VALUES
      'SMS_480100007', '2100007', '{code,note}', 'Gg8RjcTplDemoCounty0000000000000000000007',
      '{"character_string1": "{code}", "thing2": "{note}", "time3": "{at}", "phrase4": "不予受理"}', false),
     ('verify_code',
-     '您正在绑定示范县网格服务公众号，验证码{vcode}，5分钟内有效。如非本人操作，请忽略本短信。',
+     '您正在绑定示范县网格服务公众号，验证码{vcode}，10分钟内有效。如非本人操作，请忽略本短信。',
      'SMS_480100008', '2100008', '{vcode}', NULL, '{}', true),
     -- staff: WeCom app, else SMS
     ('handler_assigned',
