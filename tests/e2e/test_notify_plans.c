@@ -246,6 +246,7 @@ static void residents_are_told_every_step_and_a_replay_plans_nothing(void **stat
                                " WHERE o.data->>'code' = $1 AND m.template_key = 'resident_received'"
                                " AND m.params = jsonb_build_object('service', '路灯照明', 'code', $1::text)"
                                " AND m.wechat_data IS NULL AND m.fallback_phone IS NULL AND NOT m.urgent"
+                               " AND m.ticket_id = (o.data->>'ticket_id')::bigint AND m.event_id = o.id"
                                " AND m.due_at = '2026-06-01T01:00:00Z' AND m.dedup_key = o.id || '/reporter_received/ticket:' || $1",
                                1, p), 1);
     char *unit = sql1("SELECT u.name FROM router.ticket t JOIN registry.unit u ON u.id = t.unit_id WHERE t.code = $1", code);
