@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "db.h"
+#include "gclock.h"
 #include "prepared.h"
 #include "timefmt.h"
 
@@ -53,6 +55,14 @@
     "  FROM p, tk JOIN registry.unit u ON u.id = tk.township_id AND u.wecom_robot_key IS NOT NULL" \
     "  WHERE p.audience = 'duty_group'"
 
+/* the phone a verification request names, while its code is valid */
+#define SQL_VERIFICATION \
+    "  UNION ALL" \
+    "  SELECT p.*, 5, 'request:' || v.request_id, NULL, v.phone, NULL, NULL, NULL, NULL, v.code" \
+    "  FROM p, ev JOIN intake.wechat_verification v" \
+    "       ON v.request_id = (ev.d->>'request_id')::uuid AND v.expires_at > ev.now" \
+    "  WHERE p.audience = 'resident'"
+
 #define SQL_CHANNEL \
     "), ch AS (" \
     "  SELECT w.*, s.name AS staff_name," \
@@ -68,8 +78,20 @@
     "  FROM who w LEFT JOIN registry.staff s ON s.id = w.staff_id" \
     "  LEFT JOIN LATERAL ("
 
-/* A resident's WeChat openid and the phone it is bound to: none until intake publishes its
- * bindings (intake.wechat_binding, migration 023). */
+/* A resident's WeChat: the binding of their phone, else of the account they filed from by WeChat
+ * (newest binding first); only for templates that have a WeChat template. */
+#define SQL_BINDING \
+    "    SELECT x.openid, x.phone FROM (" \
+    "      (SELECT b.openid, b.phone, b.bound_at FROM intake.wechat_binding b" \
+    "       WHERE w.has_wechat AND w.audience IN ('reporter', 'follower') AND b.phone = w.phone" \
+    "       ORDER BY b.bound_at DESC LIMIT 1)" \
+    "      UNION ALL" \
+    "      (SELECT b.openid, b.phone, b.bound_at FROM intake.wechat_binding b" \
+    "       WHERE w.has_wechat AND w.audience IN ('reporter', 'follower') AND w.filed_by = 'wechat'" \
+    "         AND b.openid = w.account_id ORDER BY b.bound_at DESC LIMIT 1)" \
+    "    ) x ORDER BY x.bound_at DESC LIMIT 1"
+
+/* ... where the database has no bindings yet */
 #define SQL_NO_BINDING \
     "    SELECT NULL::text AS openid, NULL::text AS phone"
 
@@ -99,12 +121,54 @@
     " FROM ch CROSS JOIN ev LEFT JOIN tk ON true JOIN notify.template t ON t.key = ch.template_key" \
     " ORDER BY ch.template_key, ch.channel, ch.address, ch.rank"
 
+/* The statement for each combination of intake's views: [verification][binding]. Fixed texts:
+ * which views exist chooses one, input never does. */
+static const struct {
+    const char *name, *sql;
+} VARIANTS[2][2] = {
+    {{"notify_recipients", SQL_HEAD SQL_CHANNEL SQL_NO_BINDING SQL_TAIL},
+     {"notify_recipients_b", SQL_HEAD SQL_CHANNEL SQL_BINDING SQL_TAIL}},
+    {{"notify_recipients_v", SQL_HEAD SQL_VERIFICATION SQL_CHANNEL SQL_NO_BINDING SQL_TAIL},
+     {"notify_recipients_vb", SQL_HEAD SQL_VERIFICATION SQL_CHANNEL SQL_BINDING SQL_TAIL}},
+};
+
+/* Which of intake's views for notify this database has, per session (a new session, or a
+ * migration applied meanwhile, is looked at again). One thread uses a connection. */
+static _Thread_local struct {
+    PGconn *conn;
+    int pid;
+    int64_t checked_ms;
+    bool binding, verification;
+} g_views;
+
+static bool intake_views(PGconn *conn, char *err, size_t errsz)
+{
+    int64_t now = gclock_mono_ms();
+    if (g_views.conn == conn && g_views.pid == PQbackendPID(conn) && now - g_views.checked_ms < RECIPIENTS_RECHECK_MS)
+        return true;
+    PGresult *r = db_pq_exec(conn,
+                             "SELECT to_regclass('intake.wechat_binding') IS NOT NULL,"
+                             " to_regclass('intake.wechat_verification') IS NOT NULL",
+                             0, NULL, err, errsz, NULL);
+    if (!r)
+        return false;
+    g_views.conn = conn;
+    g_views.pid = PQbackendPID(conn);
+    g_views.checked_ms = now;
+    g_views.binding = PQgetvalue(r, 0, 0)[0] == 't';
+    g_views.verification = PQgetvalue(r, 0, 1)[0] == 't';
+    PQclear(r);
+    return true;
+}
+
 PGresult *recipients_of_event(PGconn *conn, const char *event_id, const char *type, const char *data,
                               const char *occurred_at, int64_t now_us, char *err, size_t errsz)
 {
-    static const char sql[] = SQL_HEAD SQL_CHANNEL SQL_NO_BINDING SQL_TAIL;
+    if (!intake_views(conn, err, errsz))
+        return NULL;
     char now[TIMEFMT_LEN];
     timefmt_format(now_us, 0, now);
     const char *p[] = {event_id, type, data, occurred_at, now};
-    return prepared_exec(conn, "notify_recipients", sql, 5, p, err, errsz);
+    const char *name = VARIANTS[g_views.verification][g_views.binding].name;
+    return prepared_exec(conn, name, VARIANTS[g_views.verification][g_views.binding].sql, 5, p, err, errsz);
 }

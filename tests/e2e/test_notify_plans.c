@@ -3,8 +3,8 @@
  * (plan_on_event, as the consumer "notify" calls it: in a transaction) reads each event the
  * ticket caused from bus.outbox. The rows it plans in notify.message are checked: audience,
  * channel, address, template, what the text says; that a replayed event plans nothing twice;
- * that the reporters of duplicates are told the outcome; residents by SMS, nobody without a
- * phone; staff by WeCom or SMS, the duty group by its robot;
+ * that the reporters of duplicates are told the outcome; that a resident bound on WeChat gets
+ * WeChat with their phone to fall back on; staff by WeCom or SMS, the duty group by its robot;
  * and the daily digest on the injected clock. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -373,7 +373,21 @@ static void followers_of_a_merged_ticket_are_told_the_outcome(void **state)
     free(pt);
 }
 
-static void a_resident_is_told_by_sms_and_nobody_without_a_phone(void **state)
+/* intake's views for notify (migration 023, the inbound channels) in their contract's shape, made
+ * for one transaction that the test rolls back. */
+static void bound_resident_view(PGconn *o)
+{
+    h_sql_exec(o, "CREATE OR REPLACE VIEW intake.wechat_binding AS"
+                  " SELECT 'oWx_test_openid_0001'::text AS openid, '13912340005'::text AS phone,"
+                  " '2026-05-01T00:00:00Z'::timestamptz AS bound_at");
+    h_sql_exec(o, "CREATE OR REPLACE VIEW intake.wechat_verification AS"
+                  " SELECT * FROM (VALUES ('4b0c1f8e-7d0a-4c55-9a47-0d5f3a9e2b11'::uuid, '13912340006'::text, '493817'::text,"
+                  " '2026-06-01T04:05:00Z'::timestamptz),"
+                  " ('5c1d2a9f-8e1b-4d66-8b58-1e6a4b0f3c22'::uuid, '13912340007'::text, '111111'::text,"
+                  " '2026-06-01T03:00:00Z'::timestamptz)) v(request_id, phone, code, expires_at)");
+}
+
+static void a_bound_resident_gets_wechat_with_their_phone_to_fall_back_on(void **state)
 {
     (void)state;
     set_clocks("2026-06-01T04:00:00Z");
@@ -383,7 +397,52 @@ static void a_resident_is_told_by_sms_and_nobody_without_a_phone(void **state)
     snprintf(body, sizeof body, "{\"service_code\":\"POLICY\",%s}", pt);
     char *nophone = file_ticket(body, NULL);
 
-    /* without a WeChat binding a resident gets SMS; nobody without a phone is told */
+    PGconn *o = h_db_owner();
+    h_sql_exec(o, "BEGIN");
+    bound_resident_view(o);
+    /* the planner runs in the consumer's transaction: here the one that has the views */
+    const char *p[] = {code};
+    PGresult *r = PQexecParams(o, "SELECT envelope::text FROM bus.envelope WHERE type = 'ticket.created'"
+                                  " AND envelope->'data'->>'code' = $1", 1, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQntuples(r), 1);
+    json_error_t je;
+    json_t *env = json_loads(PQgetvalue(r, 0, 0), 0, &je);
+    PQclear(r);
+    char err[512] = "";
+    if (!plan_on_event(o, env, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    json_decref(env);
+    assert_int_equal(h_sql_int(o, "SELECT count(*) FROM notify.message m JOIN bus.outbox e ON e.id = m.event_id"
+                                  " WHERE e.data->>'code' = $1 AND m.template_key = 'resident_received'"
+                                  " AND m.channel = 'wechat' AND m.address = 'oWx_test_openid_0001'"
+                                  " AND m.fallback_phone = '13912340005'"
+                                  " AND m.wechat_data = jsonb_build_object('character_string1', jsonb_build_object('value', $1::text),"
+                                  "   'thing2', jsonb_build_object('value', '政策咨询'),"
+                                  "   'time3', jsonb_build_object('value', '2026年06月01日 12:00'),"
+                                  "   'phrase4', jsonb_build_object('value', '已受理'))"
+                                  " AND m.params = jsonb_build_object('service', '政策咨询', 'code', $1::text)",
+                               1, p), 1);
+
+    /* a verification code: SMS to the phone the request names, urgent; an expired one: nothing */
+    const char *ids[] = {"4b0c1f8e-7d0a-4c55-9a47-0d5f3a9e2b11", "5c1d2a9f-8e1b-4d66-8b58-1e6a4b0f3c22"};
+    for (int i = 0; i < 2; i++) {
+        char eid[UUID_STR_LEN];
+        uuid_v4(eid);
+        env = json_pack("{s:s, s:s, s:i, s:s, s:s, s:n, s:{s:s}}", "id", eid, "type", "channel.verify_requested",
+                        "version", 1, "occurred_at", "2026-06-01T04:00:00.000000Z", "source", "intake",
+                        "correlation_id", "data", "request_id", ids[i]);
+        if (!plan_on_event(o, env, NULL, err, sizeof err))
+            fail_msg("%s", err);
+        json_decref(env);
+    }
+    assert_int_equal(h_sql_int(o, "SELECT count(*) FROM notify.message WHERE template_key = 'verify_code'"
+                                  " AND channel = 'sms' AND address = '13912340006' AND urgent"
+                                  " AND body LIKE '%验证码493817，%' AND params = '{\"vcode\": \"493817\"}'", 0, NULL), 1);
+    assert_int_equal(h_sql_int(o, "SELECT count(*) FROM notify.message WHERE address = '13912340007'", 0, NULL), 0);
+    h_sql_exec(o, "ROLLBACK");
+    PQfinish(o);
+
+    /* without a WeChat binding the same resident gets SMS; nobody without a phone is told */
     plan_ticket(code);
     char *m = message(code, "resident_received");
     expect_prefix(m, "reporter sms 13912340005 pending");
@@ -650,7 +709,7 @@ int main(void)
         cmocka_unit_test(residents_are_told_every_step_and_a_replay_plans_nothing),
         cmocka_unit_test(a_rejected_ticket_tells_the_reason),
         cmocka_unit_test(followers_of_a_merged_ticket_are_told_the_outcome),
-        cmocka_unit_test(a_resident_is_told_by_sms_and_nobody_without_a_phone),
+        cmocka_unit_test(a_bound_resident_gets_wechat_with_their_phone_to_fall_back_on),
         cmocka_unit_test(plans_are_data_and_a_template_asking_for_a_missing_value_fails_the_event),
         cmocka_unit_test(staff_and_the_duty_group_on_warning_escalation_and_supervision),
         cmocka_unit_test(a_township_without_wecom_is_told_by_sms_and_has_no_duty_group),
