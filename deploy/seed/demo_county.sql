@@ -462,4 +462,25 @@ BEGIN
 END
 $private$;
 
+-- Officials' WeCom contacts (migration 024: registry.staff.wecom_userid, registry.unit.wecom_robot_key).
+-- Like the private flags, set only where the columns exist (the seed also loads on the previous
+-- release's schema; there migration 024 sets the same values).
+DO $wecom$
+BEGIN
+  IF EXISTS (SELECT 1 FROM information_schema.columns
+             WHERE table_schema = 'registry' AND table_name = 'unit' AND column_name = 'wecom_robot_key')
+     AND EXISTS (SELECT 1 FROM registry.jurisdiction WHERE id = 'demo.gridgov.cn') THEN
+    EXECUTE $sql$
+      UPDATE registry.unit u
+      SET wecom_robot_key = regexp_replace(md5('robot:' || u.code), '^(.{8})(.{4})(.{4})(.{4})(.{12})$', '\1-\2-\3-\4-\5')
+      WHERE u.level = 'township' AND u.code IN ('430121-101', '430121-102') AND u.wecom_robot_key IS NULL$sql$;
+    EXECUTE $sql$
+      UPDATE registry.staff s
+      SET wecom_userid = 'demo.' || s.id
+      WHERE s.wecom_userid IS NULL AND (s.role = 'operator' OR (s.role IN ('supervisor', 'handler') AND s.unit_id IN
+              (SELECT u.id FROM registry.unit u WHERE u.code IN ('430121-101', '430121-102'))))$sql$;
+  END IF;
+END
+$wecom$;
+
 COMMIT;

@@ -13,9 +13,11 @@
 #include "config.h"
 #include "consumer.h"
 #include "daemon.h"
+#include "digest.h"
 #include "events.h"
 #include "gclock.h"
 #include "log.h"
+#include "ratelog.h"
 #include "providers.h"
 #include "sender.h"
 
@@ -56,6 +58,18 @@ static void instance_name(char *out, size_t outsz)
     gethostname(host, sizeof host - 1);
     host[sizeof host - 1] = '\0';
     snprintf(out, outsz, "%s:%ld", host, (long)getpid());
+}
+
+/* The 08:00 digests (digest.h), looked for once a second; a database that is away is only
+ * logged, a few lines a minute: the next tick plans what is due. */
+static void digest_once(db_t *db)
+{
+    static ratelog_t rl = RATELOG_INIT(1, 20000);
+    char err[512];
+    PGconn *conn = db_conn(db, err, sizeof err);
+    long held;
+    if ((!conn || digest_tick(conn, gclock_now_us(), err, sizeof err) < 0) && ratelog_allow(&rl, &held))
+        log_warn("digest: %s (%ld more not shown)", err, held);
 }
 
 int main(int argc, char **argv)
@@ -126,18 +140,26 @@ int main(int argc, char **argv)
              cfg_str(cfg, "sub_endpoints"), desc, so.quiet.on ? cfg_str(cfg, "quiet_hours") : "off", so.concurrency,
              bus_curve(bus) ? "on" : "off: this host only");
 
+    long long next_digest_ms = gclock_mono_ms();
     while (!daemon_stop) {
         zmq_pollitem_t items[1 + 256];
         items[0] = (zmq_pollitem_t){consumer_socket(consumer), 0, ZMQ_POLLIN, 0};
         int n = sender_pollitems(sender, items + 1, 256);
         int wait = sender_timeout_ms(sender), cw = consumer_next_timeout_ms(consumer);
+        long long dw = next_digest_ms - gclock_mono_ms();
         if (cw < wait)
             wait = cw;
+        if (dw < wait)
+            wait = dw < 0 ? 0 : (int)dw;
         if (zmq_poll(items, 1 + n, wait) < 0 && errno != EINTR)
             break;
         if (consumer_poll(consumer, 0) > 0)
             sender_kick(sender); /* the planner may have made messages due now */
         sender_run(sender, items + 1, n);
+        if (gclock_mono_ms() >= next_digest_ms) {
+            next_digest_ms = gclock_mono_ms() + 1000;
+            digest_once(db);
+        }
     }
     log_info("shutting down: messages in flight go back to pending");
     status = 0;

@@ -361,6 +361,23 @@ BEGIN
     RAISE EXCEPTION 'seed_check: expected one jurisdiction row demo.gridgov.cn for the county with a contact phone and key_service';
   END IF;
 
+  -------------------------------------------------------------------------------------------
+  -- WeCom contacts (migration 024): two townships' duty-group robots, their supervisors and
+  -- desks and the county's operator on WeCom; the third township and the villages by SMS
+  -------------------------------------------------------------------------------------------
+  SELECT string_agg(code, ',' ORDER BY code) INTO bad FROM registry.unit WHERE wecom_robot_key IS NOT NULL;
+  IF bad IS DISTINCT FROM '430121-101,430121-102' THEN
+    RAISE EXCEPTION 'seed_check: duty-group robots expected for 430121-101 and 430121-102, found %', bad;
+  END IF;
+  SELECT count(*) INTO n FROM registry.staff s JOIN registry.unit u ON u.id = s.unit_id
+  WHERE s.wecom_userid IS NOT NULL AND NOT (s.role = 'operator'
+        OR (s.role IN ('supervisor', 'handler') AND u.code IN ('430121-101', '430121-102')));
+  SELECT count(*) INTO m FROM registry.staff s JOIN registry.unit u ON u.id = s.unit_id
+  WHERE s.wecom_userid IS NULL AND s.role = 'supervisor' AND u.code IN ('430121-101', '430121-102');
+  IF n <> 0 OR m <> 0 OR NOT EXISTS (SELECT 1 FROM registry.staff WHERE role = 'operator' AND wecom_userid IS NOT NULL) THEN
+    RAISE EXCEPTION 'seed_check: WeCom userids expected for the operator and the supervisors and desks of 101 and 102 only';
+  END IF;
+
   RAISE NOTICE 'seed_check: ok (% units, % households, % residents, % staff)',
     (SELECT count(*) FROM registry.unit), (SELECT count(*) FROM registry.household),
     (SELECT count(*) FROM registry.resident), (SELECT count(*) FROM registry.staff);

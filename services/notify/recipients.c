@@ -1,0 +1,174 @@
+#include "recipients.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+#include "gclock.h"
+#include "prepared.h"
+#include "timefmt.h"
+
+/* A time as residents and staff read it: 04月13日 17:00, the county's local time. */
+#define LOCAL_MD(x) "to_char((" x ") AT TIME ZONE 'Asia/Shanghai', 'MM\"月\"DD\"日\" HH24:MI')"
+
+/* $1 event id, $2 type, $3 data, $4 the envelope's occurred_at, $5 now (the injected clock). */
+#define SQL_HEAD \
+    "WITH ev AS MATERIALIZED (" \
+    "  SELECT $3::jsonb AS d, ($3::jsonb->>'ticket_id')::bigint AS ticket_id," \
+    "         coalesce(($3::jsonb->>'at')::timestamptz, ($3::jsonb->>'requested_at')::timestamptz," \
+    "                  $4::timestamptz) AS at, $5::timestamptz AS now" \
+    "), p AS MATERIALIZED (" \
+    "  SELECT pl.key, pl.audience, pl.template_key, pl.urgent OR t.urgent AS urgent," \
+    "         t.wechat_template_id IS NOT NULL AS has_wechat" \
+    "  FROM notify.plan pl JOIN notify.template t ON t.key = pl.template_key" \
+    "  WHERE pl.enabled AND pl.event_type = $2::text" \
+    "), tk AS MATERIALIZED (" \
+    "  SELECT a.service_code, a.state, a.unit_id, a.assignee_id, a.township_id, a.sign_due, a.resolve_due" \
+    "  FROM router.ticket_assignment a, ev WHERE a.ticket_id = ev.ticket_id" \
+    "), who AS (" \
+    /* the reporter of the event's ticket */ \
+    "  SELECT p.*, 0 AS rank, 'ticket:' || c.code AS rkey, c.code AS rcode, c.phone, c.channel AS filed_by," \
+    "         c.account_id, NULL::bigint AS staff_id, NULL::text AS robot, NULL::text AS vcode" \
+    "  FROM p, ev JOIN intake.ticket_contact c ON c.ticket_id = ev.ticket_id" \
+    "  WHERE p.audience = 'reporter'" \
+    /* the reporters of the duplicates an outcome names (its own code is the reporter's) */ \
+    "  UNION ALL" \
+    "  SELECT p.*, 1, 'ticket:' || c.code, c.code, c.phone, c.channel, c.account_id, NULL, NULL, NULL" \
+    "  FROM p, ev CROSS JOIN LATERAL jsonb_array_elements_text(CASE jsonb_typeof(ev.d->'followers')" \
+    "       WHEN 'array' THEN ev.d->'followers' ELSE '[]' END) f(code)" \
+    "  JOIN intake.ticket_contact c ON c.code = f.code" \
+    "  WHERE p.audience = 'follower' AND f.code IS DISTINCT FROM ev.d->>'code'" \
+    /* the assignee the event names, else who holds the ticket */ \
+    "  UNION ALL" \
+    "  SELECT p.*, 2, 'staff:' || s.id, NULL, NULL, NULL, NULL, s.id, NULL, NULL" \
+    "  FROM p, ev JOIN registry.staff s" \
+    "       ON s.id = coalesce((ev.d->>'assignee_id')::bigint, (SELECT tk.assignee_id FROM tk)) AND s.active" \
+    "  WHERE p.audience = 'handler'" \
+    /* the supervisors of the ticket's township */ \
+    "  UNION ALL" \
+    "  SELECT p.*, 3, 'staff:' || s.id, NULL, NULL, NULL, NULL, s.id, NULL, NULL" \
+    "  FROM p, tk JOIN registry.staff s ON s.unit_id = tk.township_id AND s.role = 'supervisor' AND s.active" \
+    "  WHERE p.audience = 'supervisor'" \
+    /* the township's duty group */ \
+    "  UNION ALL" \
+    "  SELECT p.*, 4, 'unit:' || u.id, NULL, NULL, NULL, NULL, NULL, u.wecom_robot_key, NULL" \
+    "  FROM p, tk JOIN registry.unit u ON u.id = tk.township_id AND u.wecom_robot_key IS NOT NULL" \
+    "  WHERE p.audience = 'duty_group'"
+
+/* the phone a verification request names, while its code is valid */
+#define SQL_VERIFICATION \
+    "  UNION ALL" \
+    "  SELECT p.*, 5, 'request:' || v.request_id, NULL, v.phone, NULL, NULL, NULL, NULL, v.code" \
+    "  FROM p, ev JOIN intake.wechat_verification v" \
+    "       ON v.request_id = (ev.d->>'request_id')::uuid AND v.expires_at > ev.now" \
+    "  WHERE p.audience = 'resident'"
+
+#define SQL_CHANNEL \
+    "), ch AS (" \
+    "  SELECT w.*, s.name AS staff_name," \
+    "         CASE WHEN w.robot IS NOT NULL THEN 'wecom_robot'" \
+    "              WHEN w.staff_id IS NOT NULL THEN " RECIPIENTS_STAFF_CHANNEL \
+    "              WHEN b.openid IS NOT NULL THEN 'wechat'" \
+    "              WHEN w.phone IS NOT NULL THEN 'sms' END AS channel," \
+    "         CASE WHEN w.robot IS NOT NULL THEN w.robot" \
+    "              WHEN w.staff_id IS NOT NULL THEN " RECIPIENTS_STAFF_ADDRESS \
+    "              WHEN b.openid IS NOT NULL THEN b.openid" \
+    "              ELSE w.phone END AS address," \
+    "         CASE WHEN b.openid IS NOT NULL THEN coalesce(w.phone, b.phone) END AS fallback_phone" \
+    "  FROM who w LEFT JOIN registry.staff s ON s.id = w.staff_id" \
+    "  LEFT JOIN LATERAL ("
+
+/* A resident's WeChat: the binding of their phone, else of the account they filed from by WeChat
+ * (newest binding first); only for templates that have a WeChat template. */
+#define SQL_BINDING \
+    "    SELECT x.openid, x.phone FROM (" \
+    "      (SELECT b.openid, b.phone, b.bound_at FROM intake.wechat_binding b" \
+    "       WHERE w.has_wechat AND w.audience IN ('reporter', 'follower') AND b.phone = w.phone" \
+    "       ORDER BY b.bound_at DESC LIMIT 1)" \
+    "      UNION ALL" \
+    "      (SELECT b.openid, b.phone, b.bound_at FROM intake.wechat_binding b" \
+    "       WHERE w.has_wechat AND w.audience IN ('reporter', 'follower') AND w.filed_by = 'wechat'" \
+    "         AND b.openid = w.account_id ORDER BY b.bound_at DESC LIMIT 1)" \
+    "    ) x ORDER BY x.bound_at DESC LIMIT 1"
+
+/* ... where the database has no bindings yet */
+#define SQL_NO_BINDING \
+    "    SELECT NULL::text AS openid, NULL::text AS phone"
+
+#define SQL_TAIL \
+    "  ) b ON true" \
+    ")" \
+    "SELECT DISTINCT ON (ch.template_key, ch.channel, ch.address)" \
+    "       $1::text || '/' || ch.key || '/' || ch.rkey AS dedup_key, ev.ticket_id, ch.template_key, ch.audience," \
+    "       ch.channel, ch.address, ch.fallback_phone, ch.urgent, t.body, to_jsonb(t.sms_params) AS sms_params," \
+    "       t.wechat_template_id, t.wechat_fields," \
+    "       jsonb_strip_nulls(jsonb_build_object(" \
+    "         'code', coalesce(ch.rcode, ev.d->>'code'), 'ticket_code', ev.d->>'code'," \
+    "         'service', (SELECT sv.name FROM registry.service sv" \
+    "                     WHERE sv.code = coalesce(ev.d->>'service_code', tk.service_code))," \
+    "         'unit', coalesce(ev.d->>'unit_name', (SELECT u.name FROM registry.unit u" \
+    "                  WHERE u.id = coalesce((ev.d->>'unit_id')::bigint, tk.unit_id)))," \
+    "         'township', (SELECT u.name FROM registry.unit u WHERE u.id = tk.township_id)," \
+    "         'note', ev.d->>'note', 'original', ev.d->>'merged_into', 'name', ch.staff_name," \
+    "         'at', to_char(ev.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')," \
+    "         'when', " LOCAL_MD("ev.at") "," \
+    "         'sign_due', " LOCAL_MD("coalesce((ev.d->>'sign_due')::timestamptz, tk.sign_due)") "," \
+    "         'resolve_due', " LOCAL_MD("coalesce((ev.d->>'resolve_due')::timestamptz, tk.resolve_due)") "," \
+    "         'due', " LOCAL_MD("CASE WHEN tk.state IN ('assigned', 'returned')" \
+                               " THEN coalesce((ev.d->>'sign_due')::timestamptz, tk.sign_due)" \
+                               " ELSE coalesce((ev.d->>'resolve_due')::timestamptz, tk.resolve_due) END") "," \
+    "         'vcode', ch.vcode)) AS vars" \
+    " FROM ch CROSS JOIN ev LEFT JOIN tk ON true JOIN notify.template t ON t.key = ch.template_key" \
+    " ORDER BY ch.template_key, ch.channel, ch.address, ch.rank"
+
+/* The statement for each combination of intake's views: [verification][binding]. Fixed texts:
+ * which views exist chooses one, input never does. */
+static const struct {
+    const char *name, *sql;
+} VARIANTS[2][2] = {
+    {{"notify_recipients", SQL_HEAD SQL_CHANNEL SQL_NO_BINDING SQL_TAIL},
+     {"notify_recipients_b", SQL_HEAD SQL_CHANNEL SQL_BINDING SQL_TAIL}},
+    {{"notify_recipients_v", SQL_HEAD SQL_VERIFICATION SQL_CHANNEL SQL_NO_BINDING SQL_TAIL},
+     {"notify_recipients_vb", SQL_HEAD SQL_VERIFICATION SQL_CHANNEL SQL_BINDING SQL_TAIL}},
+};
+
+/* Which of intake's views for notify this database has, per session (a new session, or a
+ * migration applied meanwhile, is looked at again). One thread uses a connection. */
+static _Thread_local struct {
+    PGconn *conn;
+    int pid;
+    int64_t checked_ms;
+    bool binding, verification;
+} g_views;
+
+static bool intake_views(PGconn *conn, char *err, size_t errsz)
+{
+    int64_t now = gclock_mono_ms();
+    if (g_views.conn == conn && g_views.pid == PQbackendPID(conn) && now - g_views.checked_ms < RECIPIENTS_RECHECK_MS)
+        return true;
+    PGresult *r = db_pq_exec(conn,
+                             "SELECT to_regclass('intake.wechat_binding') IS NOT NULL,"
+                             " to_regclass('intake.wechat_verification') IS NOT NULL",
+                             0, NULL, err, errsz, NULL);
+    if (!r)
+        return false;
+    g_views.conn = conn;
+    g_views.pid = PQbackendPID(conn);
+    g_views.checked_ms = now;
+    g_views.binding = PQgetvalue(r, 0, 0)[0] == 't';
+    g_views.verification = PQgetvalue(r, 0, 1)[0] == 't';
+    PQclear(r);
+    return true;
+}
+
+PGresult *recipients_of_event(PGconn *conn, const char *event_id, const char *type, const char *data,
+                              const char *occurred_at, int64_t now_us, char *err, size_t errsz)
+{
+    if (!intake_views(conn, err, errsz))
+        return NULL;
+    char now[TIMEFMT_LEN];
+    timefmt_format(now_us, 0, now);
+    const char *p[] = {event_id, type, data, occurred_at, now};
+    const char *name = VARIANTS[g_views.verification][g_views.binding].name;
+    return prepared_exec(conn, name, VARIANTS[g_views.verification][g_views.binding].sql, 5, p, err, errsz);
+}
