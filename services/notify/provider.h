@@ -139,6 +139,8 @@ void provider_destroy(provider_t **self);
     {"tencent_sms_app_id", CFG_STR, "", 0, 0, "Tencent SmsSdkAppId"},                                              \
     {"tencent_sms_sign_name", CFG_STR, "", 0, 0, "Tencent approved SignName"},                                     \
     {"wecom_api_base", CFG_STR, "https://qyapi.weixin.qq.com", 0, 0, "WeCom API base URL"},                        \
+    {"wecom_robot_enabled", CFG_BOOL, "false", 0, 0,                                                                \
+     "post to the townships' duty-group robots (their keys are data, with the units); off: the sandbox"},            \
     {"wecom_corp_id", CFG_STR, "", 0, 0, "WeCom CorpID (empty: WeCom app messages off)"},                          \
     {"wecom_corp_secret", CFG_STR, "", 0, 0, "WeCom app Secret"},                                                  \
     {"wecom_agent_id", CFG_STR, "", 0, 0, "WeCom AgentId"},                                                        \

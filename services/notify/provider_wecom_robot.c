@@ -119,6 +119,10 @@ provider_t *provider_wecom_robot_new(const cfg_t *cfg, char *err, size_t errsz)
 {
     if (errsz)
         err[0] = '\0';
+    /* The robots need no credentials of ours (each key is a unit's), so that they are called is
+     * a decision of its own: a county without WeCom, or make run, keeps them in the sandbox. */
+    if (!cfg_bool(cfg, "wecom_robot_enabled"))
+        return NULL;
     const char *base = ph_cfg(cfg_str(cfg, "wecom_api_base"));
     if (!*base) {
         snprintf(err, errsz, "wecom_api_base is empty");

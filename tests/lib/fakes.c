@@ -85,13 +85,14 @@ void h_fake_stop(h_fake_t *f)
 
 const char *const *h_fake_notify_env(const h_fake_t *f)
 {
-    static char s[16][256];
-    static const char *env[17];
+    static char s[17][256];
+    static const char *env[18];
     const char *const kv[][2] = {
         {"WECHAT_API_BASE", f->base},
         {"WECHAT_APPID", H_FAKE_WECHAT_APPID},
         {"WECHAT_SECRET", H_FAKE_WECHAT_SECRET},
         {"WECOM_API_BASE", f->base},
+        {"WECOM_ROBOT_ENABLED", "1"},
         {"WECOM_CORP_ID", H_FAKE_WECOM_CORP_ID},
         {"WECOM_CORP_SECRET", H_FAKE_WECOM_CORP_SECRET},
         {"WECOM_AGENT_ID", H_FAKE_WECOM_AGENT_ID},
@@ -113,7 +114,7 @@ const char *const *h_fake_notify_env(const h_fake_t *f)
                      strncmp(kv[i][0], "ALIYUN", 6) == 0 ? "aliyun" : "tencent");
         env[i] = s[i];
     }
-    env[16] = NULL;
+    env[17] = NULL;
     return env;
 }
 

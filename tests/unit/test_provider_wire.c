@@ -59,7 +59,7 @@ static int group_teardown(void **state)
 
 static provider_t *make(provider_t *(*ctor)(const cfg_t *, char *, size_t), const char *timeout_ms)
 {
-    char kv_base[9][128];
+    char kv_base[10][128];
     snprintf(kv_base[0], sizeof kv_base[0], "aliyun_sms_endpoint=%s/", g_base);
     snprintf(kv_base[1], sizeof kv_base[1], "tencent_sms_endpoint=%s/", g_base);
     snprintf(kv_base[2], sizeof kv_base[2], "wechat_api_base=%s", g_base);
@@ -67,7 +67,8 @@ static provider_t *make(provider_t *(*ctor)(const cfg_t *, char *, size_t), cons
     snprintf(kv_base[4], sizeof kv_base[4], "provider_timeout_ms=%s", timeout_ms);
     snprintf(kv_base[5], sizeof kv_base[5], "wechat_appid=wxwire%d", (int)getpid());
     snprintf(kv_base[6], sizeof kv_base[6], "wecom_corp_id=wwwire%d", (int)getpid());
-    const char *kv[] = {kv_base[0], kv_base[1], kv_base[2], kv_base[3], kv_base[4], kv_base[5], kv_base[6],
+    snprintf(kv_base[9], sizeof kv_base[9], "wecom_robot_enabled=true");
+    const char *kv[] = {kv_base[0], kv_base[1], kv_base[2], kv_base[3], kv_base[4], kv_base[5], kv_base[6], kv_base[9],
                         "aliyun_access_key_id=testId", "aliyun_access_key_secret=testSecret",
                         "aliyun_sms_sign_name=网格通知", "tencent_secret_id=AKIDwire", "tencent_secret_key=wirekey",
                         "tencent_sms_app_id=1400006666", "tencent_sms_sign_name=网格通知", "wechat_secret=s3cret",
