@@ -22,11 +22,13 @@
 #define SCALE_TICKETS 60000
 
 /* Adds n scale tickets and ANALYZEs intake.ticket and router.ticket, on owner (h_db_owner: the
- * role that may ANALYZE) inside its open transaction. Aborts the test binary on an SQL error. */
+ * role that may ANALYZE) inside its open transaction, with no statement timeout for the rest of
+ * it. Aborts the test binary on an SQL error. */
 void h_county_scale(PGconn *owner, int n);
 /* After the caller's ROLLBACK: ANALYZE never rolls back what it writes in pg_class (the table's
  * size), and the table keeps the dead rows' pages until a VACUUM. This VACUUM ANALYZEs both
- * tables so that the later tests' planner sees them as they are. */
+ * tables so that the later tests' planner sees them as they are; owner keeps no statement
+ * timeout. */
 void h_county_scale_undone(PGconn *owner);
 
 /* The phone and the openid of scale resident k (caller-provided buffers of 16 and 24 bytes). */
