@@ -63,12 +63,15 @@ CREATE TABLE intake.sms_opt_out_row (
     at    timestamptz NOT NULL
 );
 
--- A resident's last resolved ticket is found by their phone or openid (SMS and WeChat ratings)
--- without an index on intake.ticket (phone) or (account_id): any further index on intake.ticket
--- made tests/unit/test_prepared_reads.c's generic-plan check fail (PostgreSQL cached a seq-scan
--- generic plan of the code lookup on the test database's few rows). A reply to an SMS is rare
--- beside a ticket, so the scan is affordable for now; the index is for the owner of that test to
--- add with it.
+-- ==== a resident's tickets, by phone or openid ====
+
+-- A reply to an SMS (a rating) and a WeChat message (a rating, a location for the open appeal)
+-- name a resident, not a ticket: their tickets are found by the phone they were filed with or the
+-- openid that filed them by WeChat (services/intake/resident_rating.c, wechat_resident.c), among
+-- a county's hundreds of thousands. Partial: most tickets carry no phone, and only a WeChat
+-- ticket's account_id is an openid. The plans that use them: tests/unit/test_channel_lookups.c.
+CREATE INDEX ticket_phone ON intake.ticket (phone, requested_at DESC) WHERE phone IS NOT NULL;
+CREATE INDEX ticket_wechat_account ON intake.ticket (account_id, requested_at DESC) WHERE channel = 'wechat';
 
 -- ==== what notify reads ====
 

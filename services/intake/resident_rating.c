@@ -35,8 +35,9 @@ const char *resident_rating_word(const char *text)
 }
 
 /* The reporter's last resolved ticket: by the phone it was filed with, or the openid that filed
- * it by WeChat. */
-static const char LAST_RESOLVED_SQL[] =
+ * it by WeChat. Planned for its values (an unnamed statement): an absent $1 or $2 drops its
+ * branch, and what is left is a lookup in ticket_phone or ticket_wechat_account (migration 023). */
+const char RESIDENT_LAST_RESOLVED_SQL[] =
     "SELECT t.code FROM intake.ticket t JOIN router.ticket_status s ON s.ticket_id = t.id"
     " WHERE s.state = 'resolved'"
     " AND (($1::text IS NOT NULL AND t.phone = $1) OR ($2::text IS NOT NULL AND t.channel = 'wechat' AND t.account_id = $2))"
@@ -49,7 +50,7 @@ rate_status_t resident_rate(const struct intake *app, PGconn *c, const char *pho
     code_out[0] = '\0';
     char err[256];
     const char *p[] = {phone && *phone ? phone : NULL, openid && *openid ? openid : NULL};
-    PGresult *r = db_pq_exec(c, LAST_RESOLVED_SQL, 2, p, err, sizeof err, NULL);
+    PGresult *r = db_pq_exec(c, RESIDENT_LAST_RESOLVED_SQL, 2, p, err, sizeof err, NULL);
     if (!r) {
         snprintf(why, whysz, "database: %s", err);
         return RATE_UNAVAILABLE;

@@ -18,6 +18,10 @@ typedef enum {
     RATE_UNAVAILABLE, /* PostgreSQL or the router did not answer: nothing happened, retry later */
 } rate_status_t;
 
+/* The statement resident_rate finds the ticket with ($1 phone, $2 openid, either NULL): one
+ * row, the code. Public for tests/unit/test_channel_lookups.c, which checks its plan. */
+extern const char RESIDENT_LAST_RESOLVED_SQL[];
+
 /* satisfied, basic or unsatisfied for "1"/"满意", "2"/"基本满意", "3"/"不满意" (surrounding
  * spaces and a final 。 or . ignored), else NULL. */
 const char *resident_rating_word(const char *text);

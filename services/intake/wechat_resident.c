@@ -280,6 +280,13 @@ static bool text_message(const struct intake *app, PGconn *c, const char *openid
     return ok;
 }
 
+/* The openid's latest open appeal, newest first along ticket_wechat_account (migration 023). */
+const char WECHAT_OPEN_APPEAL_SQL[] =
+    "SELECT t.id, t.code, t.lat IS NULL FROM intake.ticket t"
+    " LEFT JOIN router.ticket_status s ON s.ticket_id = t.id"
+    " WHERE t.channel = 'wechat' AND t.account_id = $1 AND coalesce(s.status, 'open') = 'open'"
+    " ORDER BY t.requested_at DESC, t.id DESC LIMIT 1 FOR UPDATE OF t";
+
 static bool location(PGconn *c, const wxx_doc_t *m, const char *openid, wechat_outcome_t *out, char *err, size_t errsz)
 {
     double lat, lon;
@@ -291,12 +298,7 @@ static bool location(PGconn *c, const wxx_doc_t *m, const char *openid, wechat_o
         return true;
     }
     const char *p[] = {openid};
-    PGresult *r = q(c,
-                    "SELECT t.id, t.code, t.lat IS NULL FROM intake.ticket t"
-                    " LEFT JOIN router.ticket_status s ON s.ticket_id = t.id"
-                    " WHERE t.channel = 'wechat' AND t.account_id = $1 AND coalesce(s.status, 'open') = 'open'"
-                    " ORDER BY t.requested_at DESC, t.id DESC LIMIT 1 FOR UPDATE OF t",
-                    1, p, err, errsz);
+    PGresult *r = q(c, WECHAT_OPEN_APPEAL_SQL, 1, p, err, errsz);
     if (!r)
         return false;
     if (PQntuples(r) == 0 || PQgetvalue(r, 0, 2)[0] != 't') {

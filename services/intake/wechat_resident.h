@@ -34,6 +34,10 @@ typedef struct {
     char action[200];
 } wechat_outcome_t;
 
+/* The statement a location message finds its appeal with ($1 the openid): id, code, whether it
+ * has no point yet. Public for tests/unit/test_channel_lookups.c, which checks its plan. */
+extern const char WECHAT_OPEN_APPEAL_SQL[];
+
 /* False (with err) when nothing may be committed: PostgreSQL or the router failed. */
 bool wechat_resident_act(const struct intake *app, PGconn *c, const wxx_doc_t *msg, const char *dedup_key,
                          int64_t now_us, wechat_outcome_t *out, char *err, size_t errsz)
