@@ -279,7 +279,7 @@ static void the_notify_environment_points_at_the_fake(void **state)
     for (; env[n]; n++)
         found = found || strcmp(env[n], want) == 0;
     assert_true(found);
-    assert_int_equal(n, 16);
+    assert_int_equal(n, 17);
 }
 
 static void a_second_fake_on_a_port_of_its_own_and_stop(void **state)

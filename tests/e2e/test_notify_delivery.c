@@ -137,6 +137,8 @@ static int setup(void **state)
     (void)state;
     PGconn *db = h_db_owner();
     h_sql_exec(db, "INSERT INTO notify.template (key, body) VALUES ('delivery_test', '测试') ON CONFLICT DO NOTHING");
+    /* these tests insert their own messages: notify starts past the earlier tests' events */
+    h_consumer_skip_backlog(db, "notify");
     PQfinish(db);
     return 0;
 }

@@ -80,6 +80,12 @@ char *h_sql_text(PGconn *c, const char *sql, int n, const char *const *params)
 
 void h_sql_exec(PGconn *c, const char *sql) { PQclear(q(c, sql, 0, NULL)); }
 
+void h_consumer_skip_backlog(PGconn *c, const char *consumer)
+{
+    const char *p[] = {consumer};
+    PQclear(q(c, "UPDATE bus.cursor SET xid = pg_current_xact_id(), seq = 0 WHERE consumer = $1", 1, p));
+}
+
 /* Every process a test starts is killed when the test binary exits, whatever way it exits, so
  * a failed test leaves no daemon holding its ports for the next one. */
 #define MAX_CHILDREN 64

@@ -27,6 +27,9 @@ PGconn *h_db_owner(void);
 long long h_sql_int(PGconn *c, const char *sql, int n, const char *const *params);
 char *h_sql_text(PGconn *c, const char *sql, int n, const char *const *params);
 void h_sql_exec(PGconn *c, const char *sql);
+/* Moves a consumer's cursor (bus.cursor) past every event committed so far, so that a daemon a
+ * test starts acts on that test's events only, not on the backlog of the tests before it. */
+void h_consumer_skip_backlog(PGconn *c, const char *consumer);
 
 /* Starts a program with extra environment entries ("KEY=VALUE", NULL-terminated), stdout and
  * stderr appended to log_path. Returns its pid. */
