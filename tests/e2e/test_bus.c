@@ -61,6 +61,11 @@ static int teardown(void **state)
 
 /* The effect: one row per processing, in the consumer's transaction. A ticket whose description
  * starts with "poison" always fails (a deterministic bug in a handler). */
+/* How long each effect takes: a little, so a kill lands in the middle of the stream; the killed
+ * consumer's child takes longer (run_consumer_process), since its parent must see a third of the
+ * effects and kill it before the rest commit, on a loaded machine too. */
+static long g_effect_ns = 300000;
+
 static bool record_effect(PGconn *conn, const json_t *env, const char *raw, void *arg, char *err, size_t errsz)
 {
     (void)raw;
@@ -77,8 +82,7 @@ static bool record_effect(PGconn *conn, const json_t *env, const char *raw, void
     if (!ok)
         snprintf(err, errsz, "%s", PQerrorMessage(conn));
     PQclear(r);
-    /* slow the effect a little so a kill lands in the middle of the stream */
-    struct timespec ts = {0, 300000};
+    struct timespec ts = {0, g_effect_ns};
     nanosleep(&ts, NULL);
     return ok;
 }
@@ -187,6 +191,7 @@ static pid_t run_consumer_process(const char *name)
         /* 100 events a transaction, so that the kill lands between commits of the 1,000; a bus
          * of its own (the parent's ZeroMQ threads are not in the child) */
         char err[512];
+        g_effect_ns = 3000000; /* 3 s for the 1,000 */
         consumer_opts_t o = {.name = name, .bus = h_bus_as(NULL, true), .conninfo = h_env("GRIDGOV_DB"), .endpoints = g_endpoint,
                              .type_prefix = "ticket.", .sweep_ms = 200, .fn = record_effect, .arg = (void *)name,
                              .tx_events = 100};
