@@ -159,6 +159,9 @@ static void point(int n, char *out, size_t outsz, bool json)
     free(s);
 }
 
+/* The rating code the last Open311 POST answered with. */
+static char g_rating_code[16];
+
 /* An Open311 POST (form) with this phone; returns the public code (caller frees). */
 static char *open311_post(const char *phone, int place)
 {
@@ -177,6 +180,8 @@ static char *open311_post(const char *phone, int place)
     const char *id = json_string_value(json_object_get(json_array_get(j, 0), "service_request_id"));
     assert_non_null(id);
     char *code = strdup(id);
+    const char *rc = json_string_value(json_object_get(json_array_get(j, 0), "rating_code"));
+    snprintf(g_rating_code, sizeof g_rating_code, "%s", rc ? rc : "");
     json_decref(j);
     h_resp_free(&r);
     assert_true(h_wait_routed(g_db, code, 20000));
@@ -360,6 +365,8 @@ static void open311_post_to_closed_as_satisfied_by_sms_uplink(void **state)
     long long rated0, satisfied0;
     stats(&rated0, &satisfied0);
     char *code = open311_post(P1, 2);
+    char rating_code[16];
+    snprintf(rating_code, sizeof rating_code, "%s", g_rating_code);
 
     /* received: at Aliyun with the public code, OutId = notify's message id */
     char *id = message_id(code, "resident_received");
@@ -384,6 +391,10 @@ static void open311_post_to_closed_as_satisfied_by_sms_uplink(void **state)
     rec = wait_fake_record("aliyun", id);
     expect_sms(rec, P1, "SMS_480100004", "code", code);
     assert_string_equal(jstr(json_object_get(rec, "params"), "note"), "已答复补贴政策");
+    /* it says how to rate by reply; the rating code stays the Open311 client's (README, WIRE.md) */
+    assert_non_null(strstr(jstr(rec, "text"), "请回复1满意、2基本满意、3不满意"));
+    assert_int_equal(strlen(rating_code), 10);
+    assert_null(strstr(jstr(rec, "text"), rating_code));
     snprintf(g_resolved_biz, sizeof g_resolved_biz, "%s", jstr(rec, "id"));
     json_decref(rec);
     free(id);
