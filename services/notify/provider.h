@@ -139,7 +139,7 @@ void provider_destroy(provider_t **self);
     {"tencent_sms_app_id", CFG_STR, "", 0, 0, "Tencent SmsSdkAppId"},                                              \
     {"tencent_sms_sign_name", CFG_STR, "", 0, 0, "Tencent approved SignName"},                                     \
     {"wecom_api_base", CFG_STR, "https://qyapi.weixin.qq.com", 0, 0, "WeCom API base URL"},                        \
-    {"wecom_corp_id", CFG_STR, "", 0, 0, "WeCom CorpID (empty: WeCom app messages off)"},                          \
+    {"wecom_corp_id", CFG_STR, "", 0, 0, "WeCom CorpID (empty: WeCom app messages and duty-group robots off)"},                          \
     {"wecom_corp_secret", CFG_STR, "", 0, 0, "WeCom app Secret"},                                                  \
     {"wecom_agent_id", CFG_STR, "", 0, 0, "WeCom AgentId"},                                                        \
     {"provider_timeout_ms", CFG_INT, "5000", 100, 60000, "the longest a provider call may take"}

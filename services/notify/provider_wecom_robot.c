@@ -115,10 +115,16 @@ static const provider_ops_t ROBOT_OPS = {
     .destroy = robot_destroy,
 };
 
+/* The robots are the county's WeCom's: on with wecom_corp_id, like the app. A robot needs no
+ * secret (its key is the message's address, data kept with the unit), so without this a notify
+ * with no credentials at all, `make run`'s, would post the demo county's duty-group messages to
+ * the real qyapi.weixin.qq.com instead of the sandbox. */
 provider_t *provider_wecom_robot_new(const cfg_t *cfg, char *err, size_t errsz)
 {
     if (errsz)
         err[0] = '\0';
+    if (!*ph_cfg(cfg_str(cfg, "wecom_corp_id")))
+        return NULL;
     const char *base = ph_cfg(cfg_str(cfg, "wecom_api_base"));
     if (!*base) {
         snprintf(err, errsz, "wecom_api_base is empty");

@@ -189,7 +189,7 @@ static void wechat_template_answers(void **state)
 static void wecom_robot_answers(void **state)
 {
     (void)state;
-    cfg_t *cfg = pfx_cfg((const char *[]){"wecom_api_base=http://127.0.0.1:9", NULL});
+    cfg_t *cfg = pfx_cfg((const char *[]){"wecom_api_base=http://127.0.0.1:9", "wecom_corp_id=ww1", NULL});
     char err[256];
     provider_t *p = provider_wecom_robot_new(cfg, err, sizeof err);
     cfg_destroy(&cfg);

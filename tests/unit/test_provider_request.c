@@ -151,7 +151,7 @@ static void wecom_robot_text_is_shortened_at_a_character_boundary(void **state)
 static void wecom_robot_posts_to_the_key_it_is_given(void **state)
 {
     (void)state;
-    cfg_t *cfg = pfx_cfg((const char *[]){"wecom_api_base=http://127.0.0.1:9/", NULL});
+    cfg_t *cfg = pfx_cfg((const char *[]){"wecom_api_base=http://127.0.0.1:9/", "wecom_corp_id=ww1", NULL});
     char err[256];
     provider_t *p = provider_wecom_robot_new(cfg, err, sizeof err);
     cfg_destroy(&cfg);
@@ -210,8 +210,14 @@ static void providers_without_credentials_are_off_and_half_configured_ones_refus
     assert_string_equal(err, "");
     assert_null(provider_wecom_app_new(cfg, err, sizeof err));
     assert_string_equal(err, "");
+    /* no WeCom configured: the robots are off too (the sandbox has them), though a robot needs
+     * no secret; with the county's CorpID they are on */
+    assert_null(provider_wecom_robot_new(cfg, err, sizeof err));
+    assert_string_equal(err, "");
+    cfg_destroy(&cfg);
+    cfg = pfx_cfg((const char *[]){"wecom_corp_id=ww1", NULL});
     provider_t *robot = provider_wecom_robot_new(cfg, err, sizeof err);
-    assert_non_null(robot); /* the robot's key is the message's: always on */
+    assert_non_null(robot);
     assert_string_equal(robot->ops->name, "wecom_robot");
     assert_string_equal(robot->ops->channel, "wecom_robot");
     provider_destroy(&robot);
