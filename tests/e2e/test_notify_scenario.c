@@ -616,11 +616,25 @@ static void wechat_binding_then_template_messages_falling_back_to_sms(void **sta
     assert_string_equal(jstr(rec, "openid"), OPENID);
     assert_string_equal(jstr(rec, "template"), "Gg8RcvTplDemoCounty0000000000000000000001");
     assert_string_equal(jstr(json_object_get(rec, "params"), "character_string1"), code);
+    char wx_msgid[40];
+    snprintf(wx_msgid, sizeof wx_msgid, "%s", jstr(rec, "id"));
     json_decref(rec);
     wait_state(id, "sent");
-    char *m = msg_field(id, "channel || ' ' || address || ' ' || fallback_phone || ' ' || provider");
-    assert_string_equal(m, "wechat " OPENID " " P4 " wechat");
+    char *m = msg_field(id, "channel || ' ' || address || ' ' || fallback_phone || ' ' || provider || ' ' || provider_msgid");
+    char want[200];
+    snprintf(want, sizeof want, "wechat " OPENID " " P4 " wechat %s", wx_msgid);
+    assert_string_equal(m, want);
     free(m);
+    /* WeChat's TEMPLATESENDJOBFINISH names the msgid it answered: the message is delivered */
+    snprintf(xml, sizeof xml,
+             "<xml><ToUserName><![CDATA[" WX_ACCOUNT "]]></ToUserName><FromUserName><![CDATA[" OPENID "]]></FromUserName>"
+             "<CreateTime>%lld</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+             "<Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>%s</MsgID><Status><![CDATA[success]]></Status></xml>",
+             g_now, wx_msgid);
+    reply = wechat_push(xml);
+    assert_string_equal(reply, "success");
+    free(reply);
+    wait_state(id, "delivered");
     char *assigned = message_id(code, "resident_assigned");
     wait_state(assigned, "sent");
 
