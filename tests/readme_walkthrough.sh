@@ -41,7 +41,7 @@ awk '
   END { if (inblock) exit 3; print "# blocks: " blocks }
 ' "$top/README.md" > "$var/blocks.sh" || fail "README.md: a walkthrough block is not closed"
 nblocks=$(sed -n 's/^# blocks: //p' "$var/blocks.sh")
-[ "${nblocks:-0}" -ge 3 ] || fail "README.md has ${nblocks:-0} walkthrough blocks (<!-- walkthrough --> then \`\`\`sh); expected the 3 of the walkthrough"
+[ "${nblocks:-0}" -ge 4 ] || fail "README.md has ${nblocks:-0} walkthrough blocks (<!-- walkthrough --> then \`\`\`sh); expected the 4 of the walkthrough"
 sed -i -E "s#127\.0\.0\.1:8080#127.0.0.1:$http#g; s#(^|[^[:alnum:]_./-])curl #\1curl --fail-with-body -S #g" "$var/blocks.sh"
 # Nothing may reach another suite (a developer's make run on 8080).
 if grep -nE ':8080|localhost' "$var/blocks.sh"; then fail "a walkthrough line names a port or host the test cannot rewrite"; fi
@@ -83,12 +83,38 @@ for t in created assigned accepted resolved rated; do
 done
 grep -qE "ticket\.assigned +$DISPUTE  new → assigned  安全组 \(group\)" var/walkthrough.out ||
   no "gridgovctl events did not show the dispute assigned to 安全组"
+# notify, with no provider credentials, sent the reporter's SMS to the sandbox; the README's
+# `gridgovctl messages --ticket $CODE` printed the received one, the number masked everywhere.
+# In quiet hours (22:00-07:00 county time, make run's default) residents' SMS wait for 07:00:
+# listed pending, not yet sent.
+awk -F'\t' -v c="$CODE" '$2 == c && $3 == "sms" && $4 == "139****5678" && $5 == "resident_received" &&
+  (($6 == "sent" && $8 == "sandbox") || ($6 == "pending" && $8 == "")) && index($9, c) { found = 1 }
+  END { exit !found }' var/walkthrough.out ||
+  no "gridgovctl messages --ticket $CODE did not list the received SMS to 139****5678 (sent by the sandbox, or held by quiet hours)"
+for _ in $(seq 100); do
+  [ "$(sql "SELECT count(*) FROM notify.message m JOIN intake.ticket t ON t.id = m.ticket_id
+            WHERE t.code = '$CODE' AND m.template_key = 'resident_closed' AND m.state IN ('sent', 'pending')")" = 1 ] && break
+  sleep 0.1
+done
+expect "what the reporter was told: sent by the sandbox, or held until quiet hours end at 07:00" \
+  "$(sql "SELECT string_agg(m.template_key || ' ' || CASE
+            WHEN m.state = 'sent' AND m.provider = 'sandbox' THEN 'ok'
+            WHEN m.state = 'pending' AND m.due_at > now() AND m.due_at <= now() + interval '9 hours'
+                 AND (m.due_at AT TIME ZONE 'Asia/Shanghai')::time = '07:00' THEN 'ok'
+            ELSE m.state || ' ' || coalesce(m.provider, '') || ' ' || m.due_at END, ', '
+            ORDER BY m.created_at, m.template_key)
+          FROM notify.message m JOIN intake.ticket t ON t.id = m.ticket_id
+          WHERE t.code = '$CODE' AND m.audience = 'reporter'")" \
+  "resident_received ok, resident_assigned ok, resident_resolved ok, resident_closed ok"
+if grep -n 13912345678 var/walkthrough.out var/run.log; then no "the reporter's number appears unmasked"; fi
 echo "readme_walkthrough: the walkthrough ran as written ($CODE closed and rated, $DISPUTE in 九木村安全组)"
 EOF
 } > "$script"
 sed -i "s#127.0.0.1:PORT#127.0.0.1:$http#" "$script"
 
 # ---- the suite, as make run starts it (deploy/run.sh), on this test's ports and var
+# make run as a newcomer has it: no provider credentials, so notify sends to the sandbox
+for v in $(compgen -e | grep -E '^GRIDGOV_(ALIYUN|TENCENT|WECHAT|WECOM)_'); do unset "$v"; done
 env -u GRIDGOV_DB -u GRIDGOV_OWNER_DB -u GRIDGOV_PGDIR -u GRIDGOV_CONFIG -u GRIDGOV_SUB_ENDPOINTS \
   GRIDGOV_VAR="$var" GRIDGOV_HTTP_PORT=$http GRIDGOV_PUB_PORT=$pub BUILD="$BUILD" \
   bash "$top/deploy/run.sh" > "$var/run.log" 2>&1 &

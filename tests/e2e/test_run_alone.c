@@ -113,6 +113,8 @@ static void second_run_fails_fast_and_leaves_the_first_working(void **state)
     for (int i = 0; i < 100 && !count_in_file(log_a, "gridgov is ready"); i++)
         usleep(50000);
     assert_int_equal(count_in_file(log_a, "gridgov is ready"), 1);
+    for (int i = 0; i < 200 && !count_in_file(log_a, "notifying: events from"); i++)
+        usleep(50000);
     snprintf(pgdir, sizeof pgdir, "%s/alone-a/pg", h_env("GRIDGOV_TEST_VAR"));
     assert_true(cluster_running(pgdir));
 
@@ -129,6 +131,10 @@ static void second_run_fails_fast_and_leaves_the_first_working(void **state)
     snprintf(want, sizeof want, "port %d (events) is taken", pub);
     assert_int_equal(count_in_file(log_b, want), 1);
     assert_int_equal(count_in_file(log_b, "gridgov is ready"), 1); /* A's, not a second one */
+    /* notify runs with the others, once: the refused run started no second one (notify holds no
+     * port, so only the folder's lock keeps it from a second start) */
+    assert_int_equal(count_in_file(log_b, "gridgov is ready (daemons: intake router notify)"), 1);
+    assert_int_equal(count_in_file(log_b, "notifying: events from"), 1);
     assert_int_equal(count_in_file(log_b, "gridgov: stopping"), 0);
 
     /* Another folder, the same ports: the ports are named, nothing is started. */
