@@ -276,3 +276,17 @@ bool ptoken_answer(int rc_curl, long http_status, const char *body, size_t len, 
     json_decref(root);
     return ok;
 }
+
+void ptoken_take_answer(ptoken_t *t, PGconn *db, int rc_curl, long http_status, const char *body, size_t len,
+                        const char *who)
+{
+    char *token = NULL, why[200];
+    long expires_in = 0;
+    if (ptoken_answer(rc_curl, http_status, body, len, &token, &expires_in, why, sizeof why)) {
+        ptoken_fetched(t, db, token, expires_in);
+    } else {
+        log_error("%s: cannot fetch an access token: %s", who, why);
+        ptoken_fetch_failed(t, db);
+    }
+    free(token);
+}

@@ -54,6 +54,11 @@ void ptoken_fetch_failed(ptoken_t *self, PGconn *db);
 bool ptoken_answer(int rc_curl, long http_status, const char *body, size_t len, char **token, long *expires_in,
                    char *why, size_t whysz);
 
+/* The answer to the fetch this instance claimed, read (ptoken_answer) and kept (ptoken_fetched),
+ * or logged as "<who>: cannot fetch an access token: why" and given up (ptoken_fetch_failed). */
+void ptoken_take_answer(ptoken_t *self, PGconn *db, int rc_curl, long http_status, const char *body, size_t len,
+                        const char *who);
+
 /* The provider refused token (a message sent with it came back 40001/40014/42001): dropped, and
  * fetched again once, unless a newer one is already in use (a late refusal of an old token). */
 void ptoken_refused(ptoken_t *self, const char *token);

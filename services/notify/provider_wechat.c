@@ -186,15 +186,9 @@ static void wx_fetched(provider_t *self, PGconn *db, void *call, CURLcode rc, lo
                        size_t len)
 {
     wechat_t *w = self->impl;
-    char *token = NULL, why[200];
-    long expires_in = 0;
-    if (ptoken_answer((int)rc, http_status, body, len, &token, &expires_in, why, sizeof why)) {
-        ptoken_fetched(w->tok, db, token, expires_in);
-    } else {
-        log_error("wechat: cannot fetch an access token for %s: %s", w->appid, why);
-        ptoken_fetch_failed(w->tok, db);
-    }
-    free(token);
+    char who[160];
+    snprintf(who, sizeof who, "wechat %s", w->appid);
+    ptoken_take_answer(w->tok, db, (int)rc, http_status, body, len, who);
     call_free(call);
 }
 

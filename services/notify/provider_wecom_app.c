@@ -192,15 +192,9 @@ static void app_fetched(provider_t *self, PGconn *db, void *call, CURLcode rc, l
                         size_t len)
 {
     wecom_app_t *a = self->impl;
-    char *token = NULL, why[200];
-    long expires_in = 0;
-    if (ptoken_answer((int)rc, http_status, body, len, &token, &expires_in, why, sizeof why)) {
-        ptoken_fetched(a->tok, db, token, expires_in);
-    } else {
-        log_error("wecom app: cannot fetch an access token for corp %s agent %ld: %s", a->corp_id, a->agent_id, why);
-        ptoken_fetch_failed(a->tok, db);
-    }
-    free(token);
+    char who[200];
+    snprintf(who, sizeof who, "wecom app of corp %s agent %ld", a->corp_id, a->agent_id);
+    ptoken_take_answer(a->tok, db, (int)rc, http_status, body, len, who);
     call_free(call);
 }
 
