@@ -102,6 +102,11 @@ BENCH_ROBOT_KEY=$robot_key wrk -t 2 -c 8 -d 5s -s "$top/bench/fake_robot.lua" "$
 fake_rps=$(sed -n 's/^WRK .* rps=\([0-9.]*\) .*/\1/p' "$out/fake_ceiling.txt")
 echo "FAKE ceiling: $fake_rps robot calls/s straight from wrk (8 connections, 5 s), no notify" | tee "$out/results.txt"
 curl -fsS -X POST -H 'Content-Type: application/json' -d '{}' "$fake/_fake/reset" >/dev/null
+HZ=$(getconf CLK_TCK)
+postmaster=$(head -1 "$pgdir/data/postmaster.pid")
+fake_pid=${pids[0]}
+ticks() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }; s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }
+pg_ticks() { local t=0 p; for p in "$postmaster" $(pgrep -P "$postmaster" || true); do t=$((t + $(ticks "$p"))); done; echo $t; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # ---- (a) throughput -------------------------------------------------------------------------------
@@ -121,6 +126,7 @@ say "throughput: $N messages pending ($provider through the fake), one notify"
 env "${notify_env[@]}" GRIDGOV_SUB_ENDPOINTS= "$bin/gridgov-notify" 2>"$out/notify-a.log" &
 npid=$!
 pids+=("$npid")
+pg0=$(pg_ticks) fake0=$(ticks "$fake_pid")
 rss_start="" rss_mid="" rss_end="" sent=0
 deadline=$((SECONDS + 90))
 while :; do
@@ -134,6 +140,7 @@ while :; do
   [ "$SECONDS" -lt "$deadline" ] || break
   sleep 0.2
 done
+pg1=$(pg_ticks) fake1=$(ticks "$fake_pid") notify1=$(ticks "$npid")
 kill -TERM "$npid"
 wait "$npid" || true
 [ "$sent" -ge "$N" ] || say "only $sent of $N sent within 90 s"
@@ -148,6 +155,10 @@ echo "THROUGHPUT channel=$provider messages=$N sent=$sent at_fake=$at_fake dead=
 verdict() { if [ "$1" = 1 ]; then echo PASS; else echo FAIL; fi; }
 ok_rate=$(awk -v r="$rate" -v t="$TARGET_MSG_S" -v s="$sent" -v n="$N" 'BEGIN {print ((r >= t && s >= n) ? 1 : 0)}')
 ok_rss=$(awk -v a="$rss_start" -v m="$rss_mid" -v e="$rss_end" 'BEGIN {print ((e > 0 && e - m <= 1024 && e - a <= 8192) ? 1 : 0)}')
+# CPU per message, whoever shares the machine: what the rate would be with two cores to itself
+per_msg() { awk -v t="$1" -v hz="$HZ" -v n="$sent" 'BEGIN {printf "%.3f", (n > 0 ? 1000 * t / hz / n : 0)}'; }
+echo "CPU per message (ms): notify $(per_msg "$notify1") postgres $(per_msg $((pg1 - pg0))) fake $(per_msg $((fake1 - fake0)))" |
+  tee -a "$out/results.txt"
 echo "$(verdict "$ok_rate") throughput: $rate msg/s (target >= $TARGET_MSG_S), $sent of $N sent, $at_fake taken by the fake, $dead dead"
 echo "$(verdict "$ok_rss") memory: notify's RSS $((rss_start / 1024)) / $((rss_mid / 1024)) / $((rss_end / 1024)) MiB at start / middle / end" \
   "($( [ "$ok_rss" = 1 ] && echo flat || echo growing): +$(( (rss_end - rss_mid) )) KiB middle to end, +$(( (rss_end - rss_start) )) KiB start to end)"
