@@ -89,9 +89,9 @@ curl -fsS "$fake/_fake/health" >/dev/null || die "the fake providers did not sta
 robot_key=fa4e0000-0000-4000-8000-00000000f001
 # notify's providers at the fake, with its credentials (tests/lib/fakes.h); its own limits off
 notify_env=(
-  GRIDGOV_WECHAT_API_BASE=$fake GRIDGOV_WECHAT_APPID=wxfa4e0000000c0de1
-  GRIDGOV_WECHAT_SECRET=f00dfeedf00dfeedf00dfeedf00dfeed GRIDGOV_WECOM_API_BASE=$fake
-  GRIDGOV_ALIYUN_SMS_ENDPOINT=$fake/aliyun/ GRIDGOV_ALIYUN_ACCESS_KEY_ID=LTAI5tFa4eKeyId00000000
+  GRIDGOV_WECHAT_API_BASE="$fake" GRIDGOV_WECHAT_APPID=wxfa4e0000000c0de1
+  GRIDGOV_WECHAT_SECRET=f00dfeedf00dfeedf00dfeedf00dfeed GRIDGOV_WECOM_API_BASE="$fake"
+  GRIDGOV_ALIYUN_SMS_ENDPOINT="$fake/aliyun/" GRIDGOV_ALIYUN_ACCESS_KEY_ID=LTAI5tFa4eKeyId00000000
   GRIDGOV_ALIYUN_ACCESS_KEY_SECRET=Fa4eAccessKeySecret00000000000 GRIDGOV_ALIYUN_SMS_SIGN_NAME=网格通
   GRIDGOV_SMS_PROVIDERS=aliyun GRIDGOV_SMS_SAME_TEMPLATE_S=0 GRIDGOV_SMS_PER_HOUR=0 GRIDGOV_SMS_PER_DAY=0
   GRIDGOV_WECOM_ROBOT_PER_MIN=0 GRIDGOV_QUIET_HOURS= GRIDGOV_SWEEP_MS=100
@@ -105,6 +105,7 @@ curl -fsS -X POST -H 'Content-Type: application/json' -d '{}' "$fake/_fake/reset
 HZ=$(getconf CLK_TCK)
 postmaster=$(head -1 "$pgdir/data/postmaster.pid")
 fake_pid=${pids[0]}
+# shellcheck disable=SC2086  # the fields of /proc/PID/stat, split on purpose
 ticks() { local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }; s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }
 pg_ticks() { local t=0 p; for p in "$postmaster" $(pgrep -P "$postmaster" || true); do t=$((t + $(ticks "$p"))); done; echo $t; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -161,7 +162,7 @@ echo "CPU per message (ms): notify $(per_msg "$notify1") postgres $(per_msg $((p
   tee -a "$out/results.txt"
 echo "$(verdict "$ok_rate") throughput: $rate msg/s (target >= $TARGET_MSG_S), $sent of $N sent, $at_fake taken by the fake, $dead dead"
 echo "$(verdict "$ok_rss") memory: notify's RSS $((rss_start / 1024)) / $((rss_mid / 1024)) / $((rss_end / 1024)) MiB at start / middle / end" \
-  "($( [ "$ok_rss" = 1 ] && echo flat || echo growing): +$(( (rss_end - rss_mid) )) KiB middle to end, +$(( (rss_end - rss_start) )) KiB start to end)"
+  "($( [ "$ok_rss" = 1 ] && echo flat || echo growing): +$(( rss_end - rss_mid )) KiB middle to end, +$(( rss_end - rss_start )) KiB start to end)"
 
 # ---- (b) latency: Open311 POST -> the provider call ------------------------------------------------
 sql "DELETE FROM notify.attempt; DELETE FROM notify.dead_letter; DELETE FROM notify.message" >/dev/null
@@ -193,7 +194,7 @@ if [ "$planned" = 0 ]; then
     "nothing: the planner, notify.plan, is not in this build)"
   exit 0
 fi
-conns=8
+conns=64 # paced by delay(): each connection waits conns/rate s, plus its answer
 say "latency: wrk posting $RATE reports a second for ${SECS}s, a new phone number each"
 BENCH_RATE=$RATE BENCH_CONNECTIONS=$conns wrk -t 2 -c "$conns" -d "${SECS}s" -s "$top/bench/notify_post.lua" "$url" \
   >"$out/wrk.txt" 2>&1 || { cat "$out/wrk.txt" >&2; die "wrk failed"; }
