@@ -178,7 +178,7 @@ static void apply(sender_t *s, const char *id, const delivery_t *d)
     PGconn *c = conn(s);
     if (!c) /* the claim runs out and the message is sent again: under its id, recognisable */
         return;
-    if (!delivery_apply(c, id, s->instance, d, now_us(), &applied, err, sizeof err))
+    if (!delivery_apply_db(s->db, id, s->instance, d, now_us(), &applied, err, sizeof err))
         log_warn("sender: recording message %s: %s", id, err);
     else if (!applied)
         log_warn("sender: message %s was no longer ours (its claim ran out): its outcome is not recorded", id);
@@ -273,7 +273,7 @@ static int start_one(sender_t *s, PGresult *r, int i)
 
     if (sms && !urgent) {
         bool opted;
-        if (!optout_has(c, address, &opted, err, sizeof err)) {
+        if (!optout_has_db(s->db, address, &opted, err, sizeof err)) {
             log_warn("sender: reading the opt-out list: %s", err);
             hold(s, id, now + 5 * 1000000LL, "opt-out list unreadable");
             return -1;
@@ -345,7 +345,7 @@ static int start_one(sender_t *s, PGresult *r, int i)
     char nowtxt[24];
     snprintf(nowtxt, sizeof nowtxt, "%lld", (long long)now);
     dp[2] = nowtxt;
-    PGresult *dr = db_pq_exec(c, DISPATCH_SQL, 3, dp, err, sizeof err, NULL);
+    PGresult *dr = db_exec_prepared(s->db, "notify_dispatch", DISPATCH_SQL, 3, dp, err, sizeof err, NULL);
     int rc = 0;
     if (!dr) {
         log_warn("sender: %s", err);
@@ -395,6 +395,7 @@ static int claim(sender_t *s)
     const char *p[] = {now, s->instance, n, lease};
     if (!tx(s, "BEGIN"))
         return -1;
+    /* not prepared: a generic plan could not know how few rows LIMIT $3 wants (the index order) */
     PGresult *r = db_pq_exec(c, CLAIM_SQL, 4, p, err, sizeof err, NULL);
     if (!r) {
         log_warn("sender: claiming due messages: %s", err);
