@@ -148,6 +148,7 @@ reset-demo: all
 bench: all $(BUILD)/bin/gridgov-cotenant
 	BUILD=$(BUILD) bench/run.sh
 	BUILD=$(BUILD) bench/assign.sh
+	BUILD=$(BUILD) bench/notify.sh
 
 # The closure-rate API over 1,000,000 tickets (loads them first: about 2 minutes).
 bench-stats: all

@@ -35,8 +35,9 @@ static const char APPLY_SQL[] =
     "   redriven_at = NULL RETURNING 1)"
     " SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM a), (SELECT count(*) FROM d)";
 
-bool delivery_apply(PGconn *conn, const char *id, const char *instance, const delivery_t *d, int64_t now_us,
-                    bool *applied, char *err, size_t errsz)
+/* On conn, or prepared once per connection on db when db is given. */
+static bool apply_on(PGconn *conn, db_t *db, const char *id, const char *instance, const delivery_t *d, int64_t now_us,
+                     bool *applied, char *err, size_t errsz)
 {
     static const char *const state[] = {"sent", "pending", "dead"};
     char due[24], now[24];
@@ -56,12 +57,25 @@ bool delivery_apply(PGconn *conn, const char *id, const char *instance, const de
                        d->reason ? d->reason : (d->detail && *d->detail ? d->detail : "failed"),
                        d->attempt ? "t" : "f",
                        now};
-    PGresult *r = db_pq_exec(conn, APPLY_SQL, 14, p, err, errsz, NULL);
+    PGresult *r = db ? db_exec_prepared(db, "notify_apply", APPLY_SQL, 14, p, err, errsz, NULL)
+                     : db_pq_exec(conn, APPLY_SQL, 14, p, err, errsz, NULL);
     if (!r)
         return false;
     *applied = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
     PQclear(r);
     return true;
+}
+
+bool delivery_apply(PGconn *conn, const char *id, const char *instance, const delivery_t *d, int64_t now_us,
+                    bool *applied, char *err, size_t errsz)
+{
+    return apply_on(conn, NULL, id, instance, d, now_us, applied, err, errsz);
+}
+
+bool delivery_apply_db(db_t *db, const char *id, const char *instance, const delivery_t *d, int64_t now_us,
+                       bool *applied, char *err, size_t errsz)
+{
+    return apply_on(NULL, db, id, instance, d, now_us, applied, err, errsz);
 }
 
 delivery_t delivery_decide(const outcome_t *out, const char *provider, const char *channel, const char *fallback,

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db.h"
 #include "provider.h"
 
 typedef enum {
@@ -53,5 +54,9 @@ delivery_t delivery_decide(const outcome_t *out, const char *provider, const cha
  * the claim was no longer this instance's (nothing changed). False on a database error. */
 bool delivery_apply(PGconn *conn, const char *id, const char *instance, const delivery_t *d, int64_t now_us,
                     bool *applied, char *err, size_t errsz) __attribute__((warn_unused_result));
+/* The same on db's connection, the statement prepared once per connection (the sender's hot path:
+ * planning it at every call cost more than running it). */
+bool delivery_apply_db(db_t *db, const char *id, const char *instance, const delivery_t *d, int64_t now_us,
+                       bool *applied, char *err, size_t errsz) __attribute__((warn_unused_result));
 
 #endif

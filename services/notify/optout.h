@@ -8,7 +8,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "db.h"
+
 /* *out true when phone opted out. False on a database error (reason in err). */
 bool optout_has(PGconn *conn, const char *phone, bool *out, char *err, size_t errsz) __attribute__((warn_unused_result));
+/* The same on db's connection, prepared once per connection. */
+bool optout_has_db(db_t *db, const char *phone, bool *out, char *err, size_t errsz) __attribute__((warn_unused_result));
 
 #endif

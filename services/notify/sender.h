@@ -59,4 +59,8 @@ void sender_kick(sender_t *self);
 /* Transfers in flight. */
 int sender_in_flight(const sender_t *self);
 
+/* The claim statement ($1 now in epoch microseconds, $2 instance, $3 how many, $4 lease seconds),
+ * for tests of its plan: a claim must not read the whole backlog. */
+const char *sender_claim_sql(void);
+
 #endif

@@ -78,9 +78,10 @@ static void *responder(void *arg)
                 g_hung[g_n_hung++] = c;
             continue;
         }
+        /* WeCom's own success body: the robot messages come here too (wecom_api_base) */
         char out[256];
-        int len = snprintf(out, sizeof out, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
-                                            "Connection: close\r\n\r\n{}", st);
+        int len = snprintf(out, sizeof out, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: 27\r\n"
+                                            "Connection: close\r\n\r\n{\"errcode\":0,\"errmsg\":\"ok\"}", st);
         if (write(c, out, (size_t)len) < 0)
             perror("responder write");
         close(c);
@@ -103,10 +104,13 @@ static pid_t g_running[8];
 
 static pid_t start_notify(const char *const *extra, char *log, size_t logsz)
 {
-    static char clock_env[1100];
+    static char clock_env[1100], wecom_env[80];
     snprintf(clock_env, sizeof clock_env, "GRIDGOV_CLOCK_FILE=%s", g_clock);
-    const char *env[20] = {clock_env, "GRIDGOV_SWEEP_MS=50", "GRIDGOV_SMS_PROVIDERS=aliyun,tencent"};
-    int n = 3;
+    /* a WeCom robot needs no credentials (its key is the address): the real provider is always
+     * on, so its calls come to this test's responder instead of qyapi.weixin.qq.com */
+    snprintf(wecom_env, sizeof wecom_env, "GRIDGOV_WECOM_API_BASE=http://127.0.0.1:%d", g_resp_port);
+    const char *env[20] = {clock_env, "GRIDGOV_SWEEP_MS=50", "GRIDGOV_SMS_PROVIDERS=aliyun,tencent", wecom_env};
+    int n = 4;
     for (const char *const *e = extra; e && *e && n < 19; e++)
         env[n++] = *e;
     env[n] = NULL;

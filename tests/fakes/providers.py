@@ -441,7 +441,7 @@ class State:
             self.robot_minute = collections.Counter()
             self.member_sends = collections.defaultdict(collections.deque)
             self.wecom_dups = {}      # body digest -> (time, msgid)
-            self.ali_nonces = {}      # nonce -> time
+            self.ali_nonces = collections.OrderedDict()  # nonce -> time, oldest first
             self.ali_sends = collections.defaultdict(collections.deque)
             self.tc_content = {}      # (number, content) -> time
             self.tc_hour = collections.defaultdict(collections.deque)
@@ -849,9 +849,13 @@ def aliyun_send(st, req):
         return aliyun_answer("SignatureDoesNotMatch", fmt, ALIYUN_MESSAGES["SignatureDoesNotMatch"]
                              + " server string to sign is:" + aliyun_string_to_sign(req.method, params))
     with st.lock:
-        for n, t in list(st.ali_nonces.items()):
-            if now - t > 900:
-                del st.ali_nonces[n]
+        # forget the nonces older than 15 minutes from the oldest end: a scan of all of them at
+        # every call made a long run quadratic (20,000 SMS: 2 ms of the fake's CPU per call)
+        while st.ali_nonces:
+            t = next(iter(st.ali_nonces.values()))
+            if now - t <= 900:
+                break
+            st.ali_nonces.popitem(last=False)
         if params["SignatureNonce"] in st.ali_nonces:
             return aliyun_answer("SignatureNonceUsed", fmt)
         st.ali_nonces[params["SignatureNonce"]] = now

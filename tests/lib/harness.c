@@ -297,10 +297,14 @@ pid_t h_start_notify(int intake_pub_port, int router_pub_port, const char *const
     snprintf(log, sizeof log, "%s/notify-%d-%d.log", h_env("GRIDGOV_TEST_VAR"), (int)getpid(), ++started);
     if (log_path)
         snprintf(log_path, log_path_size, "%s", log);
-    const char *env[24] = {sub_env, db_env, "GRIDGOV_LOG_LEVEL=info"};
+    /* room for the fake providers' 16 entries (h_fake_notify_env) and a test's own */
+    const char *env[48] = {sub_env, db_env, "GRIDGOV_LOG_LEVEL=info"};
     int n = 3;
-    for (const char *const *e = extra_env; e && *e && n < 23; e++)
+    for (const char *const *e = extra_env; e && *e; e++) {
+        if (n == 47)
+            die("h_start_notify: %s%s", "more than 44 extra environment entries", "");
         env[n++] = *e;
+    }
     env[n] = NULL;
     char bin[1024];
     snprintf(bin, sizeof bin, "%s/gridgov-notify", h_env("GRIDGOV_BIN"));
