@@ -78,7 +78,7 @@ static void *responder(void *arg)
                 g_hung[g_n_hung++] = c;
             continue;
         }
-        /* WeCom's own success body: the robot messages come here too (wecom_api_base) */
+        /* a body in the providers' JSON shape; the status is what the test asked for */
         char out[256];
         int len = snprintf(out, sizeof out, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: 27\r\n"
                                             "Connection: close\r\n\r\n{\"errcode\":0,\"errmsg\":\"ok\"}", st);
@@ -104,13 +104,11 @@ static pid_t g_running[8];
 
 static pid_t start_notify(const char *const *extra, char *log, size_t logsz)
 {
-    static char clock_env[1100], wecom_env[80];
+    static char clock_env[1100];
     snprintf(clock_env, sizeof clock_env, "GRIDGOV_CLOCK_FILE=%s", g_clock);
-    /* a WeCom robot needs no credentials (its key is the address): the real provider is always
-     * on, so its calls come to this test's responder instead of qyapi.weixin.qq.com */
-    snprintf(wecom_env, sizeof wecom_env, "GRIDGOV_WECOM_API_BASE=http://127.0.0.1:%d", g_resp_port);
-    const char *env[20] = {clock_env, "GRIDGOV_SWEEP_MS=50", "GRIDGOV_SMS_PROVIDERS=aliyun,tencent", wecom_env};
-    int n = 4;
+    /* no credentials and the robots off (wecom_robot_enabled): every channel is the sandbox's */
+    const char *env[20] = {clock_env, "GRIDGOV_SWEEP_MS=50", "GRIDGOV_SMS_PROVIDERS=aliyun,tencent"};
+    int n = 3;
     for (const char *const *e = extra; e && *e && n < 19; e++)
         env[n++] = *e;
     env[n] = NULL;
