@@ -8,6 +8,7 @@ PACKAGES=(
   libzmq3-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libpq-dev
   postgresql-15 postgresql-15-postgis-3 postgresql-client-15
   libcmocka-dev curl jq wrk python3 python3-jsonschema
+  docker-compose
 )
 
 missing=()

@@ -223,6 +223,14 @@ if selected "xcheck/npm"; then
   record "xcheck/npm: wxcrypt against @wecom/crypto and wechat-crypto" $?
 fi
 
+# docker-compose.yml as Debian's docker-compose (1.29) reads it: a key newer Compose versions
+# accept (env_file's path/required) made it refuse the whole file once.
+if selected "compose/config"; then
+  echo "== compose/config"
+  docker-compose -f docker-compose.yml config -q
+  record "compose/config: docker-compose.yml as Debian's docker-compose reads it" $?
+fi
+
 # One writer per schema (deploy/schema-owners.txt): the migrated catalog and the C sources, after
 # a self-test that shows each rule failing on a violating example.
 if selected "ownership"; then
