@@ -61,7 +61,14 @@ static void rewrite_in_place(const char *text, time_t mtime_s)
     assert_int_equal(utimensat(AT_FDCWD, g_path, ts, 0), 0);
 }
 
-static int64_t real_us(void) { return (int64_t)time(NULL) * 1000000; }
+/* clock_gettime, not time(): glibc's time() reads the coarse clock, which may lag the one gclock
+ * reads by a tick and so put "now" past "after" across a second's edge. */
+static int64_t real_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void real_clock_is_close_to_time(void **state)
 {
