@@ -84,6 +84,7 @@ struct sender {
     json_t *outcomes;       /* delivery_row()s */
     json_t *dispatched;     /* ids */
     limits_seen_t *seen;    /* the claim pass's rate-limit view (NULL outside one) */
+    int64_t first_outcome_ms; /* when the oldest outcome not yet written was queued; 0: none */
 };
 
 /* ---- libcurl's sockets and timer, for zmq_poll ---- */
@@ -432,23 +433,30 @@ done:
     return rc;
 }
 
-/* Claims up to the free slots and starts them, in one transaction (above). Returns outcomes
- * reached, -1 on a database error. */
+/* Records the outcomes queued since the last pass, then claims up to the free slots and starts
+ * them, all in one transaction (above). Returns outcomes reached, -1 on a database error. */
 static int claim(sender_t *s)
 {
     int free_slots = s->o.concurrency - s->in_flight;
-    if (free_slots <= 0)
+    s->first_outcome_ms = 0;
+    if (free_slots <= 0 && json_array_size(s->outcomes) == 0)
         return 0;
     PGconn *c = conn(s);
     if (!c)
         return -1;
     char now[24], n[16], lease[16], err[512];
     snprintf(now, sizeof now, "%lld", (long long)now_us());
-    snprintf(n, sizeof n, "%d", free_slots);
+    snprintf(n, sizeof n, "%d", free_slots > 0 ? free_slots : 0);
     snprintf(lease, sizeof lease, "%d", s->o.lease_s);
     const char *p[] = {now, s->instance, n, lease};
     if (!tx(s, "BEGIN"))
         return -1;
+    /* the finished transfers' outcomes first: a retry due now is claimed by this very pass */
+    flush_outcomes(s);
+    if (free_slots <= 0) {
+        tx(s, "COMMIT");
+        return 0;
+    }
     /* not prepared: a generic plan could not know how few rows LIMIT $3 wants (the index order) */
     PGresult *r = db_pq_exec(c, CLAIM_SQL, 4, p, err, sizeof err, NULL);
     if (!r) {
@@ -512,17 +520,23 @@ static int claim(sender_t *s)
 
 /* ---- the loop's side ---- */
 
-/* Records the outcomes of the transfers that finished, in one transaction (above). */
+/* Below this many free slots a finished transfer does not bring the next claim forward: claims
+ * (and the outcomes written with them) then go in batches of a quarter of send_concurrency
+ * instead of one or two at a time, each its own transaction, when the calls finish one by one. */
+static int claim_at(const sender_t *s) { return s->o.concurrency / 4 > 1 ? s->o.concurrency / 4 : 1; }
+
+/* An outcome waits for the next claim at most this long (a few slow calls would otherwise keep
+ * the finished ones' outcomes unwritten until a quarter of the slots is free). */
+#define OUTCOME_WAIT_MS 20
+
+/* Takes the outcomes of the transfers that finished; the next claim's transaction records them. */
 static int finished(sender_t *s)
 {
     int done = 0, left;
-    bool in_tx = false;
     CURLMsg *msg;
     while ((msg = curl_multi_info_read(s->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
-        if (!in_tx)
-            in_tx = tx(s, "BEGIN"); /* if not, each write commits alone */
         xfer_t *x = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         CURLcode rc = msg->data.result;
@@ -535,6 +549,7 @@ static int finished(sender_t *s)
                 x->p->ops->fetched(x->p, c, x->call, rc, status, body, x->resp.len);
             else if (x->p->ops->cancel)
                 x->p->ops->cancel(x->p, x->call);
+            s->next_claim_ms = 0; /* messages held for the token may go */
         } else {
             outcome_t out;
             memset(&out, 0, sizeof out);
@@ -542,13 +557,16 @@ static int finished(sender_t *s)
             outcome(s, x->id, x->channel, x->fallback, x->attempts, x->p, &out);
             s->in_flight--;
             done++;
+            int64_t now = gclock_mono_ms();
+            if (!s->first_outcome_ms)
+                s->first_outcome_ms = now;
+            if (s->o.concurrency - s->in_flight >= claim_at(s) || s->in_flight == 0)
+                s->next_claim_ms = 0;
+            else if (s->next_claim_ms > s->first_outcome_ms + OUTCOME_WAIT_MS)
+                s->next_claim_ms = s->first_outcome_ms + OUTCOME_WAIT_MS;
         }
         xfer_free(s, x);
-        s->next_claim_ms = 0; /* a slot is free */
     }
-    flush_outcomes(s);
-    if (in_tx)
-        tx(s, "COMMIT");
     return done;
 }
 
@@ -599,7 +617,7 @@ int sender_pollitems(sender_t *self, zmq_pollitem_t *items, int max)
 int sender_timeout_ms(const sender_t *self)
 {
     int64_t now = gclock_mono_ms(), wait = self->next_claim_ms - now;
-    if (self->in_flight >= self->o.concurrency)
+    if (self->in_flight >= self->o.concurrency && json_array_size(self->outcomes) == 0)
         wait = 60000; /* no free slot: only a finished transfer frees one */
     if (self->curl_timeout_ms >= 0) {
         int64_t cw = self->curl_timer_set_ms + self->curl_timeout_ms - now;
