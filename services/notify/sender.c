@@ -271,12 +271,13 @@ static void outcome(sender_t *s, const char *id, const char *channel, const char
 }
 
 /* ---- one transaction per pass ----
- * A pass's writes (the claim and its checks, holds and dispatch marks; or the outcomes of every
- * transfer that finished) go in one transaction: one commit, one WAL flush, for the batch instead
- * of one or two per message (notify's only connection waits for each in turn: with per-statement
- * commits a send cost two flushes and the sender ran at a few hundred a second). If the commit
- * fails, the batch's writes are gone as if notify had been killed: claims not taken, or outcomes
- * not recorded and sent again under the same id when the claims run out. */
+ * A pass's writes (the outcomes of the transfers that finished since the last pass, the claim and
+ * its checks, holds and dispatch marks) go in one transaction, one statement for each kind: one
+ * commit, one WAL flush, for the batch instead of one or two per message (notify's only
+ * connection waits for each in turn: with per-statement commits a send cost two flushes and the
+ * sender ran at a few hundred a second). If the commit fails, the batch's writes are gone as if
+ * notify had been killed: claims not taken, outcomes not recorded and the messages sent again
+ * under the same id when the claims run out. */
 
 static bool tx(sender_t *s, const char *cmd)
 {
