@@ -219,7 +219,26 @@ WITH l AS (SELECT DISTINCT ON (m.id) 1000 * (f.t - extract(epoch FROM k.requeste
 SELECT count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
        round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(max(ms)::numeric, 1) FROM l;
 EOF
+# where the time goes, p50/p99 of each leg (ms): POST -> planned (bus, consumer, planner; created_at
+# is the planning transaction's start) -> dispatched (claimed_at: the sender's wake-up and claim)
+# -> at the fake (the call)
+"$PSQL" -X -q -tA -v ON_ERROR_STOP=1 "$owner_db" >"$out/legs.txt" <<EOF
+CREATE TEMP TABLE at_fake (id uuid, t double precision);
+\copy at_fake FROM '$out/fake_sent.csv' WITH (FORMAT csv)
+WITH l AS (SELECT DISTINCT ON (m.id) 1000 * extract(epoch FROM m.created_at - k.requested_at) AS plan,
+                  1000 * extract(epoch FROM m.claimed_at - m.created_at) AS claim,
+                  1000 * (f.t - extract(epoch FROM m.claimed_at)) AS call
+           FROM notify.message m JOIN intake.ticket k ON k.phone = m.address JOIN at_fake f ON f.id = m.id
+           WHERE m.channel = 'sms' AND m.address LIKE '136%' ORDER BY m.id, f.t)
+SELECT 'planned ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY plan)::numeric, 1) || '/'
+       || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY plan)::numeric, 1)
+       || ', dispatched ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY claim)::numeric, 1) || '/'
+       || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY claim)::numeric, 1)
+       || ', at the fake ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY call)::numeric, 1) || '/'
+       || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY call)::numeric, 1) FROM l;
+EOF
 IFS='|' read -r n p50 p99 mx <"$out/latency.txt"
 wrk_rps=$(awk '/^Requests\/sec/ {print $2}' "$out/wrk.txt")
 echo "LATENCY posted=$posted rps=$wrk_rps sms_at_fake=$n p50_ms=$p50 p99_ms=$p99 max_ms=$mx" | tee -a "$out/results.txt"
+echo "LATENCY legs (ms, p50/p99, POST -> planned -> dispatched -> at the fake): $(cat "$out/legs.txt")" | tee -a "$out/results.txt"
 [ "$n" -gt 0 ] || die "no planned SMS reached the fake"

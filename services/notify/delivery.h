@@ -9,7 +9,7 @@
  *      │                 └──PERMANENT, opt-out, last attempt, nowhere to fall back──▶ dead
  *      └──────────── redrive (an operator: gridgovctl redrive ID, redrive.c) ◀───── dead
  *
- * Every transition of a claimed message is one statement: the message row (only while this
+ * Every transition of a claimed message is one statement (a batch of them too): the message row (only while this
  * instance still holds the claim: an instance whose lease ran out changes nothing), its
  * notify.attempt row and its notify.dead_letter row, together. */
 #ifndef GRIDGOV_NOTIFY_DELIVERY_H
@@ -54,9 +54,14 @@ delivery_t delivery_decide(const outcome_t *out, const char *provider, const cha
  * the claim was no longer this instance's (nothing changed). False on a database error. */
 bool delivery_apply(PGconn *conn, const char *id, const char *instance, const delivery_t *d, int64_t now_us,
                     bool *applied, char *err, size_t errsz) __attribute__((warn_unused_result));
-/* The same on db's connection, the statement prepared once per connection (the sender's hot path:
- * planning it at every call cost more than running it). */
-bool delivery_apply_db(db_t *db, const char *id, const char *instance, const delivery_t *d, int64_t now_us,
-                       bool *applied, char *err, size_t errsz) __attribute__((warn_unused_result));
-
+/* A batch: delivery_row makes one transition's row (new reference; its strings copied), and
+ * delivery_apply_rows applies a JSON array of them in one statement. The ids applied (PostgreSQL's
+ * lowercase spelling) are set as keys of the object applied (may be NULL); an id missing there was
+ * no longer this instance's. The _db form prepares the statement once per db connection (the
+ * sender's hot path). False on a database error: nothing of the batch applied. */
+json_t *delivery_row(const char *id, const delivery_t *d, int64_t now_us);
+bool delivery_apply_rows(PGconn *conn, const char *instance, const json_t *rows, int64_t now_us, json_t *applied,
+                         char *err, size_t errsz) __attribute__((warn_unused_result));
+bool delivery_apply_rows_db(db_t *db, const char *instance, const json_t *rows, int64_t now_us, json_t *applied,
+                            char *err, size_t errsz) __attribute__((warn_unused_result));
 #endif

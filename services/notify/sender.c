@@ -11,6 +11,7 @@
 #include "delivery.h"
 #include "gclock.h"
 #include "log.h"
+#include "limits.h"
 #include "optout.h"
 
 #define TS(n) "('epoch'::timestamptz + $" #n "::bigint * interval '1 microsecond')"
@@ -40,7 +41,8 @@ const char *sender_claim_sql(void) { return CLAIM_SQL; }
 
 /* From now on the message counts against its recipient's rate limits (limits.h). */
 static const char DISPATCH_SQL[] =
-    "UPDATE notify.message SET claimed_at = " TS(3) " WHERE id = $1::uuid AND state = 'sending' AND leased_by = $2";
+    "UPDATE notify.message SET claimed_at = " TS(3)
+    " WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid) AND state = 'sending' AND leased_by = $2";
 
 enum { C_ID, C_CHANNEL, C_ADDRESS, C_FALLBACK, C_PARAMS, C_WECHAT, C_BODY, C_URGENT, C_AUDIENCE, C_TEMPLATE,
        C_ROUTE, C_ATTEMPTS, C_ALIYUN, C_TENCENT, C_SMS_PARAMS, C_WECHAT_TMPL };
@@ -78,6 +80,11 @@ struct sender {
     int64_t next_claim_ms;
     unsigned rnd;
     bool db_down_logged;
+    /* a pass's writes, made in one statement each before its COMMIT (flush) */
+    json_t *outcomes;       /* delivery_row()s */
+    json_t *dispatched;     /* ids */
+    limits_seen_t *seen;    /* the claim pass's rate-limit view (NULL outside one) */
+    int64_t first_outcome_ms; /* when the oldest outcome not yet written was queued; 0: none */
 };
 
 /* ---- libcurl's sockets and timer, for zmq_poll ---- */
@@ -171,17 +178,68 @@ static PGconn *conn(sender_t *s)
     return c;
 }
 
+/* Queues d for message id: written with the pass's other outcomes (flush_outcomes). */
 static void apply(sender_t *s, const char *id, const delivery_t *d)
 {
-    char err[512];
-    bool applied = false;
-    PGconn *c = conn(s);
-    if (!c) /* the claim runs out and the message is sent again: under its id, recognisable */
+    json_t *row = delivery_row(id, d, now_us());
+    if (!row || json_array_append_new(s->outcomes, row) != 0)
+        log_oom();
+    if (s->seen && d->next != DELIVERY_SENT)
+        limits_released(s->seen, id);
+}
+
+/* Writes the queued outcomes in one statement. If that fails, none is recorded: the claims run out
+ * and the messages are sent again, under their ids. */
+static void flush_outcomes(sender_t *s)
+{
+    size_t n = json_array_size(s->outcomes);
+    if (n == 0)
         return;
-    if (!delivery_apply_db(s->db, id, s->instance, d, now_us(), &applied, err, sizeof err))
-        log_warn("sender: recording message %s: %s", id, err);
-    else if (!applied)
-        log_warn("sender: message %s was no longer ours (its claim ran out): its outcome is not recorded", id);
+    char err[512];
+    json_t *applied = json_object();
+    if (!applied)
+        log_oom();
+    if (!conn(s)) {
+        /* the claims run out and the messages are sent again: under their ids, recognisable */
+    } else if (!delivery_apply_rows_db(s->db, s->instance, s->outcomes, now_us(), applied, err, sizeof err)) {
+        log_warn("sender: recording %zu outcomes: %s", n, err);
+    } else if (json_object_size(applied) < n) {
+        size_t i;
+        json_t *row;
+        json_array_foreach(s->outcomes, i, row) {
+            char lower[40];
+            snprintf(lower, sizeof lower, "%s", json_string_value(json_object_get(row, "id")));
+            for (char *c = lower; *c; c++)
+                *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+            if (!json_object_get(applied, lower))
+                log_warn("sender: message %s was no longer ours (its claim ran out): its outcome is not recorded",
+                         lower);
+        }
+    }
+    json_decref(applied);
+    json_array_clear(s->outcomes);
+}
+
+/* Marks the pass's dispatched messages in one statement. */
+static bool flush_dispatched(sender_t *s)
+{
+    if (json_array_size(s->dispatched) == 0)
+        return true;
+    char err[512], nowtxt[24];
+    char *js = json_dumps(s->dispatched, JSON_COMPACT);
+    if (!js)
+        log_oom();
+    snprintf(nowtxt, sizeof nowtxt, "%lld", (long long)now_us());
+    const char *dp[] = {js, s->instance, nowtxt};
+    PGresult *dr = db_exec_prepared(s->db, "notify_dispatch_batch", DISPATCH_SQL, 3, dp, err, sizeof err, NULL);
+    free(js);
+    json_array_clear(s->dispatched);
+    if (!dr) {
+        log_warn("sender: marking dispatched messages: %s", err);
+        return false;
+    }
+    PQclear(dr);
+    return true;
 }
 
 /* Gives a claimed message back without an attempt: due at due_us (a hold). */
@@ -213,12 +271,13 @@ static void outcome(sender_t *s, const char *id, const char *channel, const char
 }
 
 /* ---- one transaction per pass ----
- * A pass's writes (the claim and its checks, holds and dispatch marks; or the outcomes of every
- * transfer that finished) go in one transaction: one commit, one WAL flush, for the batch instead
- * of one or two per message (notify's only connection waits for each in turn: with per-statement
- * commits a send cost two flushes and the sender ran at a few hundred a second). If the commit
- * fails, the batch's writes are gone as if notify had been killed: claims not taken, or outcomes
- * not recorded and sent again under the same id when the claims run out. */
+ * A pass's writes (the outcomes of the transfers that finished since the last pass, the claim and
+ * its checks, holds and dispatch marks) go in one transaction, one statement for each kind: one
+ * commit, one WAL flush, for the batch instead of one or two per message (notify's only
+ * connection waits for each in turn: with per-statement commits a send cost two flushes and the
+ * sender ran at a few hundred a second). If the commit fails, the batch's writes are gone as if
+ * notify had been killed: claims not taken, outcomes not recorded and the messages sent again
+ * under the same id when the claims run out. */
 
 static bool tx(sender_t *s, const char *cmd)
 {
@@ -253,9 +312,15 @@ static bool is_resident(const char *audience)
     return strcmp(audience, "reporter") == 0 || strcmp(audience, "follower") == 0 || strcmp(audience, "resident") == 0;
 }
 
+/* What a claim pass read for its whole batch at once: who opted out, the rate-limit view. */
+typedef struct {
+    json_t *opted;  /* phones as keys; NULL: the list could not be read */
+    bool seen_ok;   /* s->seen was read */
+} pass_t;
+
 /* Checks one claimed row and starts it (or decides it at once). Returns 1 when it reached an
  * outcome now, 0 when started or held, -1 on a database error. */
-static int start_one(sender_t *s, PGresult *r, int i)
+static int start_one(sender_t *s, const pass_t *ps, PGresult *r, int i)
 {
     const char *id = PQgetvalue(r, i, C_ID), *channel = PQgetvalue(r, i, C_CHANNEL),
                *address = PQgetvalue(r, i, C_ADDRESS), *audience = PQgetvalue(r, i, C_AUDIENCE),
@@ -265,20 +330,17 @@ static int start_one(sender_t *s, PGresult *r, int i)
     bool urgent = strcmp(PQgetvalue(r, i, C_URGENT), "t") == 0;
     int attempts = atoi(PQgetvalue(r, i, C_ATTEMPTS));
     int64_t now = now_us();
-    char err[512];
     PGconn *c = conn(s);
     if (!c)
         return -1;
     bool sms = strcmp(channel, "sms") == 0;
 
     if (sms && !urgent) {
-        bool opted;
-        if (!optout_has_db(s->db, address, &opted, err, sizeof err)) {
-            log_warn("sender: reading the opt-out list: %s", err);
+        if (!ps->opted) {
             hold(s, id, now + 5 * 1000000LL, "opt-out list unreadable");
             return -1;
         }
-        if (opted) {
+        if (json_object_get(ps->opted, address)) {
             delivery_t d = {.next = DELIVERY_DEAD, .code = "opted_out",
                             .reason = "the recipient opted out of SMS (TD); only urgent messages reach them"};
             apply(s, id, &d);
@@ -292,15 +354,16 @@ static int start_one(sender_t *s, PGresult *r, int i)
             return 0;
         }
     }
-    int64_t nb = limits_not_before(c, &s->o.limits, id, channel, address, tkey, now, err, sizeof err);
-    if (nb < 0) {
-        log_warn("sender: rate limits: %s", err);
-        hold(s, id, now + 5 * 1000000LL, "rate limits unreadable");
-        return -1;
-    }
-    if (nb > now) {
-        hold(s, id, nb, "rate limit");
-        return 0;
+    if (limits_any(&s->o.limits, channel)) {
+        if (!ps->seen_ok) {
+            hold(s, id, now + 5 * 1000000LL, "rate limits unreadable");
+            return -1;
+        }
+        int64_t nb = limits_check(s->seen, &s->o.limits, id, channel, address, tkey, now);
+        if (nb > now) {
+            hold(s, id, nb, "rate limit");
+            return 0;
+        }
     }
 
     provider_t *p = providers_for(s->providers, channel, route);
@@ -341,19 +404,12 @@ static int start_one(sender_t *s, PGresult *r, int i)
     message_t m = {.id = id, .channel = channel, .address = address, .body = PQgetvalue(r, i, C_BODY),
                    .params = params, .wechat_data = wechat, .tmpl = &tc};
 
-    const char *dp[] = {id, s->instance, NULL};
-    char nowtxt[24];
-    snprintf(nowtxt, sizeof nowtxt, "%lld", (long long)now);
-    dp[2] = nowtxt;
-    PGresult *dr = db_exec_prepared(s->db, "notify_dispatch", DISPATCH_SQL, 3, dp, err, sizeof err, NULL);
+    /* from now on it counts against its recipient's limits: marked with the batch (flush_dispatched) */
+    if (json_array_append_new(s->dispatched, json_string(id)) != 0)
+        log_oom();
+    if (s->seen)
+        limits_dispatched(s->seen, id, channel, address, tkey, now);
     int rc = 0;
-    if (!dr) {
-        log_warn("sender: %s", err);
-        rc = -1;
-        goto done;
-    }
-    PQclear(dr);
-
     void *call = NULL;
     outcome_t out;
     memset(&out, 0, sizeof out);
@@ -378,23 +434,30 @@ done:
     return rc;
 }
 
-/* Claims up to the free slots and starts them, in one transaction (above). Returns outcomes
- * reached, -1 on a database error. */
+/* Records the outcomes queued since the last pass, then claims up to the free slots and starts
+ * them, all in one transaction (above). Returns outcomes reached, -1 on a database error. */
 static int claim(sender_t *s)
 {
     int free_slots = s->o.concurrency - s->in_flight;
-    if (free_slots <= 0)
+    s->first_outcome_ms = 0;
+    if (free_slots <= 0 && json_array_size(s->outcomes) == 0)
         return 0;
     PGconn *c = conn(s);
     if (!c)
         return -1;
     char now[24], n[16], lease[16], err[512];
     snprintf(now, sizeof now, "%lld", (long long)now_us());
-    snprintf(n, sizeof n, "%d", free_slots);
+    snprintf(n, sizeof n, "%d", free_slots > 0 ? free_slots : 0);
     snprintf(lease, sizeof lease, "%d", s->o.lease_s);
     const char *p[] = {now, s->instance, n, lease};
     if (!tx(s, "BEGIN"))
         return -1;
+    /* the finished transfers' outcomes first: a retry due now is claimed by this very pass */
+    flush_outcomes(s);
+    if (free_slots <= 0) {
+        tx(s, "COMMIT");
+        return 0;
+    }
     /* not prepared: a generic plan could not know how few rows LIMIT $3 wants (the index order) */
     PGresult *r = db_pq_exec(c, CLAIM_SQL, 4, p, err, sizeof err, NULL);
     if (!r) {
@@ -404,12 +467,40 @@ static int claim(sender_t *s)
     }
     xfer_t *before = s->xfers; /* the transfers this batch starts go in front of it */
     int done = 0, rows = PQntuples(r);
+    /* the batch's opt-outs and rate-limit state, one statement each */
+    json_t *phones = json_array(), *recips = json_array();
+    pass_t ps = {.opted = json_object()};
+    if (!phones || !recips || !ps.opted)
+        log_oom();
     for (int i = 0; i < rows; i++) {
-        int k = start_one(s, r, i);
+        const char *channel = PQgetvalue(r, i, C_CHANNEL), *address = PQgetvalue(r, i, C_ADDRESS);
+        if (strcmp(channel, "sms") == 0 && strcmp(PQgetvalue(r, i, C_URGENT), "t") != 0)
+            json_array_append_new(phones, json_string(address));
+        if (limits_any(&s->o.limits, channel))
+            json_array_append_new(recips, json_pack("{s:s, s:s}", "channel", channel, "address", address));
+    }
+    if (json_array_size(phones) > 0 && !optout_which_db(s->db, phones, ps.opted, err, sizeof err)) {
+        log_warn("sender: reading the opt-out list: %s", err);
+        json_decref(ps.opted);
+        ps.opted = NULL;
+    }
+    s->seen = limits_load(c, &s->o.limits, recips, now_us(), err, sizeof err);
+    ps.seen_ok = s->seen != NULL;
+    if (!ps.seen_ok)
+        log_warn("sender: rate limits: %s", err);
+    json_decref(phones);
+    json_decref(recips);
+    for (int i = 0; i < rows; i++) {
+        int k = start_one(s, &ps, r, i);
         if (k > 0)
             done += k;
     }
     PQclear(r);
+    json_decref(ps.opted);
+    limits_seen_free(&s->seen);
+    /* the dispatch marks before the outcomes decided at once: as if written one by one */
+    flush_dispatched(s);
+    flush_outcomes(s);
     if (!tx(s, "COMMIT")) {
         /* the claims were not taken: their calls must not go (not one has been made yet: libcurl
          * starts them in the next sender_run) */
@@ -430,17 +521,23 @@ static int claim(sender_t *s)
 
 /* ---- the loop's side ---- */
 
-/* Records the outcomes of the transfers that finished, in one transaction (above). */
+/* Below this many free slots a finished transfer does not bring the next claim forward: claims
+ * (and the outcomes written with them) then go in batches of a quarter of send_concurrency
+ * instead of one or two at a time, each its own transaction, when the calls finish one by one. */
+static int claim_at(const sender_t *s) { return s->o.concurrency / 4 > 1 ? s->o.concurrency / 4 : 1; }
+
+/* An outcome waits for the next claim at most this long (a few slow calls would otherwise keep
+ * the finished ones' outcomes unwritten until a quarter of the slots is free). */
+#define OUTCOME_WAIT_MS 20
+
+/* Takes the outcomes of the transfers that finished; the next claim's transaction records them. */
 static int finished(sender_t *s)
 {
     int done = 0, left;
-    bool in_tx = false;
     CURLMsg *msg;
     while ((msg = curl_multi_info_read(s->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
-        if (!in_tx)
-            in_tx = tx(s, "BEGIN"); /* if not, each write commits alone */
         xfer_t *x = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         CURLcode rc = msg->data.result;
@@ -453,6 +550,7 @@ static int finished(sender_t *s)
                 x->p->ops->fetched(x->p, c, x->call, rc, status, body, x->resp.len);
             else if (x->p->ops->cancel)
                 x->p->ops->cancel(x->p, x->call);
+            s->next_claim_ms = 0; /* messages held for the token may go */
         } else {
             outcome_t out;
             memset(&out, 0, sizeof out);
@@ -460,12 +558,16 @@ static int finished(sender_t *s)
             outcome(s, x->id, x->channel, x->fallback, x->attempts, x->p, &out);
             s->in_flight--;
             done++;
+            int64_t now = gclock_mono_ms();
+            if (!s->first_outcome_ms)
+                s->first_outcome_ms = now;
+            if (s->o.concurrency - s->in_flight >= claim_at(s) || s->in_flight == 0)
+                s->next_claim_ms = 0;
+            else if (s->next_claim_ms > s->first_outcome_ms + OUTCOME_WAIT_MS)
+                s->next_claim_ms = s->first_outcome_ms + OUTCOME_WAIT_MS;
         }
         xfer_free(s, x);
-        s->next_claim_ms = 0; /* a slot is free */
     }
-    if (in_tx)
-        tx(s, "COMMIT");
     return done;
 }
 
@@ -516,7 +618,7 @@ int sender_pollitems(sender_t *self, zmq_pollitem_t *items, int max)
 int sender_timeout_ms(const sender_t *self)
 {
     int64_t now = gclock_mono_ms(), wait = self->next_claim_ms - now;
-    if (self->in_flight >= self->o.concurrency)
+    if (self->in_flight >= self->o.concurrency && json_array_size(self->outcomes) == 0)
         wait = 60000; /* no free slot: only a finished transfer frees one */
     if (self->curl_timeout_ms >= 0) {
         int64_t cw = self->curl_timer_set_ms + self->curl_timeout_ms - now;
@@ -540,6 +642,10 @@ sender_t *sender_new(const sender_opts_t *opts, db_t *db, providers_t *providers
     s->db = db;
     s->providers = providers;
     s->curl_timeout_ms = -1;
+    s->outcomes = json_array();
+    s->dispatched = json_array();
+    if (!s->outcomes || !s->dispatched)
+        log_oom();
     s->rnd = (unsigned)getpid() ^ (unsigned)gclock_mono_ms();
     s->multi = curl_multi_init();
     if (!s->instance || !s->multi) {
@@ -570,6 +676,9 @@ void sender_destroy(sender_t **self)
             hold(s, x->id, now_us(), "shutdown");
         xfer_free(s, x);
     }
+    flush_outcomes(s);
+    json_decref(s->outcomes);
+    json_decref(s->dispatched);
     if (s->multi)
         curl_multi_cleanup(s->multi);
     free(s->instance);

@@ -3,7 +3,9 @@
  *   - UNDELIVERABLE with a fallback phone: the WeChat message becomes an SMS to that phone;
  *   - FAILOVER: the next provider is kept as the message's route, due at once;
  *   - a claim another instance holds (this one's ran out): nothing changes, no attempt row;
- *   - dead, then dead again after a redrive: one dead letter, its redriven_at cleared. */
+ *   - dead, then dead again after a redrive: one dead letter, its redriven_at cleared;
+ *   - a batch in one statement (delivery_apply_rows): each row its own transition, a row whose claim
+ *     is another instance's left alone and missing from the ids applied. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -132,6 +134,58 @@ static void dead_twice_keeps_one_dead_letter_and_clears_its_redrive(void **state
     PQfinish(db);
 }
 
+static void a_batch_applies_each_row_and_leaves_claims_of_others_alone(void **state)
+{
+    (void)state;
+    PGconn *db = h_db();
+    char sent[UUID_STR_LEN], dead[UUID_STR_LEN], other[UUID_STR_LEN];
+    claimed(db, sent, "sms", "13800000024", NULL);
+    claimed(db, dead, "sms", "13800000025", NULL);
+    claimed(db, other, "sms", "13800000026", NULL);
+    const char *p[] = {other};
+    assert_int_equal(h_sql_int(db, "WITH u AS (UPDATE notify.message SET leased_by = 'someone-else' WHERE id = $1"
+                                   " RETURNING 1) SELECT count(*) FROM u", 1, p), 1);
+    outcome_t os = {.kind = OUTCOME_SENT, .code = "OK", .provider_msgid = "biz-1"};
+    outcome_t od = {.kind = OUTCOME_PERMANENT, .code = "isv.MOBILE_NUMBER_ILLEGAL", .detail = "bad number"};
+    delivery_t ds = delivery_decide(&os, "aliyun", "sms", NULL, 0, 8, NULL, NOW, 2000);
+    delivery_t dd = delivery_decide(&od, "aliyun", "sms", NULL, 0, 8, NULL, NOW, 2000);
+    json_t *rows = json_array(), *applied = json_object();
+    json_array_append_new(rows, delivery_row(sent, &ds, NOW));
+    json_array_append_new(rows, delivery_row(dead, &dd, NOW));
+    json_array_append_new(rows, delivery_row(other, &ds, NOW));
+    char err[256];
+    assert_true(delivery_apply_rows(db, "me", rows, NOW, applied, err, sizeof err));
+    assert_int_equal(json_object_size(applied), 2);
+    assert_non_null(json_object_get(applied, sent));
+    assert_non_null(json_object_get(applied, dead));
+    assert_null(json_object_get(applied, other));
+    char *r = row(db, sent);
+    assert_string_equal(r, "sent sms 13800000024 - - 1 OK - 1:aliyun:sent 0");
+    free(r);
+    r = row(db, dead);
+    assert_string_equal(r, "dead sms 13800000025 - - 1 isv.MOBILE_NUMBER_ILLEGAL - 1:aliyun:permanent 1");
+    free(r);
+    r = row(db, other);
+    assert_string_equal(r, "sending sms 13800000026 - - 0 - someone-else 0");
+    free(r);
+    /* a row that cannot be one (an id that is no uuid) fails the whole batch: nothing applied */
+    char fresh[UUID_STR_LEN];
+    claimed(db, fresh, "sms", "13800000028", NULL);
+    json_t *bad = json_array();
+    json_array_append_new(bad, delivery_row(fresh, &ds, NOW));
+    json_array_append_new(bad, delivery_row("not-a-uuid", &ds, NOW));
+    json_object_clear(applied);
+    assert_false(delivery_apply_rows(db, "me", bad, NOW, applied, err, sizeof err));
+    assert_int_equal(json_object_size(applied), 0);
+    r = row(db, fresh);
+    assert_string_equal(r, "sending sms 13800000028 - - 0 - me 0");
+    free(r);
+    json_decref(bad);
+    json_decref(rows);
+    json_decref(applied);
+    PQfinish(db);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -150,6 +204,7 @@ int main(void)
         cmocka_unit_test(failover_keeps_the_next_provider_as_the_route),
         cmocka_unit_test(an_instance_whose_claim_ran_out_changes_nothing),
         cmocka_unit_test(dead_twice_keeps_one_dead_letter_and_clears_its_redrive),
+        cmocka_unit_test(a_batch_applies_each_row_and_leaves_claims_of_others_alone),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -296,7 +296,16 @@ static void rate_limits_move_due_at_instead_of_failing(void **state)
     h_set_clock(g_clock, "2026-12-08T02:00:00Z");
     char log[1024], s1[UUID_STR_LEN], s2[UUID_STR_LEN], other[UUID_STR_LEN], r[3][UUID_STR_LEN];
     const char *env[] = {"GRIDGOV_WECOM_ROBOT_PER_MIN=2", NULL};
+    /* two to one number before notify starts: one claim takes both, and the batch's own dispatch
+     * counts for the second (the limits are read once per batch and kept up to date in memory) */
+    char b1[UUID_STR_LEN], b2[UUID_STR_LEN];
+    insert_msg(db, b1, "reporter", "sms", "13800000027", NULL, "engine_notice", false);
+    insert_msg(db, b2, "reporter", "sms", "13800000027", NULL, "engine_notice", false);
     pid_t n = start_notify(env, log, sizeof log);
+    assert_true(h_wait_sql(db, "SELECT count(*) FROM notify.message WHERE address = '13800000027' AND state = 'sent'",
+                           0, NULL, 1, 5000));
+    assert_true(h_wait_sql(db, "SELECT count(*) FROM notify.message WHERE address = '13800000027' AND state = 'pending'"
+                               " AND due_at = '2026-12-08T02:00:30Z' AND attempts = 0", 0, NULL, 1, 5000));
     /* SMS: the same template to one number within 30 s waits; another template does not */
     insert_msg(db, s1, "reporter", "sms", "13800000005", NULL, "engine_notice", false);
     assert_true(wait_state(db, s1, "sent", 5000));
@@ -318,6 +327,8 @@ static void rate_limits_move_due_at_instead_of_failing(void **state)
     /* when the window has passed, they go */
     h_set_clock(g_clock, "2026-12-08T02:01:00Z");
     assert_true(wait_state(db, s2, "sent", 5000));
+    assert_true(wait_state(db, b1, "sent", 5000));
+    assert_true(wait_state(db, b2, "sent", 5000));
     assert_true(h_wait_sql(db, "SELECT count(*) FROM notify.message WHERE address = 'robot-key-engine-test'"
                                " AND state = 'sent'", 0, NULL, 3, 5000));
     stop_notify(n);
