@@ -13,10 +13,6 @@
 #include "uuid.h"
 
 typedef struct {
-    struct curl_slist *headers;
-} aliyun_call_t;
-
-typedef struct {
     char *endpoint, *key_id, *secret, *sign_name;
     long timeout_ms;
 } aliyun_t;
@@ -155,40 +151,22 @@ static CURL *aliyun_prepare(provider_t *self, const message_t *m, int64_t now_s,
     };
     char *form = aliyun_signed_query("POST", &s);
     free(param);
-    aliyun_call_t *c = calloc(1, sizeof *c);
-    if (!c)
+    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+    if (!headers)
         log_oom();
-    c->headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
-    if (!c->headers)
-        log_oom();
-    CURL *e = ph_easy(a->endpoint, c->headers, form, strlen(form), a->timeout_ms);
+    CURL *e = ph_easy(a->endpoint, headers, form, strlen(form), a->timeout_ms);
     free(form);
-    *call = c;
+    *call = headers; /* all a call holds (ph_headers_cancel) */
     return e;
-}
-
-static void aliyun_call_free(aliyun_call_t *c)
-{
-    if (!c)
-        return;
-    curl_slist_free_all(c->headers);
-    free(c);
 }
 
 static void aliyun_finish(provider_t *self, void *call, CURLcode rc, long http_status, const char *body, size_t len,
                           outcome_t *out)
 {
-    (void)self;
     memset(out, 0, sizeof *out);
     if (!ph_transport_failed(rc, http_status, out))
         aliyun_classify(http_status, body, len, out);
-    aliyun_call_free(call);
-}
-
-static void aliyun_cancel(provider_t *self, void *call)
-{
-    (void)self;
-    aliyun_call_free(call);
+    ph_headers_cancel(self, call);
 }
 
 static void aliyun_destroy(provider_t *self)
@@ -207,7 +185,7 @@ static const provider_ops_t ALIYUN_OPS = {
     .channel = "sms",
     .prepare = aliyun_prepare,
     .finish = aliyun_finish,
-    .cancel = aliyun_cancel,
+    .cancel = ph_headers_cancel,
     .destroy = aliyun_destroy,
 };
 

@@ -214,3 +214,9 @@ const char *ph_cfg(const char *v)
 {
     return v ? v : "";
 }
+
+void ph_headers_cancel(provider_t *self, void *call)
+{
+    (void)self;
+    curl_slist_free_all(call);
+}

@@ -70,6 +70,10 @@ char *ph_urlencode(const char *s);
  * v1, "secret", v2, NULL) → "<base>/cgi-bin/token?appid=v1&secret=v2", values encoded. */
 char *ph_url(const char *base, const char *path, ...) __attribute__((sentinel));
 
+/* The cancel of a provider whose call is nothing but its request headers (Aliyun, Tencent): the
+ * call is the curl_slist itself, freed here; their finish frees it the same way. */
+void ph_headers_cancel(provider_t *self, void *call);
+
 char *ph_strdup(const char *s);
 /* A configuration string, "" when unset. */
 const char *ph_cfg(const char *v);

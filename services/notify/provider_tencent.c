@@ -13,10 +13,6 @@
 #define TC_CONTENT_TYPE "application/json; charset=utf-8"
 
 typedef struct {
-    struct curl_slist *headers;
-} tencent_call_t;
-
-typedef struct {
     char *endpoint, *host, *secret_id, *secret_key, *app_id, *sign_name;
     long timeout_ms;
 } tencent_t;
@@ -166,44 +162,25 @@ static CURL *tencent_prepare(provider_t *self, const message_t *m, int64_t now_s
         ph_outcome(out, OUTCOME_PERMANENT, "bad params", why);
         return NULL;
     }
-    tencent_call_t *c = calloc(1, sizeof *c);
-    if (!c)
-        log_oom();
-    c->headers = tencent_headers(t->secret_id, t->secret_key, "sms", t->host, body, strlen(body), now_s);
-    if (!c->headers) {
+    struct curl_slist *headers = tencent_headers(t->secret_id, t->secret_key, "sms", t->host, body, strlen(body), now_s);
+    if (!headers) {
         free(body);
-        free(c);
         ph_outcome(out, OUTCOME_RETRY, "bad clock", "the clock gives no date to sign with");
         return NULL;
     }
-    CURL *e = ph_easy(t->endpoint, c->headers, body, strlen(body), t->timeout_ms);
+    CURL *e = ph_easy(t->endpoint, headers, body, strlen(body), t->timeout_ms);
     free(body);
-    *call = c;
+    *call = headers; /* all a call holds (ph_headers_cancel) */
     return e;
-}
-
-static void tencent_call_free(tencent_call_t *c)
-{
-    if (!c)
-        return;
-    curl_slist_free_all(c->headers);
-    free(c);
 }
 
 static void tencent_finish(provider_t *self, void *call, CURLcode rc, long http_status, const char *body, size_t len,
                            outcome_t *out)
 {
-    (void)self;
     memset(out, 0, sizeof *out);
     if (!ph_transport_failed(rc, http_status, out))
         tencent_classify(http_status, body, len, out);
-    tencent_call_free(call);
-}
-
-static void tencent_cancel(provider_t *self, void *call)
-{
-    (void)self;
-    tencent_call_free(call);
+    ph_headers_cancel(self, call);
 }
 
 static void tencent_destroy(provider_t *self)
@@ -224,7 +201,7 @@ static const provider_ops_t TENCENT_OPS = {
     .channel = "sms",
     .prepare = tencent_prepare,
     .finish = tencent_finish,
-    .cancel = tencent_cancel,
+    .cancel = ph_headers_cancel,
     .destroy = tencent_destroy,
 };
 
