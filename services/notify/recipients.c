@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "db.h"
-#include "gclock.h"
 #include "prepared.h"
 #include "timefmt.h"
 
@@ -91,10 +90,6 @@
     "         AND b.openid = w.account_id ORDER BY b.bound_at DESC LIMIT 1)" \
     "    ) x ORDER BY x.bound_at DESC LIMIT 1"
 
-/* ... where the database has no bindings yet */
-#define SQL_NO_BINDING \
-    "    SELECT NULL::text AS openid, NULL::text AS phone"
-
 #define SQL_TAIL \
     "  ) b ON true" \
     ")" \
@@ -121,54 +116,14 @@
     " FROM ch CROSS JOIN ev LEFT JOIN tk ON true JOIN notify.template t ON t.key = ch.template_key" \
     " ORDER BY ch.template_key, ch.channel, ch.address, ch.rank"
 
-/* The statement for each combination of intake's views: [verification][binding]. Fixed texts:
- * which views exist chooses one, input never does. */
-static const struct {
-    const char *name, *sql;
-} VARIANTS[2][2] = {
-    {{"notify_recipients", SQL_HEAD SQL_CHANNEL SQL_NO_BINDING SQL_TAIL},
-     {"notify_recipients_b", SQL_HEAD SQL_CHANNEL SQL_BINDING SQL_TAIL}},
-    {{"notify_recipients_v", SQL_HEAD SQL_VERIFICATION SQL_CHANNEL SQL_NO_BINDING SQL_TAIL},
-     {"notify_recipients_vb", SQL_HEAD SQL_VERIFICATION SQL_CHANNEL SQL_BINDING SQL_TAIL}},
-};
-
-/* Which of intake's views for notify this database has, per session (a new session, or a
- * migration applied meanwhile, is looked at again). One thread uses a connection. */
-static _Thread_local struct {
-    PGconn *conn;
-    int pid;
-    int64_t checked_ms;
-    bool binding, verification;
-} g_views;
-
-static bool intake_views(PGconn *conn, char *err, size_t errsz)
-{
-    int64_t now = gclock_mono_ms();
-    if (g_views.conn == conn && g_views.pid == PQbackendPID(conn) && now - g_views.checked_ms < RECIPIENTS_RECHECK_MS)
-        return true;
-    PGresult *r = db_pq_exec(conn,
-                             "SELECT to_regclass('intake.wechat_binding') IS NOT NULL,"
-                             " to_regclass('intake.wechat_verification') IS NOT NULL",
-                             0, NULL, err, errsz, NULL);
-    if (!r)
-        return false;
-    g_views.conn = conn;
-    g_views.pid = PQbackendPID(conn);
-    g_views.checked_ms = now;
-    g_views.binding = PQgetvalue(r, 0, 0)[0] == 't';
-    g_views.verification = PQgetvalue(r, 0, 1)[0] == 't';
-    PQclear(r);
-    return true;
-}
+/* Every recipient of an event's plans, prepared once per session (prepared.h). */
+static const char RECIPIENTS_SQL[] = SQL_HEAD SQL_VERIFICATION SQL_CHANNEL SQL_BINDING SQL_TAIL;
 
 PGresult *recipients_of_event(PGconn *conn, const char *event_id, const char *type, const char *data,
                               const char *occurred_at, int64_t now_us, char *err, size_t errsz)
 {
-    if (!intake_views(conn, err, errsz))
-        return NULL;
     char now[TIMEFMT_LEN];
     timefmt_format(now_us, 0, now);
     const char *p[] = {event_id, type, data, occurred_at, now};
-    const char *name = VARIANTS[g_views.verification][g_views.binding].name;
-    return prepared_exec(conn, name, VARIANTS[g_views.verification][g_views.binding].sql, 5, p, err, errsz);
+    return prepared_exec(conn, "notify_recipients", RECIPIENTS_SQL, 5, p, err, errsz);
 }

@@ -10,9 +10,7 @@
  *   resident (verification)         SMS to the phone intake.wechat_verification names.
  *
  * intake.wechat_binding and intake.wechat_verification are intake's views for notify (the inbound
- * channels, migration 023). Where a database does not have them yet they count as empty: no
- * resident is reached by WeChat, no verification code is sent. Their presence is looked up with
- * to_regclass once per session every RECIPIENTS_RECHECK_MS.
+ * channels, migration 023).
  *
  * One statement reads every recipient of every enabled plan of an event, with the template and
  * the values its placeholders take (plan_write.h's columns). */
@@ -23,8 +21,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define RECIPIENTS_RECHECK_MS 10000
 
 /* The recipients of the plans of event type `type` (data: the event's data as JSON text,
  * occurred_at its envelope time), as rows with plan_write.h's columns; a row whose channel is
