@@ -40,6 +40,11 @@ NOTIFY_SRC := $(filter-out services/notify/main.c,$(wildcard services/notify/*.c
 NOTIFY_OBJ := $(NOTIFY_SRC:%.c=$(BUILD)/obj/%.o)
 LIBNOTIFY := $(BUILD)/libnotify.a
 
+# tally's parts but main (so far rules.c, the law's arithmetic), in a library the unit tests link too
+TALLY_SRC := $(filter-out services/tally/main.c,$(wildcard services/tally/*.c))
+TALLY_OBJ := $(TALLY_SRC:%.c=$(BUILD)/obj/%.o)
+LIBTALLY := $(BUILD)/libtally.a
+
 # gridgovctl's parts but main, in a library the unit tests link too
 CTL_SRC := $(filter-out tools/gridgovctl/main.c,$(wildcard tools/gridgovctl/*.c))
 CTL_OBJ := $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
@@ -87,6 +92,10 @@ $(LIBCTL): $(CTL_OBJ)
 	@mkdir -p $(dir $@)
 	@rm -f $@ && $(AR) rcs $@ $^
 
+$(LIBTALLY): $(TALLY_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@ && $(AR) rcs $@ $^
+
 $(BUILD)/bin/gridgov-router: $(BUILD)/obj/services/router/main.o $(LIBROUTER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
@@ -115,10 +124,10 @@ $(BUILD)/bin/gridgov-cotenant: bench/cotenant.c
 	@echo "  LD  $@"
 	@$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $< -lpthread
 
-$(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCTL) $(LIBNOTIFY) $(LIBCOMMON)
+$(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCTL) $(LIBNOTIFY) $(LIBTALLY) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
-	@$(CC) $(CFLAGS) -Iservices/intake -Iservices/router -Iservices/notify -Itools/gridgovctl -Itests/lib $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCTL) $(LIBNOTIFY) $(LIBCOMMON) $(LDLIBS) -lcmocka
+	@$(CC) $(CFLAGS) -Iservices/intake -Iservices/router -Iservices/notify -Itools/gridgovctl -Itests/lib $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCTL) $(LIBNOTIFY) $(LIBTALLY) $(LIBCOMMON) $(LDLIBS) -lcmocka
 
 # The test runner starts its own PostgreSQL (unless GRIDGOV_DB is set) and prints
 # a closing "N passed, N failed" line.

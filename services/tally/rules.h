@@ -25,7 +25,8 @@
  * runoff_extra_candidates (int: runoff candidates = open seats + this), two_year_unfit_flag (bool).
  *
  * All arithmetic is on integers (int64): a threshold x of base n holds when
- * den·x ≥ num·n (inclusive) or den·x > num·n (not). No floating point anywhere.
+ * den·x ≥ num·n (inclusive) or den·x > num·n (not). No floating point anywhere. Over an empty
+ * base (n = 0) no threshold holds; counts above 10^12 are refused.
  *
  * Ownership: rules_parse() returns an object the caller frees with rules_destroy(); the tally_in_t
  * and its arrays belong to the caller; rules_decide() returns a new JSON object (caller decrefs). */
@@ -83,19 +84,27 @@ typedef struct {
 /* The result, as stored in tally.motion.result, the `result` chain event and vote.closed:
  *   {"outcome": resolution/selection "adopted" | "rejected" | "no_quorum";
  *               election "elected" | "partly_elected" | "tie" | "invalid_round" | "void";
- *               evaluation "evaluated" | "no_quorum",
+ *               evaluation "evaluated" | "no_quorum";
+ *               any kind: "void" when ballots > voters and ballots_exceed_voters_void,
  *    "roll", "voters", "ballots", "invalid", "valid",
  *    "turnout": {"voters": v, "roll": n, "permille": floor(1000·v/n)},
  *    "counts": as the paper counts of CHAIN.md, online and paper summed,
- *    "rules": [{"rule": name, "cite": text, "test": "3 × 20 ≥ 2 × 30", "met": bool}, …] in the
- *              order applied,
+ *    "rules": [{"rule": name, "subject"?: name, "cite": text, "test": "3 × 20 ≥ 2 × 30",
+ *              "met": bool}, …] in the order applied ("subject": the candidate, nominee or
+ *              subject a per-person rule was applied to),
  *    election: "elected": [{"name", "index" or "write_in": true, "votes"}],
  *              "runoff": {"seats": k, "candidates": [{"name", "votes"}]} when seats remain,
- *              "tie": [{"name", "votes"}] when a tie decides a seat (re-vote among them),
- *    evaluation: "subjects": [{"key", "name", "levels": [4], "verdict": "excellent" | "fit" |
- *              "unfit", "flag": "unfit_two_years" (when unfit this year and last)}],
+ *              "tie": [{"name", "votes"}] when a tie decides a seat (re-vote among them; then
+ *              "runoff" holds the tied and the seats they contest, for runoff_of),
+ *    evaluation: "subjects": [{"key", "name", "levels": [4], "valid", "verdict": "excellent" |
+ *              "fit" | "unfit", "flag": "unfit_two_years" (when unfit this year and last)}],
  *    selection: "nominees": [{"name", "approve", "disapprove", "abstain", "adopted": bool}]}
- * Returns NULL only when the input is inconsistent (err says why): e.g. ballots < invalid. */
+ * The per-person members (elected, subjects, nominees) are absent when the round decided
+ * nothing (no_quorum, invalid_round, void).
+ * Returns NULL only when the input is inconsistent (err says why): e.g. ballots < invalid, an
+ * empty roll, voters > roll, a resolution's (or each nominee's or subject's) counts not summing
+ * to the valid ballots, a candidate with more votes than ballots naming anyone, write-in votes
+ * under a rule set without write-ins. */
 json_t *rules_decide(const rules_t *r, const tally_in_t *in, char *err, size_t errsz);
 
 #endif
