@@ -1,6 +1,7 @@
 #include "rulesets.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -70,6 +71,8 @@ bool rulesets_load(db_t *db, const char *dir, int *loaded, char *err, size_t err
     *loaded = 0;
     struct dirent **names = NULL;
     int n = scandir(dir, &names, is_json, by_name);
+    if (n < 0 && errno == ENOENT)
+        return true; /* no folder: no rule sets (main.c says so); motions wait for one */
     if (n < 0) {
         snprintf(err, errsz, "cannot list rule sets in %s", dir);
         return false;
