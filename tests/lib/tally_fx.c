@@ -48,6 +48,18 @@ const char *tfx_rules_dir(void)
     FILE *f = fopen(path, "w");
     if (!f || fputs(RULES, f) < 0 || fclose(f) != 0)
         fx_die("cannot write", path);
+    /* the same without proxies: "test-noproxy" */
+    char other[sizeof RULES + 16];
+    const char *code = strstr(RULES, "test-rules"), *allowed = strstr(RULES, "\"proxies_allowed\": {\"value\": true");
+    if (!code || !allowed)
+        fx_die("test rules", "template changed");
+    allowed += strlen("\"proxies_allowed\": {\"value\": ");
+    snprintf(other, sizeof other, "%.*stest-noproxy%.*sfalse%s", (int)(code - RULES), RULES,
+             (int)(allowed - code - strlen("test-rules")), code + strlen("test-rules"), allowed + strlen("true"));
+    snprintf(path, sizeof path, "%s/test-noproxy.json", dir);
+    f = fopen(path, "w");
+    if (!f || fputs(other, f) < 0 || fclose(f) != 0)
+        fx_die("cannot write", path);
     return dir;
 }
 
@@ -134,15 +146,21 @@ const char *tfx_error(const json_t *reply)
 const char *tfx_create(cmdclient_t *cl, const tfx_group_t *g, const char *kind, const char *electorate, json_t *ballot,
                        const char *closes_at)
 {
+    return tfx_create_with(cl, g, kind, electorate, ballot, closes_at, "test-rules", "slips");
+}
+
+const char *tfx_create_with(cmdclient_t *cl, const tfx_group_t *g, const char *kind, const char *electorate, json_t *ballot,
+                            const char *closes_at, const char *rule_set, const char *delivery)
+{
     static char code[32];
     json_t *cmd = json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:s}", "action", "create", "staff_id", (json_int_t)g->leader, "group",
                             g->group_code, "kind", kind, "title", "测试表决：修村道", "electorate", electorate, "rule_set",
-                            "test-rules");
+                            rule_set);
     if (ballot)
         json_object_set_new(cmd, "ballot", ballot);
     if (closes_at)
         json_object_set_new(cmd, "closes_at", json_string(closes_at));
-    json_object_set_new(cmd, "delivery", json_string("slips"));
+    json_object_set_new(cmd, "delivery", json_string(delivery));
     json_t *r = tfx_call(cl, cmd);
     const char *m = json_string_value(json_object_get(tfx_body(r), "motion"));
     if (tfx_status(r) != 201 || !m) {

@@ -13,9 +13,9 @@
 #include "bus.h"
 #include "cmdclient.h"
 
-/* Writes the test rule set (code "test-rules": the Organic Law's group-meeting numbers, proxy cap
- * 3, write-ins allowed, 3 tellers) into a folder of GRIDGOV_TEST_VAR and returns the folder
- * (static storage). */
+/* Writes the test rule sets (code "test-rules": the Organic Law's group-meeting numbers, proxy cap
+ * 3, write-ins allowed, 3 tellers; "test-noproxy": the same without proxies) into a folder of
+ * GRIDGOV_TEST_VAR and returns the folder (static storage). */
 const char *tfx_rules_dir(void);
 
 typedef struct {
@@ -44,6 +44,9 @@ json_t *tfx_body(const json_t *reply);      /* borrowed */
  * may be NULL (a resolution's default); it is stolen. */
 const char *tfx_create(cmdclient_t *cl, const tfx_group_t *g, const char *kind, const char *electorate, json_t *ballot,
                        const char *closes_at);
+/* The same under another rule set ("test-noproxy": no proxies) and delivery ("notify", "slips"). */
+const char *tfx_create_with(cmdclient_t *cl, const tfx_group_t *g, const char *kind, const char *electorate, json_t *ballot,
+                            const char *closes_at, const char *rule_set, const char *delivery);
 json_t *tfx_open(cmdclient_t *cl, const tfx_group_t *g, const char *motion);
 
 /* Issues slips to every voter not yet voted and returns them: [{"voter_id", "credential", ...}]
