@@ -129,6 +129,12 @@ $(BUILD)/bin/gridgov-cotenant: bench/cotenant.c
 	@echo "  LD  $@"
 	@$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $< -lpthread
 
+# Only the benchmark uses it (bench/tally.sh): casts and closes straight to tally's command socket.
+$(BUILD)/bin/gridgov-tally-load: $(BUILD)/obj/bench/tally_load.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@echo "  LD  $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBTALLY) $(LIBCTL) $(LIBNOTIFY) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
@@ -159,7 +165,7 @@ run:
 reset-demo: all
 	BUILD=$(BUILD) deploy/reset-demo.sh $(if $(filter 1 yes,$(YES)),--yes)
 
-bench: all $(BUILD)/bin/gridgov-cotenant
+bench: all $(BUILD)/bin/gridgov-cotenant $(BUILD)/bin/gridgov-tally-load
 	BUILD=$(BUILD) bench/run.sh
 	BUILD=$(BUILD) bench/assign.sh
 	BUILD=$(BUILD) bench/notify.sh

@@ -14,7 +14,7 @@
 #include "motion.h"
 #include "uuid.h"
 
-/* One statement per cast (see cast.h): the roll row changes only for an unused credential and no
+/* One statement per cast (see cast.h), all of a batch sent in one pipeline: the roll row changes only for an unused credential and no
  * earlier ballot of this command; the ballot is inserted only when it did. Then what the answer
  * needs: the new tracker, an earlier one of this command, and whether the credential is the
  * motion's at all. */
@@ -37,6 +37,10 @@ typedef struct {
     char tracker[TRACKER_LEN + 1];
     char hash[65];
     bool stored;                      /* a new ballot of this batch */
+    bool run;                         /* judged sound: its statement goes to the database */
+    char marks_sql[BALLOT_MAX_OPTIONS * 8 + 3];
+    char *wi_sql;                     /* owned */
+    char key[65];
     answer_t a;                       /* set once decided */
 } cast_t;
 
@@ -65,6 +69,78 @@ static void cast_key_hex(const char *id, char hex[65])
 static answer_t tracker_answer(const char *tracker, int status)
 {
     return (answer_t){.status = status, .body = json_pack("{s:s}", "tracker", tracker)};
+}
+
+/* A cast's answer from its statement's row. */
+static void settle(cast_t *x, batch_motion_t *bm, PGresult *r)
+{
+    if (!PQgetisnull(r, 0, 0)) {
+        x->stored = true;
+        bm->new_ballots++;
+        ballot_hash_hex(bm->m.code, x->ballot_id, x->tracker, x->marks, x->n_marks, x->write_ins, x->hash);
+        x->a = tracker_answer(x->tracker, 201);
+    } else if (!PQgetisnull(r, 0, 1)) {
+        x->a = tracker_answer(PQgetvalue(r, 0, 1), 201); /* this command's ballot, stored before */
+    } else if (PQgetvalue(r, 0, 2)[0] == 't') {
+        x->a = tally_error(409, "already_voted", "此凭证已投过票 (this credential has voted already)", NULL);
+    } else {
+        x->a = tally_error(403, "bad_credential", "投票凭证无效 (no voter of this motion has this credential)", NULL);
+    }
+}
+
+/* Runs the statements of the casts marked to run in one libpq pipeline, inside the open
+ * transaction, and settles each. False when the database failed (the pipeline is ended and the
+ * caller rolls back); a failed statement aborts the rest, and the caller then goes cast by cast. */
+static bool pipeline(PGconn *c, cast_t *cs, size_t n, batch_motion_t *ms, char *err, size_t errsz)
+{
+    size_t sent = 0;
+    bool ok = PQenterPipelineMode(c) == 1;
+    for (size_t i = 0; ok && i < n; i++) {
+        cast_t *x = &cs[i];
+        if (!x->run)
+            continue;
+        const char *p[] = {ms[x->motion].m.id, x->cred_hex, x->ballot_id, x->tracker, x->marks_sql, x->wi_sql, x->key};
+        ok = PQsendQueryPrepared(c, "tally_cast", 7, p, NULL, NULL, 0) == 1;
+        sent += ok;
+    }
+    if (!ok || PQpipelineSync(c) != 1) {
+        snprintf(err, errsz, "08006: pipeline: %s", PQerrorMessage(c));
+        ok = false;
+    }
+    /* every result, then the sync, even after a failure: the connection must leave pipeline mode */
+    size_t got = 0;
+    for (size_t i = 0; i < n && got < sent && PQpipelineStatus(c) != PQ_PIPELINE_OFF; i++) {
+        cast_t *x = &cs[i];
+        if (!x->run)
+            continue;
+        PGresult *r = PQgetResult(c);
+        got++;
+        if (!r) {
+            ok = false;
+            break;
+        }
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+            if (ok)
+                settle(x, &ms[x->motion], r);
+        } else if (ok) {
+            const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE), *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+            snprintf(err, errsz, "%s: %s", st ? st : "XX000", msg ? msg : PQresStatus(PQresultStatus(r)));
+            ok = false;
+        }
+        PQclear(r);
+        PQclear(PQgetResult(c)); /* the NULL that ends each query's results */
+    }
+    for (PGresult *r; PQpipelineStatus(c) != PQ_PIPELINE_OFF && (r = PQgetResult(c)) != NULL;) {
+        bool synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (synced)
+            break;
+    }
+    if (PQexitPipelineMode(c) != 1) {
+        snprintf(err, errsz, "08006: pipeline did not end: %s", PQerrorMessage(c));
+        ok = false;
+    }
+    return ok;
 }
 
 /* The batch in one transaction. False when the database failed (err): nothing was committed and
@@ -140,35 +216,39 @@ static bool run(tally_t *t, const command_t *cmds, size_t n, cast_t *cs, int64_t
             x->a = tally_error(400, "bad_ballot", why, NULL);
             continue;
         }
-        char marks_sql[BALLOT_MAX_OPTIONS * 8 + 3], wi_sql[4096], key[65];
+        char wi_sql[4096];
         if (!x->write_ins)
             snprintf(wi_sql, sizeof wi_sql, "{}");
-        if (!ballot_marks_sql(x->marks, x->n_marks, marks_sql, sizeof marks_sql) ||
+        if (!ballot_marks_sql(x->marks, x->n_marks, x->marks_sql, sizeof x->marks_sql) ||
             (x->write_ins && !ballot_names_sql(x->write_ins, wi_sql, sizeof wi_sql))) {
             x->a = tally_error(400, "bad_ballot", "too many write-ins", NULL);
             continue;
         }
+        if (!(x->wi_sql = strdup(wi_sql)))
+            log_oom();
         uuid_v4(x->ballot_id);
         tracker_new(x->tracker);
-        cast_key_hex(cmds[i].id, key);
-        const char *p[] = {bm->m.id, x->cred_hex, x->ballot_id, x->tracker, marks_sql, wi_sql, key};
+        cast_key_hex(cmds[i].id, x->key);
+        x->run = true;
+    }
+
+    /* The statements in one pipeline (one round trip for the batch), in arrival order: the first
+     * alone, which prepares the statement on this connection when it is new. */
+    size_t first = n;
+    for (size_t i = 0; i < n && first == n; i++)
+        if (cs[i].run)
+            first = i;
+    if (first < n) {
+        cast_t *x = &cs[first];
+        const char *p[] = {ms[x->motion].m.id, x->cred_hex, x->ballot_id, x->tracker, x->marks_sql, x->wi_sql, x->key};
         PGresult *r = db_exec_prepared(t->db, "tally_cast", CAST_SQL, 7, p, err, errsz, NULL);
         if (!r)
             goto out;
-        if (!PQgetisnull(r, 0, 0)) {
-            x->stored = true;
-            bm->new_ballots++;
-            ballot_hash_hex(bm->m.code, x->ballot_id, x->tracker, x->marks, x->n_marks, x->write_ins, x->hash);
-            x->a = tracker_answer(x->tracker, 201);
-        } else if (!PQgetisnull(r, 0, 1)) {
-            x->a = tracker_answer(PQgetvalue(r, 0, 1), 201); /* this command's ballot, stored before */
-        } else if (PQgetvalue(r, 0, 2)[0] == 't') {
-            x->a = tally_error(409, "already_voted", "此凭证已投过票 (this credential has voted already)", NULL);
-        } else {
-            x->a = tally_error(403, "bad_credential", "投票凭证无效 (no voter of this motion has this credential)", NULL);
-        }
+        settle(x, &ms[x->motion], r);
         PQclear(r);
     }
+    if (first + 1 < n && !pipeline(c, cs + first + 1, n - first - 1, ms, err, errsz))
+        goto out;
 
     /* one `ballots` event per motion, its ballots sorted by tracker */
     for (size_t k = 0; k < nm; k++) {
@@ -223,7 +303,9 @@ static void release(cast_t *cs, size_t n)
     for (size_t i = 0; i < n; i++) {
         json_decref(cs[i].a.body);
         cs[i].a.body = NULL;
-        cs[i].stored = false;
+        cs[i].stored = cs[i].run = false;
+        free(cs[i].wi_sql);
+        cs[i].wi_sql = NULL;
     }
 }
 
@@ -249,6 +331,7 @@ size_t cast_batch(tally_t *t, const command_t *cmds, size_t n, int64_t now_us, c
                     release(&one, 1);
                     one.a = unavailable();
                 }
+                free(one.wi_sql);
                 cs[i].a = one.a;
             }
         } else {
@@ -256,8 +339,10 @@ size_t cast_batch(tally_t *t, const command_t *cmds, size_t n, int64_t now_us, c
             cs[0].a = unavailable();
         }
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         out[i] = command_reply(cmds[i].id, cs[i].a.status, cs[i].a.body);
+        free(cs[i].wi_sql);
+    }
     free(cs);
     return stored;
 }

@@ -4,7 +4,8 @@
  * Once per voter, enforced by the database: a cast is one statement that marks the voter's roll
  * row voted (UPDATE … WHERE cred_sha256 = $ AND voted IS NULL: the row lock makes a thousand
  * concurrent casts with one credential wait for each other, and only the first finds it NULL) and
- * inserts the ballot only when that row changed. The ballot gets a random id and tracker and
+ * inserts the ballot only when that row changed. A batch's statements go to PostgreSQL in one
+ * libpq pipeline, in arrival order (one round trip for the batch, not one per cast). The ballot gets a random id and tracker and
  * keeps only the SHA-256 of the casting command's id (cast_key), so a retry of the same command
  * finds its ballot and gets the same tracker (201); any other cast with a used credential gets
  * 409 already_voted; a credential no roll of the motion has, 403 bad_credential.

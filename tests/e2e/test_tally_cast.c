@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "harness.h"
@@ -293,12 +294,72 @@ static void bad_casts_are_refused_and_store_nothing(void **state)
     json_decref(cslips);
 }
 
+/* A batch whose transaction fails (here a trigger the owner adds makes the database refuse ballots
+ * marked 2 on one motion, as a constraint tally does not know would) is done again one cast per
+ * transaction: that cast alone is answered 503 with nothing stored, the others of its batch 201. */
+static void one_failing_cast_does_not_fail_its_batch(void **state)
+{
+    (void)state;
+    char motion[32];
+    json_t *slips;
+    open_motion(motion, &slips);
+    PGconn *owner = h_db_owner();
+    char fn[600];
+    snprintf(fn, sizeof fn, /* the code is tally's (M2026-000123): no quoting needed */
+             "CREATE FUNCTION public.test_refuse_two() RETURNS trigger LANGUAGE plpgsql AS $$"
+             " BEGIN IF NEW.marks = '{2}' AND NEW.motion_id = (SELECT id FROM tally.motion WHERE code = '%s')"
+             " THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$", motion);
+    h_sql_exec(owner, fn);
+    h_sql_exec(owner, "CREATE TRIGGER test_refuse_two BEFORE INSERT ON tally.ballot FOR EACH ROW EXECUTE FUNCTION public.test_refuse_two()");
+
+    void *sock = zmq_socket(bus_ctx(g_bus), ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    char ep[64], err[256];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", h_port(310));
+    assert_true(bus_connect(g_bus, sock, BUS_COMMANDS, ep, "tally", err, sizeof err));
+    usleep(300 * 1000);
+    int n = (int)json_array_size(slips), created = 0, failed = 0;
+    for (int i = 0; i < n; i++) { /* all sent before any answer is read: one batch */
+        char frame[300], id[UUID_STR_LEN];
+        uuid_v4(id);
+        snprintf(frame, sizeof frame, "{\"id\":\"%s\",\"action\":\"cast\",\"motion\":\"%s\",\"credential\":\"%s\",\"marks\":[%d]}",
+                 id, motion, json_string_value(json_object_get(json_array_get(slips, (size_t)i), "credential")), i == 3 ? 2 : 0);
+        zmq_send(sock, frame, strlen(frame), 0);
+    }
+    for (int got = 0; got < n; got++) {
+        zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+        assert_int_equal(zmq_poll(&it, 1, 10000), 1);
+        char buf[1024];
+        int len = zmq_recv(sock, buf, sizeof buf - 1, 0);
+        assert_true(len > 0);
+        buf[len] = '\0';
+        json_error_t je;
+        json_t *r = json_loads(buf, 0, &je);
+        created += tfx_status(r) == 201;
+        failed += tfx_status(r) == 503;
+        json_decref(r);
+    }
+    zmq_close(sock);
+    h_sql_exec(owner, "DROP TRIGGER test_refuse_two ON tally.ballot");
+    h_sql_exec(owner, "DROP FUNCTION public.test_refuse_two()");
+    PQfinish(owner);
+    assert_int_equal(failed, 1);
+    assert_int_equal(created, n - 1);
+    assert_int_equal(q1("SELECT count(*) FROM tally.ballot_rows WHERE motion = $1", motion), n - 1);
+    assert_int_equal(q1("SELECT count(*) FROM tally.roll_public WHERE motion = $1 AND voted", motion), n - 1);
+    /* the casts of that batch were written one transaction each: a ballots event apiece */
+    assert_true(q1("SELECT count(*) FROM tally.chain_rows WHERE motion = $1 AND type = 'ballots'", motion) >= n - 1);
+    json_decref(slips);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(thousand_concurrent_casts_with_one_credential_count_once),
         cmocka_unit_test(retry_of_a_cast_gets_its_tracker_back),
         cmocka_unit_test(bad_casts_are_refused_and_store_nothing),
+        cmocka_unit_test(one_failing_cast_does_not_fail_its_batch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
