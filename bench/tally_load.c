@@ -117,22 +117,26 @@ static bool load_creds(const char *path)
     if (!f)
         return false;
     size_t cap = 1024;
-    g_creds = malloc(cap * sizeof *g_creds);
+    char **list = malloc(cap * sizeof *list);
     char line[128];
-    while (g_creds && fgets(line, sizeof line, f)) {
+    bool ok = list != NULL;
+    while (ok && fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = '\0';
         if (!line[0])
             continue;
         if (g_n == cap) {
-            char **m = realloc(g_creds, (cap *= 2) * sizeof *g_creds);
-            if (!m)
+            char **m = realloc(list, (cap *= 2) * sizeof *list);
+            if (!m) {
+                ok = false;
                 break;
-            g_creds = m;
+            }
+            list = m;
         }
-        g_creds[g_n++] = strdup(line);
+        list[g_n++] = strdup(line);
     }
     fclose(f);
-    return g_creds && g_n > 0;
+    g_creds = list;
+    return ok && g_n > 0;
 }
 
 int main(int argc, char **argv)
