@@ -79,15 +79,20 @@ static bool count(PGconn *c, const motion_t *m, json_t *paper_keep, count_t *k, 
         k->names[i] = json_is_string(e) ? json_string_value(e) : json_string_value(json_object_get(e, "name"));
     }
 
-    PGresult *r = q1(c,
+    /* An election's ballot may name nobody (blank): its ballots are counted apart. Every other
+     * kind's ballot has a mark in each position, so its first position's counts are its ballots. */
+    PGresult *r;
+    int64_t blank = 0;
+    if (m->kind == KIND_ELECTION) {
+        if (!(r = q1(c,
                      "SELECT count(*), count(*) FILTER (WHERE cardinality(marks) = 0 AND cardinality(write_ins) = 0)"
                      " FROM tally.ballot WHERE motion_id = $1::uuid",
-                     m->id, err, errsz);
-    if (!r)
-        return false;
-    k->online = atoll(PQgetvalue(r, 0, 0));
-    int64_t blank = atoll(PQgetvalue(r, 0, 1));
-    PQclear(r);
+                     m->id, err, errsz)))
+            return false;
+        k->online = atoll(PQgetvalue(r, 0, 0));
+        blank = atoll(PQgetvalue(r, 0, 1));
+        PQclear(r);
+    }
     /* every mark of every ballot, by position and value, in one pass */
     if (!(r = q1(c,
                  "SELECT u.ord, u.m, count(*) FROM tally.ballot b CROSS JOIN LATERAL unnest(b.marks) WITH ORDINALITY AS u(m, ord)"
@@ -101,6 +106,8 @@ static bool count(PGconn *c, const motion_t *m, json_t *paper_keep, count_t *k, 
                   : m->kind == KIND_EVALUATION ? 4 * pos + v : 3 * pos + v;
         if (at < width)
             k->options[at] += cnt;
+        if (m->kind != KIND_ELECTION && pos == 0)
+            k->online += cnt;
     }
     PQclear(r);
     if (m->kind == KIND_ELECTION) {
