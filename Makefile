@@ -36,21 +36,21 @@ ROUTER_SRC := $(filter-out services/router/main.c,$(wildcard services/router/*.c
 ROUTER_OBJ := $(ROUTER_SRC:%.c=$(BUILD)/obj/%.o)
 LIBROUTER := $(BUILD)/librouter.a
 
-NOTIFY_SRC := $(filter-out services/notify/main.c,$(wildcard services/notify/*.c))
-NOTIFY_OBJ := $(NOTIFY_SRC:%.c=$(BUILD)/obj/%.o)
-LIBNOTIFY := $(BUILD)/libnotify.a
-
-# tally's parts but main (so far rules.c, the law's arithmetic), in a library the unit tests link too
 TALLY_SRC := $(filter-out services/tally/main.c,$(wildcard services/tally/*.c))
 TALLY_OBJ := $(TALLY_SRC:%.c=$(BUILD)/obj/%.o)
 LIBTALLY := $(BUILD)/libtally.a
+
+NOTIFY_SRC := $(filter-out services/notify/main.c,$(wildcard services/notify/*.c))
+NOTIFY_OBJ := $(NOTIFY_SRC:%.c=$(BUILD)/obj/%.o)
+LIBNOTIFY := $(BUILD)/libnotify.a
 
 # gridgovctl's parts but main, in a library the unit tests link too
 CTL_SRC := $(filter-out tools/gridgovctl/main.c,$(wildcard tools/gridgovctl/*.c))
 CTL_OBJ := $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
 LIBCTL := $(BUILD)/libgridgovctl.a
 
-BINS := $(BUILD)/bin/gridgov-intake $(BUILD)/bin/gridgov-router $(BUILD)/bin/gridgov-notify $(BUILD)/bin/gridgovctl
+BINS := $(BUILD)/bin/gridgov-intake $(BUILD)/bin/gridgov-router $(BUILD)/bin/gridgov-tally $(BUILD)/bin/gridgov-notify \
+        $(BUILD)/bin/gridgovctl
 TEST_SRC := $(wildcard tests/unit/test_*.c tests/e2e/test_*.c)
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -88,15 +88,20 @@ $(LIBNOTIFY): $(NOTIFY_OBJ)
 	@mkdir -p $(dir $@)
 	@rm -f $@ && $(AR) rcs $@ $^
 
-$(LIBCTL): $(CTL_OBJ)
-	@mkdir -p $(dir $@)
-	@rm -f $@ && $(AR) rcs $@ $^
-
 $(LIBTALLY): $(TALLY_OBJ)
 	@mkdir -p $(dir $@)
 	@rm -f $@ && $(AR) rcs $@ $^
 
+$(LIBCTL): $(CTL_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@ && $(AR) rcs $@ $^
+
 $(BUILD)/bin/gridgov-router: $(BUILD)/obj/services/router/main.o $(LIBROUTER) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@echo "  LD  $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/gridgov-tally: $(BUILD)/obj/services/tally/main.o $(LIBTALLY) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -124,10 +129,16 @@ $(BUILD)/bin/gridgov-cotenant: bench/cotenant.c
 	@echo "  LD  $@"
 	@$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $(LDFLAGS) -o $@ $< -lpthread
 
-$(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCTL) $(LIBNOTIFY) $(LIBTALLY) $(LIBCOMMON)
+# Only the benchmark uses it (bench/tally.sh): casts and closes straight to tally's command socket.
+$(BUILD)/bin/gridgov-tally-load: $(BUILD)/obj/bench/tally_load.o $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
-	@$(CC) $(CFLAGS) -Iservices/intake -Iservices/router -Iservices/notify -Itools/gridgovctl -Itests/lib $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBCTL) $(LIBNOTIFY) $(LIBTALLY) $(LIBCOMMON) $(LDLIBS) -lcmocka
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBTALLY) $(LIBCTL) $(LIBNOTIFY) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@echo "  LD  $@"
+	@$(CC) $(CFLAGS) -Iservices/intake -Iservices/router -Iservices/tally -Iservices/notify -Itools/gridgovctl -Itests/lib $(LDFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBINTAKE) $(LIBROUTER) $(LIBTALLY) $(LIBCTL) $(LIBNOTIFY) $(LIBCOMMON) $(LDLIBS) -lcmocka
 
 # The test runner starts its own PostgreSQL (unless GRIDGOV_DB is set) and prints
 # a closing "N passed, N failed" line.
@@ -154,10 +165,11 @@ run:
 reset-demo: all
 	BUILD=$(BUILD) deploy/reset-demo.sh $(if $(filter 1 yes,$(YES)),--yes)
 
-bench: all $(BUILD)/bin/gridgov-cotenant
+bench: all $(BUILD)/bin/gridgov-cotenant $(BUILD)/bin/gridgov-tally-load
 	BUILD=$(BUILD) bench/run.sh
 	BUILD=$(BUILD) bench/assign.sh
 	BUILD=$(BUILD) bench/notify.sh
+	BUILD=$(BUILD) bench/tally.sh
 
 # The closure-rate API over 1,000,000 tickets (loads them first: about 2 minutes).
 bench-stats: all

@@ -7,7 +7,7 @@
 # row, which stops the whole run with the reason.
 #
 # Before starting anything it checks that it is alone: one make run per var folder (a lock,
-# var/run.lock, with the holder's pid in var/run.pid), and its ports (HTTP and the three ZeroMQ
+# var/run.lock, with the holder's pid in var/run.pid), and its ports (HTTP and the five ZeroMQ
 # ports) free; it says which are taken and exits 1. A cluster under var/pg that is already
 # running without a make run (started by hand, or left by a make run that was killed) is used
 # and left running: only a cluster this run started is stopped by it. "ready" is printed only
@@ -38,6 +38,11 @@ export GRIDGOV_PUB_ENDPOINT=${GRIDGOV_PUB_ENDPOINT:-tcp://127.0.0.1:$pub_port}
 export GRIDGOV_COMMAND_ENDPOINT=${GRIDGOV_COMMAND_ENDPOINT:-tcp://127.0.0.1:$((pub_port + 1))}
 export GRIDGOV_ROUTER_ENDPOINT=$GRIDGOV_COMMAND_ENDPOINT
 export GRIDGOV_ROUTER_PUB_ENDPOINT=${GRIDGOV_ROUTER_PUB_ENDPOINT:-tcp://127.0.0.1:$((pub_port + 2))}
+# tally takes commands (from intake and gridgovctl) on pub_port+3 and publishes on pub_port+4;
+# intake's tally_endpoint and tally's own are the same key, so one variable serves both
+export GRIDGOV_TALLY_ENDPOINT=${GRIDGOV_TALLY_ENDPOINT:-tcp://127.0.0.1:$((pub_port + 3))}
+export GRIDGOV_TALLY_PUB_ENDPOINT=${GRIDGOV_TALLY_PUB_ENDPOINT:-tcp://127.0.0.1:$((pub_port + 4))}
+export GRIDGOV_RULES_DIR=${GRIDGOV_RULES_DIR:-$top/deploy/tally/rules}
 # the router subscribes to intake; NAME@ says whose key the publisher has
 export GRIDGOV_SUB_ENDPOINTS=${GRIDGOV_SUB_ENDPOINTS:-intake@$GRIDGOV_PUB_ENDPOINT}
 export GRIDGOV_CALENDAR_DIR=${GRIDGOV_CALENDAR_DIR:-$top/deploy/calendar}
@@ -68,8 +73,9 @@ if ! flock -n 9; then
   problems=1
 fi
 declare -A ports=([HTTP]=$GRIDGOV_HTTP_PORT [events]=$(endpoint_port "$GRIDGOV_PUB_ENDPOINT")
-                  [commands]=$(endpoint_port "$GRIDGOV_COMMAND_ENDPOINT") [router-events]=$(endpoint_port "$GRIDGOV_ROUTER_PUB_ENDPOINT"))
-for what in HTTP events commands router-events; do
+                  [commands]=$(endpoint_port "$GRIDGOV_COMMAND_ENDPOINT") [router-events]=$(endpoint_port "$GRIDGOV_ROUTER_PUB_ENDPOINT")
+                  [tally-commands]=$(endpoint_port "$GRIDGOV_TALLY_ENDPOINT") [tally-events]=$(endpoint_port "$GRIDGOV_TALLY_PUB_ENDPOINT"))
+for what in HTTP events commands router-events tally-commands tally-events; do
   p=${ports[$what]}
   if port_taken "$p"; then
     owner=$(port_owner "$p")
@@ -115,7 +121,7 @@ trap shutdown INT TERM
 
 # A key pair per daemon and one for gridgovctl (an operator), each made once and never replaced.
 mkdir -p -m 0700 "$GRIDGOV_CURVE_DIR"
-for k in intake router notify gridgovctl; do
+for k in intake router tally notify gridgovctl; do
   [ -f "$GRIDGOV_CURVE_DIR/$k.key" ] || "$bin/gridgovctl" keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null
 done
 
@@ -130,14 +136,14 @@ ctl_conf=$var/gridgovctl.conf
 # Written by deploy/run.sh at every start. In another terminal: export GRIDGOV_CONFIG=$ctl_conf
 [gridgovctl]
 db = $GRIDGOV_DB
-sub_endpoints = intake@$GRIDGOV_PUB_ENDPOINT,router@$GRIDGOV_ROUTER_PUB_ENDPOINT
+sub_endpoints = intake@$GRIDGOV_PUB_ENDPOINT,router@$GRIDGOV_ROUTER_PUB_ENDPOINT,tally@$GRIDGOV_TALLY_PUB_ENDPOINT
 curve_dir = $GRIDGOV_CURVE_DIR
 EOF
 )
 
-# notify reads both publishers (intake's and the router's events); without provider credentials
+# notify reads every publisher (intake's, the router's and tally's events); without provider credentials
 # every channel goes to the sandbox, which records what would be sent (gridgovctl messages).
-notify_subs=intake@$GRIDGOV_PUB_ENDPOINT,router@$GRIDGOV_ROUTER_PUB_ENDPOINT
+notify_subs=intake@$GRIDGOV_PUB_ENDPOINT,router@$GRIDGOV_ROUTER_PUB_ENDPOINT,tally@$GRIDGOV_TALLY_PUB_ENDPOINT
 start_daemon() {
   local name=$1
   if [ "$name" = notify ]; then

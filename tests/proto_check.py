@@ -35,7 +35,7 @@ proto = top / "proto"
 
 # Where each daemon keeps the commands it answered, and the migration after which every row has
 # its request (None: from the table's first day).
-COMMAND_TABLES = {"router": ("router.command", "012_router_command_request.sql")}
+COMMAND_TABLES = {"router": ("router.command", "012_router_command_request.sql"), "tally": ("tally.command", None)}
 
 
 def schemas():

@@ -19,7 +19,7 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 base=${GRIDGOV_TEST_PORT_BASE:?run through tests/run.sh}
-http=$((base + 140)) pub=$((base + 141))   # run.sh takes pub, pub+1, pub+2
+http=$((base + 140)) pub=$((base + 141))   # run.sh takes pub to pub+4
 var=${GRIDGOV_TEST_VAR:?run through tests/run.sh}/readme
 home=$var-checkout
 rm -rf "$home"

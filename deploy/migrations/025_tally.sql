@@ -133,6 +133,7 @@ CREATE TABLE tally.event (
 CREATE TABLE tally.command (
     id         uuid PRIMARY KEY,
     action     text NOT NULL,
+    status     integer NOT NULL,                               -- the reply's, as router.command has it (proto_check)
     request    jsonb NOT NULL,
     reply      jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()

@@ -56,8 +56,8 @@ static void daemons_conninfo(const char *log, char *out, size_t n)
 static void binaries_answer_help_and_version(void **state)
 {
     (void)state;
-    const char *bins[] = {"gridgov-intake", "gridgov-router", "gridgov-notify", "gridgovctl"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *bins[] = {"gridgov-intake", "gridgov-router", "gridgov-tally", "gridgov-notify", "gridgovctl"};
+    for (size_t i = 0; i < 5; i++) {
         char cmd[1200];
         snprintf(cmd, sizeof cmd, "%s/%s --help | grep -q GRIDGOV_DB && %s/%s --version | grep -q %s", h_env("GRIDGOV_BIN"),
                  bins[i], h_env("GRIDGOV_BIN"), bins[i], bins[i]);
@@ -154,8 +154,8 @@ static void make_run_serves_open311_and_announces_tickets(void **state)
     assert_int_equal(strlen(key), 64);
 
     /* A key pair for each daemon and for gridgovctl, the secret halves closed to other users. */
-    const char *names[] = {"intake", "router", "notify", "gridgovctl"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *names[] = {"intake", "router", "tally", "notify", "gridgovctl"};
+    for (size_t i = 0; i < 5; i++) {
         char kp[1200], pp[1200];
         snprintf(kp, sizeof kp, "%s/curve/%s.key", var, names[i]);
         snprintf(pp, sizeof pp, "%s/curve/%s.pub", var, names[i]);

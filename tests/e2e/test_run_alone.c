@@ -133,7 +133,7 @@ static void second_run_fails_fast_and_leaves_the_first_working(void **state)
     assert_int_equal(count_in_file(log_b, "gridgov is ready"), 1); /* A's, not a second one */
     /* notify runs with the others, once: the refused run started no second one (notify holds no
      * port, so only the folder's lock keeps it from a second start) */
-    assert_int_equal(count_in_file(log_b, "gridgov is ready (daemons: intake router notify)"), 1);
+    assert_int_equal(count_in_file(log_b, "gridgov is ready (daemons: intake router tally notify)"), 1);
     assert_int_equal(count_in_file(log_b, "notifying: events from"), 1);
     assert_int_equal(count_in_file(log_b, "gridgov: stopping"), 0);
 

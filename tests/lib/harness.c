@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 static void die(const char *fmt, const char *a, const char *b)
 {
@@ -277,6 +278,54 @@ pid_t h_start_router(int base_port, int intake_pub_port, const char *const *extr
     pid_t pid = h_spawn(argv, env, log);
     /* ready when its command socket answers: a malformed command gets an error reply */
     usleep(200 * 1000);
+    return pid;
+}
+
+pid_t h_start_tally(int base_port, const char *rules_dir, const char *const *extra_env)
+{
+    char cmd_env[96], pub_env[96], db_env[1024], rules_env[1100], log[1024];
+    snprintf(cmd_env, sizeof cmd_env, "GRIDGOV_TALLY_ENDPOINT=tcp://127.0.0.1:%d", base_port);
+    snprintf(pub_env, sizeof pub_env, "GRIDGOV_TALLY_PUB_ENDPOINT=tcp://127.0.0.1:%d", base_port + 1);
+    snprintf(db_env, sizeof db_env, "GRIDGOV_DB=%s", h_env("GRIDGOV_DB"));
+    if (rules_dir)
+        snprintf(rules_env, sizeof rules_env, "GRIDGOV_RULES_DIR=%s", rules_dir);
+    else
+        snprintf(rules_env, sizeof rules_env, "GRIDGOV_RULES_DIR=%s/deploy/tally/rules", h_env("GRIDGOV_TOP"));
+    snprintf(log, sizeof log, "%s/tally-%d.log", h_env("GRIDGOV_TEST_VAR"), base_port);
+    const char *env[24] = {cmd_env, pub_env, db_env, rules_env, "GRIDGOV_LOG_LEVEL=warn"};
+    int n = 5;
+    for (const char *const *e = extra_env; e && *e && n < 23; e++)
+        env[n++] = *e;
+    env[n] = NULL;
+    char bin[1024];
+    snprintf(bin, sizeof bin, "%s/gridgov-tally", h_env("GRIDGOV_BIN"));
+    const char *argv[] = {bin, NULL};
+    pid_t pid = h_spawn(argv, env, log);
+    /* ready when its command socket answers: a frame without an id gets an error reply */
+    bus_t *bus = h_bus_as("gridgovctl", true);
+    void *s = zmq_socket(bus_ctx(bus), ZMQ_DEALER);
+    int linger = 0, ready = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    char ep[64], err[512];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", base_port);
+    if (bus_connect(bus, s, BUS_COMMANDS, ep, "tally", err, sizeof err)) {
+        for (int i = 0; i < 200 && !ready; i++) {
+            zmq_send(s, "{}", 2, ZMQ_DONTWAIT);
+            zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+            if (zmq_poll(&it, 1, 100) == 1) {
+                char buf[512];
+                ready = zmq_recv(s, buf, sizeof buf, 0) > 0;
+            }
+            if (!ready && waitpid(pid, NULL, WNOHANG) == pid)
+                break;
+        }
+    }
+    zmq_close(s);
+    bus_destroy(&bus);
+    if (!ready) {
+        h_stop(pid, SIGKILL);
+        die("tally did not answer on its command socket, see %s%s", log, "");
+    }
     return pid;
 }
 

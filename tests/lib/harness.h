@@ -51,6 +51,10 @@ pid_t h_start_intake(int http_port, int pub_port, const char *const *extra_env);
 /* Starts gridgov-router: commands on base_port, its events on base_port+1, subscribed to the
  * intake publishing on intake_pub_port, with the shipped calendar. */
 pid_t h_start_router(int base_port, int intake_pub_port, const char *const *extra_env);
+/* Starts gridgov-tally: commands on base_port, its events on base_port+1, rule sets from
+ * rules_dir (NULL: the shipped deploy/tally/rules), its log in GRIDGOV_TEST_VAR/tally-PORT.log.
+ * Ready when its command socket answers a ping (a malformed command gets its error reply). */
+pid_t h_start_tally(int base_port, const char *rules_dir, const char *const *extra_env);
 /* Starts gridgov-notify subscribed to the intake and router publishing on those ports (0: not
  * that one), its log in GRIDGOV_TEST_VAR/notify-N.log (N counts the notifies this binary started;
  * log_path, when given, receives the path). Waits until it has claimed nothing yet but is up. */
