@@ -34,6 +34,8 @@ static const cfg_key_t KEYS[] = {
     {"pub_endpoint", CFG_STR, "tcp://127.0.0.1:7101", 0, 0, "ZeroMQ PUB endpoint for intake's events"},
     {"router_endpoint", CFG_STR, "tcp://127.0.0.1:7102", 0, 0,
      "the router's command endpoint (ZeroMQ; [NAME@] names its key, default router)"},
+    {"tally_endpoint", CFG_STR, "tcp://127.0.0.1:7104", 0, 0,
+     "tally's command endpoint: motions and ballots (ZeroMQ; [NAME@] names its key, default tally)"},
     BUS_CFG_KEYS("intake"),
     BUS_CFG_EVENT_PEERS("router,notify,gridgovctl"),
     {"relay_sweep_ms", CFG_INT, "500", 10, 60000, "how often the relay looks for unpublished events anyway"},
@@ -79,6 +81,7 @@ int main(int argc, char **argv)
     http_server_t *http = NULL;
     intake_t app = {.conninfo = cfg_str(cfg, "db"), .public_url = public_url,
                     .router_endpoint = cfg_str(cfg, "router_endpoint"),
+                    .tally_endpoint = cfg_str(cfg, "tally_endpoint"),
                     .rating_guard = {.per_ticket = (int)cfg_int(cfg, "rating_fail_per_ticket"),
                                      .per_key = (int)cfg_int(cfg, "rating_fail_per_key"),
                                      .window_s = (int)cfg_int(cfg, "rating_fail_window_s")},

@@ -95,6 +95,7 @@ void pool_destroy(void)
     for (size_t i = 0; g_slots && i <= g_size; i++) {
         db_destroy(&g_slots[i].db);
         cmdclient_destroy(&g_slots[i].cmd);
+        cmdclient_destroy(&g_slots[i].tally);
     }
     free(g_slots);
     free(g_free);

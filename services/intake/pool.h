@@ -1,4 +1,4 @@
-/* pool: the bounded set of PostgreSQL connections (and router command clients) that HTTP
+/* pool: the bounded set of PostgreSQL connections (and router and tally command clients) that HTTP
  * requests borrow, one slot per request in flight. HTTP runs a thread per connection, so a slow
  * or idle keep-alive client holds a thread but no slot; a slot is taken only when a complete
  * request is handled, and given back when its answer is queued. The size bounds the load on
@@ -20,7 +20,8 @@
 
 typedef struct {
     db_t *db;          /* connected lazily; NULL until first use or after a failed connect */
-    cmdclient_t *cmd;  /* created lazily */
+    cmdclient_t *cmd;  /* the router's; created lazily */
+    cmdclient_t *tally; /* tally's; created lazily */
 } pool_slot_t;
 
 typedef enum {

@@ -35,6 +35,14 @@ cmdclient_t *intake_router(const intake_t *app, char *err, size_t errsz)
     return s ? s->cmd : NULL;
 }
 
+cmdclient_t *intake_tally(const intake_t *app, char *err, size_t errsz)
+{
+    pool_slot_t *s = slot(err, errsz);
+    if (s && !s->tally)
+        s->tally = cmdclient_new(app->bus, app->tally_endpoint, "tally", err, errsz);
+    return s ? s->tally : NULL;
+}
+
 void intake_request_hash(const http_req_t *req, unsigned char out[32])
 {
     EVP_MD_CTX *c = EVP_MD_CTX_new();
