@@ -60,7 +60,7 @@ static json_t *read_body(const http_req_t *req, http_resp_t *resp, motion_action
 
 static bool checked(motion_action_t a, const char *kind, json_t *body, http_resp_t *resp)
 {
-    input_error_t e;
+    input_error_t e = {0};
     if (motion_input_check(a, kind, body, &e)) {
         motion_input_normalise_time(body);
         return true;
