@@ -80,7 +80,7 @@ static void bodies_at_their_bounds(void **state)
     char name40[200] = "", name41[200] = "", body[400];
     for (int i = 0; i < 40; i++)
         strcat(name40, "名");
-    snprintf(name41, sizeof name41, "%s名", name40);
+    strcat(strcpy(name41, name40), "名");
     snprintf(body, sizeof body, "{\"principal\":1,\"holder\":2}");
     check(MA_PROXY, NULL, body, true, NULL);
     check(MA_PROXY, NULL, "{\"principal\":0,\"holder\":2}", false, "principal");
