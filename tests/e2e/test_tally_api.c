@@ -60,9 +60,11 @@ static void *fake_tally(void *arg)
         pthread_mutex_lock(&F.mu);
         json_array_append_new(F.got, cmd ? cmd : json_string("not JSON"));
         char *reply = NULL;
-        if (!F.silent)
-            reply = json_dumps(json_pack("{s:O,s:i,s:O}", "id", json_object_get(cmd, "id"), "status", F.status, "body", F.body),
-                               JSON_COMPACT | JSON_SORT_KEYS);
+        if (!F.silent) {
+            json_t *r = json_pack("{s:O,s:i,s:O}", "id", json_object_get(cmd, "id"), "status", F.status, "body", F.body);
+            reply = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS);
+            json_decref(r);
+        }
         pthread_mutex_unlock(&F.mu);
         if (reply) {
             zmq_send(F.sock, zmq_msg_data(&peer), zmq_msg_size(&peer), ZMQ_SNDMORE);
