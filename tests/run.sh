@@ -103,7 +103,7 @@ record "setup: previous release's database with tickets, migrated to this releas
 # the tests' own clients (they use gridgovctl's, an operator's key).
 export GRIDGOV_CURVE_DIR=$run/curve
 keys=0
-for k in intake router notify tally gridgovctl; do
+for k in intake router tally notify gridgovctl; do
   "$GRIDGOV_BIN/gridgovctl" --set log_level=warn keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null || keys=1
 done
 record "setup: bus keys" $keys

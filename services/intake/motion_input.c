@@ -14,13 +14,13 @@
 #define TITLE_MAX_CHARS 200   /* tally.motion.title */
 #define BODY_MAX_CHARS 4000   /* tally.motion.body */
 #define MAX_VOTER_IDS 5000    /* paper-voters, slips */
-#define MAX_CANDIDATES 200
-#define MAX_SUBJECTS 100
+#define MAX_CANDIDATES 200   /* tally's BALLOT_MAX_OPTIONS: candidates, subjects or nominees */
+#define MAX_SUBJECTS 200
 #define MAX_TELLERS 20
 #define MAX_MARKS 200
 #define MAX_WRITE_INS 50
 #define MAX_COUNT 1000000     /* ballots in one box */
-#define MAX_SEATS 99
+#define MAX_SEATS 200
 
 static const char ALPHABET[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; /* Crockford base32 */
 
@@ -381,8 +381,10 @@ static bool check_create(ck_t *c, const json_t *b)
         return false;
     if (ro && (!json_is_string(ro) || motion_code_number(json_string_value(ro)) < 0))
         return fail(c, "invalid_field", "runoff_of", "runoff_of must be a motion code, e.g. M2026-000123");
+    /* A resolution without one gets the default choices (同意, 不同意, 弃权), a runoff its first
+     * round's candidates: tally fills both in. */
     const json_t *bal = json_object_get(b, "ballot");
-    if (!bal && !ro)
+    if (!bal && !ro && strcmp(json_string_value(json_object_get(b, "kind")), "resolution"))
         return fail(c, "missing_field", "ballot", "ballot is required (README, \"Votes (tally)\": one shape per kind)");
     return !bal || ballot(c, json_string_value(json_object_get(b, "kind")), bal, ro != NULL);
 }

@@ -720,7 +720,7 @@ static void malformed_input_is_refused_at_the_edge(void **state)
                             "\"rule_set\":\"CN 2018\",\"ballot\":{}}", 400, "invalid_field", "rule_set"},
         {"/api/v1/motions", "{\"group\":\"430121\",\"kind\":\"resolution\",\"title\":\"t\\n\",\"electorate\":\"adult\","
                             "\"rule_set\":\"cn-2018\",\"ballot\":{}}", 400, "invalid_field", "title"},
-        {"/api/v1/motions", "{\"group\":\"430121\",\"kind\":\"resolution\",\"title\":\"t\",\"electorate\":\"adult\","
+        {"/api/v1/motions", "{\"group\":\"430121\",\"kind\":\"election\",\"title\":\"t\",\"electorate\":\"adult\","
                             "\"rule_set\":\"cn-2018\"}", 400, "missing_field", "ballot"},
         {"/api/v1/motions", "{\"group\":\"430121\",\"kind\":\"resolution\",\"title\":\"t\",\"electorate\":\"adult\","
                             "\"rule_set\":\"cn-2018\",\"ballot\":{},\"closes_at\":\"tomorrow\"}", 400, "invalid_field", "closes_at"},

@@ -121,6 +121,15 @@ static void bodies_at_their_bounds(void **state)
     check(MA_CREATE, NULL, body, true, NULL);
     snprintf(body, sizeof body, "{%s,\"ballot\":{\"seats\":1}}", head);
     check(MA_CREATE, NULL, body, false, "ballot.candidates");
+    snprintf(body, sizeof body, "{%s}", head);
+    check(MA_CREATE, NULL, body, false, "ballot");
+    /* a resolution without a ballot gets tally's default choices */
+    check(MA_CREATE, NULL,
+          "{\"group\":\"430121-101-03-05\",\"kind\":\"resolution\",\"title\":\"修路\",\"electorate\":\"household\","
+          "\"rule_set\":\"cn-2018\"}",
+          true, NULL);
+    snprintf(body, sizeof body, "{%s,\"ballot\":{\"seats\":201,\"candidates\":[]}}", head);
+    check(MA_CREATE, NULL, body, false, "ballot.seats");
     snprintf(body, sizeof body, "{%s,\"runoff_of\":\"2026-1\"}", head);
     check(MA_CREATE, NULL, body, false, "runoff_of");
 }
