@@ -365,7 +365,8 @@ static bool check_create(ck_t *c, const json_t *b)
     if (!members(c, b, "", allowed, req))
         return false;
     const json_t *g = json_object_get(b, "group"), *rs = json_object_get(b, "rule_set"), *ro = json_object_get(b, "runoff_of");
-    if (!json_is_string(g) || !pattern_ok(json_string_value(g), "0123456789", "0123456789-", 64))
+    static const char code_chars[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+    if (!json_is_string(g) || !pattern_ok(json_string_value(g), code_chars, code_chars, 64))
         return fail(c, "invalid_field", "group", "group must be a villager group's unit code, e.g. 430121-101-03-05");
     if (!one_of(c, json_object_get(b, "kind"), "kind", kinds, "resolution, election, evaluation, selection") ||
         !text(c, json_object_get(b, "title"), "title", 1, TITLE_MAX_CHARS, false) ||

@@ -715,7 +715,9 @@ static void malformed_input_is_refused_at_the_edge(void **state)
                             "\"ballot\":{}}", 400, "invalid_field", "group"},
         {"/api/v1/motions", "{\"group\":\"430121\",\"kind\":\"referendum\",\"title\":\"t\",\"electorate\":\"adult\","
                             "\"rule_set\":\"cn-2018\",\"ballot\":{}}", 400, "invalid_field", "kind"},
-        {"/api/v1/motions", big_title, 400, "invalid_field", "group"},
+        {"/api/v1/motions", big_title, 400, "invalid_field", "title"},
+        {"/api/v1/motions", "{\"group\":\"430121 05\",\"kind\":\"resolution\",\"title\":\"t\",\"electorate\":\"adult\","
+                            "\"rule_set\":\"cn-2018\"}", 400, "invalid_field", "group"},
         {"/api/v1/motions", "{\"group\":\"430121\",\"kind\":\"resolution\",\"title\":\"t\",\"electorate\":\"adult\","
                             "\"rule_set\":\"CN 2018\",\"ballot\":{}}", 400, "invalid_field", "rule_set"},
         {"/api/v1/motions", "{\"group\":\"430121\",\"kind\":\"resolution\",\"title\":\"t\\n\",\"electorate\":\"adult\","
