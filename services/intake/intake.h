@@ -20,18 +20,19 @@ typedef struct intake {
     relay_t *relay;         /* rung after every committed ticket */
     bus_t *bus;             /* ZeroMQ context and CURVE keys, shared by the relay and command clients */
     const char *router_endpoint;
-    const char *tally_endpoint;  /* motions and ballots (api_motions.c) */
+    const char *tally_endpoint;  /* tally's command socket (motions and ballots) */
     rating_guard_t rating_guard; /* failed rating attempts allowed */
     ratelimit_t *limits;    /* per API key and staff token (dispatch.c) */
     int list_max_days;           /* the widest window of the native ticket list (paging.h) */
     channels_cfg_t channels;     /* WeChat and SMS callbacks (channels.h) */
 } intake_t;
 
-/* The current request's PostgreSQL connection and router (and tally) command client, from the pool slot
+/* The current request's PostgreSQL connection and router and tally command clients, from the pool slot
  * the request holds until its answer is ready (request.c). NULL with err when none is free or
  * reachable. */
 db_t *intake_db(const intake_t *app, char *err, size_t errsz);
 cmdclient_t *intake_router(const intake_t *app, char *err, size_t errsz);
+/* The same for tally's command socket (tally_endpoint, key tally.pub). */
 cmdclient_t *intake_tally(const intake_t *app, char *err, size_t errsz);
 
 /* The request router: one function per route lives in open311.c and api.c. */

@@ -35,7 +35,7 @@ static const cfg_key_t KEYS[] = {
     {"router_endpoint", CFG_STR, "tcp://127.0.0.1:7102", 0, 0,
      "the router's command endpoint (ZeroMQ; [NAME@] names its key, default router)"},
     {"tally_endpoint", CFG_STR, "tcp://127.0.0.1:7104", 0, 0,
-     "tally's command endpoint: motions and ballots (ZeroMQ; [NAME@] names its key, default tally)"},
+     "tally's command endpoint (ZeroMQ; [NAME@] names its key, default tally): motions and ballots"},
     BUS_CFG_KEYS("intake"),
     BUS_CFG_EVENT_PEERS("router,notify,gridgovctl"),
     {"relay_sweep_ms", CFG_INT, "500", 10, 60000, "how often the relay looks for unpublished events anyway"},

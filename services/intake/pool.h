@@ -20,8 +20,8 @@
 
 typedef struct {
     db_t *db;          /* connected lazily; NULL until first use or after a failed connect */
-    cmdclient_t *cmd;  /* the router's; created lazily */
-    cmdclient_t *tally; /* tally's; created lazily */
+    cmdclient_t *cmd;  /* the router's, created lazily */
+    cmdclient_t *tally; /* tally's, created lazily */
 } pool_slot_t;
 
 typedef enum {
