@@ -7,9 +7,9 @@
 
 #include "cmdclient.h"
 #include "log.h"
-#include "motion_access.h"
-#include "motion_input.h"
-#include "motion_reads.h"
+#include "motions_access.h"
+#include "motions_input.h"
+#include "motions_reads.h"
 #include "render.h"
 #include "secret.h"
 #include "uuid.h"
@@ -33,11 +33,11 @@ static void command_id(const http_req_t *req, const char *who, char out[UUID_STR
 
 /* The body as a JSON object ({} when empty), within the action's size. NULL when answered:
  * 413 body_too_large, 415, 400 invalid_json. */
-static json_t *read_body(const http_req_t *req, http_resp_t *resp, motion_action_t a)
+static json_t *read_body(const http_req_t *req, http_resp_t *resp, motions_action_t a)
 {
-    if (req->body_len > motion_body_max(a)) {
+    if (req->body_len > motions_body_max(a)) {
         char msg[120];
-        snprintf(msg, sizeof msg, "this request takes a body of at most %zu bytes", motion_body_max(a));
+        snprintf(msg, sizeof msg, "this request takes a body of at most %zu bytes", motions_body_max(a));
         render_api_error(resp, 413, "body_too_large", NULL, msg);
         return NULL;
     }
@@ -58,11 +58,11 @@ static json_t *read_body(const http_req_t *req, http_resp_t *resp, motion_action
     return b;
 }
 
-static bool checked(motion_action_t a, const char *kind, json_t *body, http_resp_t *resp)
+static bool checked(motions_action_t a, const char *kind, json_t *body, http_resp_t *resp)
 {
     input_error_t e = {0};
-    if (motion_input_check(a, kind, body, &e)) {
-        motion_input_normalise_time(body);
+    if (motions_input_check(a, kind, body, &e)) {
+        motions_input_normalise_time(body);
         return true;
     }
     render_api_error(resp, e.status, e.code, e.field, e.message);
@@ -95,27 +95,27 @@ static void send_to_tally(const intake_t *app, const json_t *cmd, http_resp_t *r
 }
 
 /* A staff member's command: create (code NULL) or an action on the motion. */
-static void staff_command(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *code, motion_action_t a)
+static void staff_command(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *code, motions_action_t a)
 {
     db_t *db;
-    caller_t who;
-    if (!motion_caller(app, req, resp, true, &db, &who))
+    motions_caller_t who;
+    if (!motions_caller(app, req, resp, true, &db, &who))
         return;
     json_t *body = read_body(req, resp, a);
     if (!body)
         return;
-    motion_ref_t m;
+    motions_ref_t m;
     bool ok;
-    if (a == MA_CREATE)
+    if (a == MOTIONS_CREATE)
         ok = checked(a, NULL, body, resp) &&
-             motion_group_reach(db, &who.staff, json_string_value(json_object_get(body, "group")), resp);
+             motions_group_reach(db, &who.staff, json_string_value(json_object_get(body, "group")), resp);
     else
-        ok = motion_reach(db, &who, code, true, &m, resp) && checked(a, m.kind, body, resp);
+        ok = motions_reach(db, &who, code, true, &m, resp) && checked(a, m.kind, body, resp);
     if (ok) {
         char who_s[32], id[UUID_STR_LEN];
         snprintf(who_s, sizeof who_s, "staff:%lld", (long long)who.staff.id);
         command_id(req, who_s, id);
-        json_t *cmd = json_pack("{s:s,s:s,s:I}", "id", id, "action", motion_action_name(a), "staff_id",
+        json_t *cmd = json_pack("{s:s,s:s,s:I}", "id", id, "action", motions_action_name(a), "staff_id",
                                 (json_int_t)who.staff.id);
         if (code)
             json_object_set_new(cmd, "motion", json_string(code));
@@ -131,16 +131,16 @@ static void staff_command(const intake_t *app, const http_req_t *req, http_resp_
  * already_voted). Intake looks nothing up, so a cast costs it no database work. */
 static void cast(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *code)
 {
-    json_t *body = read_body(req, resp, MA_CAST);
+    json_t *body = read_body(req, resp, MOTIONS_CAST);
     if (!body)
         return;
-    char cred[CREDENTIAL_LEN + 1];
-    if (!checked(MA_CAST, NULL, body, resp)) {
+    char cred[MOTIONS_CREDENTIAL_LEN + 1];
+    if (!checked(MOTIONS_CAST, NULL, body, resp)) {
         /* answered */
-    } else if (!motion_credential_normalise(json_string_value(json_object_get(body, "credential")), cred)) {
+    } else if (!motions_credential_normalise(json_string_value(json_object_get(body, "credential")), cred)) {
         render_api_error(resp, 403, "bad_credential", "credential",
                          "this is not a voting credential: 16 letters and digits, e.g. 7KQ2-M9XD-4TRV-PA3H");
-    } else if (motion_code_number(code) < 0) {
+    } else if (motions_code_number(code) < 0) {
         render_api_error(resp, 404, "unknown_motion", NULL, "no motion with this code");
     } else {
         char hex[SECRET_HEX_LEN], who_s[80], id[UUID_STR_LEN];
@@ -173,9 +173,9 @@ bool api_motions_handle(const intake_t *app, const http_req_t *req, http_resp_t 
     const char *rest = path + sizeof prefix - 1;
     if (!*rest || !strcmp(rest, "/")) {
         if (get)
-            motion_list(app, req, resp);
+            motions_list(app, req, resp);
         else if (post)
-            staff_command(app, req, resp, NULL, MA_CREATE);
+            staff_command(app, req, resp, NULL, MOTIONS_CREATE);
         else
             wrong_method(resp, "GET, POST");
         return true;
@@ -191,13 +191,13 @@ bool api_motions_handle(const intake_t *app, const http_req_t *req, http_resp_t 
     memcpy(code, c, n);
     code[n] = '\0';
     const char *what = slash ? slash + 1 : "";
-    motion_action_t a;
+    motions_action_t a;
     if (!strcmp(what, "ballots")) {
         if (post)
             cast(app, req, resp, code);
         else
             wrong_method(resp, "POST");
-    } else if (motion_action_of_segment(what, &a)) {
+    } else if (motions_action_of_segment(what, &a)) {
         if (post)
             staff_command(app, req, resp, code, a);
         else
@@ -205,7 +205,7 @@ bool api_motions_handle(const intake_t *app, const http_req_t *req, http_resp_t 
     } else if (!*what || !strcmp(what, "roll") || !strcmp(what, "result") || !strcmp(what, "trackers") ||
                (!strncmp(what, "trackers/", 9) && what[9] && !strchr(what + 9, '/'))) {
         if (get)
-            motion_read(app, req, resp, code, what);
+            motions_read(app, req, resp, code, what);
         else
             wrong_method(resp, "GET");
     } else {

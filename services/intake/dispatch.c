@@ -11,7 +11,7 @@
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
-#include "motion_input.h"
+#include "motions_input.h"
 #include "render.h"
 #include "request.h"
 
@@ -58,9 +58,9 @@ static bool rate_limited(const intake_t *app, const http_req_t *req, http_resp_t
     const char *auth = http_header(req, "Authorization");
     if (auth && !strncasecmp(auth, "Bearer ", 7))
         add_credential(creds, &n, auth + 7);
-    /* a voter's credential (motion_access.h), as tally keeps it: however it is typed, one bucket */
-    char voter[CREDENTIAL_LEN + 1];
-    if (auth && !strncasecmp(auth, "Voter ", 6) && strlen(auth + 6) <= 64 && motion_credential_normalise(auth + 6, voter))
+    /* a voter's credential (motions_access.h), as tally keeps it: however it is typed, one bucket */
+    char voter[MOTIONS_CREDENTIAL_LEN + 1];
+    if (auth && !strncasecmp(auth, "Voter ", 6) && strlen(auth + 6) <= 64 && motions_credential_normalise(auth + 6, voter))
         add_credential(creds, &n, voter);
     json_t *q = *req->query ? form_parse(req->query, strlen(req->query), NULL, 0) : NULL;
     add_credential(creds, &n, form_arg(q, "api_key"));

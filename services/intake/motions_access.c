@@ -1,11 +1,11 @@
-#include "motion_access.h"
+#include "motions_access.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "motion_input.h"
+#include "motions_input.h"
 #include "render.h"
 #include "secret.h"
 #include "stmt.h"
@@ -27,8 +27,8 @@ static void unauthorized(http_resp_t *resp, bool staff_only, const char *why)
 /* The voter's group from their credential (tally.voter_group): 1 found, 0 not, -1 unavailable. */
 static int voter_group(db_t *db, const char *typed, long long *group_id)
 {
-    char cred[CREDENTIAL_LEN + 1], hex[SECRET_HEX_LEN], err[256];
-    if (strlen(typed) > 64 || !motion_credential_normalise(typed, cred))
+    char cred[MOTIONS_CREDENTIAL_LEN + 1], hex[SECRET_HEX_LEN], err[256];
+    if (strlen(typed) > 64 || !motions_credential_normalise(typed, cred))
         return 0;
     secret_hash_hex(cred, hex);
     const char *p[] = {hex};
@@ -43,8 +43,8 @@ static int voter_group(db_t *db, const char *typed, long long *group_id)
     return found;
 }
 
-bool motion_caller(const intake_t *app, const http_req_t *req, http_resp_t *resp, bool staff_only, db_t **db,
-                   caller_t *out)
+bool motions_caller(const intake_t *app, const http_req_t *req, http_resp_t *resp, bool staff_only, db_t **db,
+                   motions_caller_t *out)
 {
     char err[256];
     memset(out, 0, sizeof *out);
@@ -63,10 +63,10 @@ bool motion_caller(const intake_t *app, const http_req_t *req, http_resp_t *resp
             unavailable(resp);
         else if (!found)
             unauthorized(resp, false, "this voting credential is unknown or was replaced");
-        out->kind = CALLER_VOTER;
+        out->kind = MOTIONS_VOTER;
         return found == 1;
     }
-    out->kind = CALLER_STAFF;
+    out->kind = MOTIONS_STAFF;
     switch (staff_authenticate(*db, req, &out->staff)) {
     case AUTH_OK: return true;
     case AUTH_MISSING: unauthorized(resp, staff_only, "sign in first"); break;
@@ -76,25 +76,25 @@ bool motion_caller(const intake_t *app, const http_req_t *req, http_resp_t *resp
     return false;
 }
 
-static void out_of_scope(http_resp_t *resp, const caller_t *who, bool manage)
+static void out_of_scope(http_resp_t *resp, const motions_caller_t *who, bool manage)
 {
-    if (who->kind == CALLER_STAFF && manage && !strcmp(who->staff.role, "grid_worker"))
+    if (who->kind == MOTIONS_STAFF && manage && !strcmp(who->staff.role, "grid_worker"))
         render_api_error(resp, 403, "out_of_scope", NULL, "a grid worker reads motions; their group's officials manage them");
-    else if (who->kind == CALLER_VOTER)
+    else if (who->kind == MOTIONS_VOTER)
         render_api_error(resp, 403, "out_of_scope", NULL, "this credential reads its own group's motions only");
     else
         render_api_error(resp, 403, "out_of_scope", NULL, "this motion's group is outside your area");
 }
 
-bool motion_reach(db_t *db, const caller_t *who, const char *code, bool manage, motion_ref_t *out, http_resp_t *resp)
+bool motions_reach(db_t *db, const motions_caller_t *who, const char *code, bool manage, motions_ref_t *out, http_resp_t *resp)
 {
-    if (motion_code_number(code) < 0) {
+    if (motions_code_number(code) < 0) {
         render_api_error(resp, 404, "unknown_motion", NULL, "no motion with this code");
         return false;
     }
     char unit[24], err[256];
     snprintf(unit, sizeof unit, "%lld", (long long)who->staff.unit_id);
-    const char *p[] = {code, who->kind == CALLER_STAFF ? who->staff.role : "", unit};
+    const char *p[] = {code, who->kind == MOTIONS_STAFF ? who->staff.role : "", unit};
     PGresult *r = stmt_read(db, STMT_MOTION_REACH,
                             "SELECT m.group_id, m.state, m.kind,"
                             " $2 = 'operator' OR m.group_id IN (SELECT registry.unit_area($3::bigint))"
@@ -113,7 +113,7 @@ bool motion_reach(db_t *db, const caller_t *who, const char *code, bool manage, 
     bool in_area = found && PQgetvalue(r, 0, 3)[0] == 't';
     PQclear(r);
     bool ok;
-    if (who->kind == CALLER_VOTER) {
+    if (who->kind == MOTIONS_VOTER) {
         /* A draft is not published: to a voter it does not exist yet. */
         found = found && strcmp(out->state, "draft") != 0;
         ok = found && !manage && out->group_id == who->group_id;
@@ -127,7 +127,7 @@ bool motion_reach(db_t *db, const caller_t *who, const char *code, bool manage, 
     return found && ok;
 }
 
-bool motion_group_reach(db_t *db, const staff_t *who, const char *group_code, http_resp_t *resp)
+bool motions_group_reach(db_t *db, const staff_t *who, const char *group_code, http_resp_t *resp)
 {
     char unit[24], err[256];
     snprintf(unit, sizeof unit, "%lld", (long long)who->unit_id);
@@ -144,7 +144,7 @@ bool motion_group_reach(db_t *db, const staff_t *who, const char *group_code, ht
     bool group = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
     bool in_area = group && PQgetvalue(r, 0, 1)[0] == 't';
     PQclear(r);
-    caller_t c = {.kind = CALLER_STAFF, .staff = *who};
+    motions_caller_t c = {.kind = MOTIONS_STAFF, .staff = *who};
     if (!group)
         render_api_error(resp, 400, "invalid_field", "group", "no villager group (村民小组) has this unit code");
     else if (!in_area || !strcmp(who->role, "grid_worker"))

@@ -1,4 +1,4 @@
-#include "motion_input.h"
+#include "motions_input.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -380,7 +380,7 @@ static bool check_create(ck_t *c, const json_t *b)
         return false;
     if (json_object_get(b, "closes_at") && !time_text(c, json_object_get(b, "closes_at"), "closes_at"))
         return false;
-    if (ro && (!json_is_string(ro) || motion_code_number(json_string_value(ro)) < 0))
+    if (ro && (!json_is_string(ro) || motions_code_number(json_string_value(ro)) < 0))
         return fail(c, "invalid_field", "runoff_of", "runoff_of must be a motion code, e.g. M2026-000123");
     /* A resolution without one gets the default choices (同意, 不同意, 弃权), a runoff its first
      * round's candidates: tally fills both in. */
@@ -414,26 +414,26 @@ static bool check_cast(ck_t *c, const json_t *b)
     return !w || name_list(c, w, "write_ins", 0, MAX_WRITE_INS);
 }
 
-bool motion_input_check(motion_action_t a, const char *kind, const json_t *body, input_error_t *e)
+bool motions_input_check(motions_action_t a, const char *kind, const json_t *body, input_error_t *e)
 {
     ck_t c = {e};
     switch (a) {
-    case MA_CREATE: return check_create(&c, body);
-    case MA_PROXY: {
+    case MOTIONS_CREATE: return check_create(&c, body);
+    case MOTIONS_PROXY: {
         static const char *const allowed[] = {"principal", "holder", NULL};
         return members(&c, body, "", allowed, allowed) && id(&c, json_object_get(body, "principal"), "principal") &&
                id(&c, json_object_get(body, "holder"), "holder");
     }
-    case MA_OPEN: {
+    case MOTIONS_OPEN: {
         static const char *const allowed[] = {"closes_at", NULL};
         return members(&c, body, "", allowed, NULL) &&
                (!json_object_get(body, "closes_at") || time_text(&c, json_object_get(body, "closes_at"), "closes_at"));
     }
-    case MA_CLOSE: {
+    case MOTIONS_CLOSE: {
         static const char *const none[] = {NULL};
         return members(&c, body, "", none, NULL);
     }
-    case MA_PAPER: {
+    case MOTIONS_PAPER: {
         static const char *const allowed[] = {"box", "tellers", "ballots", "invalid", "counts", NULL};
         return members(&c, body, "", allowed, allowed) && name(&c, json_object_get(body, "box"), "box") &&
                name_list(&c, json_object_get(body, "tellers"), "tellers", 1, MAX_TELLERS) &&
@@ -441,21 +441,21 @@ bool motion_input_check(motion_action_t a, const char *kind, const json_t *body,
                integer(&c, json_object_get(body, "invalid"), "invalid", 0, MAX_COUNT) &&
                counts(&c, kind, json_object_get(body, "counts"));
     }
-    case MA_PAPER_VOTERS: {
+    case MOTIONS_PAPER_VOTERS: {
         static const char *const allowed[] = {"voters", NULL};
         return members(&c, body, "", allowed, allowed) && id_list(&c, json_object_get(body, "voters"), "voters", 1);
     }
-    case MA_SLIPS: {
+    case MOTIONS_SLIPS: {
         static const char *const allowed[] = {"voters", NULL};
         return members(&c, body, "", allowed, NULL) &&
                (!json_object_get(body, "voters") || id_list(&c, json_object_get(body, "voters"), "voters", 1));
     }
-    case MA_CAST: return check_cast(&c, body);
+    case MOTIONS_CAST: return check_cast(&c, body);
     }
     return fail(&c, "invalid_field", "", "unknown action");
 }
 
-void motion_input_normalise_time(json_t *body)
+void motions_input_normalise_time(json_t *body)
 {
     int64_t us;
     const char *t = json_string_value(json_object_get(body, "closes_at"));
@@ -470,28 +470,28 @@ static const struct {
     const char *segment, *name;
     size_t body_max;
 } ACTIONS[] = {
-    [MA_CREATE] = {NULL, "create", 32768},         [MA_PROXY] = {"proxies", "proxy", 1024},
-    [MA_OPEN] = {"open", "open", 1024},            [MA_CLOSE] = {"close", "close", 1024},
-    [MA_PAPER] = {"paper", "paper", 16384},        [MA_PAPER_VOTERS] = {"paper-voters", "paper_voters", 65536},
-    [MA_SLIPS] = {"slips", "slips", 65536},        [MA_CAST] = {"ballots", "cast", 4096},
+    [MOTIONS_CREATE] = {NULL, "create", 32768},         [MOTIONS_PROXY] = {"proxies", "proxy", 1024},
+    [MOTIONS_OPEN] = {"open", "open", 1024},            [MOTIONS_CLOSE] = {"close", "close", 1024},
+    [MOTIONS_PAPER] = {"paper", "paper", 16384},        [MOTIONS_PAPER_VOTERS] = {"paper-voters", "paper_voters", 65536},
+    [MOTIONS_SLIPS] = {"slips", "slips", 65536},        [MOTIONS_CAST] = {"ballots", "cast", 4096},
 };
 
-bool motion_action_of_segment(const char *segment, motion_action_t *out)
+bool motions_action_of_segment(const char *segment, motions_action_t *out)
 {
     for (size_t i = 0; i < sizeof ACTIONS / sizeof ACTIONS[0]; i++)
         if (ACTIONS[i].segment && !strcmp(segment, ACTIONS[i].segment)) {
-            *out = (motion_action_t)i;
+            *out = (motions_action_t)i;
             return true;
         }
     return false;
 }
 
-const char *motion_action_name(motion_action_t a)
+const char *motions_action_name(motions_action_t a)
 {
     return ACTIONS[a].name;
 }
 
-size_t motion_body_max(motion_action_t a)
+size_t motions_body_max(motions_action_t a)
 {
     return ACTIONS[a].body_max;
 }
@@ -502,25 +502,25 @@ static int digit_of(char ch)
     return p ? (int)(p - ALPHABET) : -1;
 }
 
-bool motion_credential_normalise(const char *typed, char out[CREDENTIAL_LEN + 1])
+bool motions_credential_normalise(const char *typed, char out[MOTIONS_CREDENTIAL_LEN + 1])
 {
     size_t n = 0;
     for (const char *p = typed; *p; p++) {
         if (*p == '-' || *p == ' ')
             continue;
         char u = (char)toupper((unsigned char)*p);
-        if (n == CREDENTIAL_LEN || digit_of(u) < 0)
+        if (n == MOTIONS_CREDENTIAL_LEN || digit_of(u) < 0)
             return false;
         out[n++] = u;
     }
     out[n] = '\0';
-    return n == CREDENTIAL_LEN;
+    return n == MOTIONS_CREDENTIAL_LEN;
 }
 
-bool motion_tracker_normalise(const char *typed, char out[TRACKER_LEN + 1])
+bool motions_tracker_normalise(const char *typed, char out[MOTIONS_TRACKER_LEN + 1])
 {
     size_t n = strlen(typed);
-    if (n != TRACKER_LEN)
+    if (n != MOTIONS_TRACKER_LEN)
         return false;
     for (size_t i = 0; i < n; i++) {
         out[i] = (char)toupper((unsigned char)typed[i]);
@@ -531,25 +531,25 @@ bool motion_tracker_normalise(const char *typed, char out[TRACKER_LEN + 1])
     return true;
 }
 
-long long motion_tracker_number(const char tracker[TRACKER_LEN + 1])
+long long motions_tracker_number(const char tracker[MOTIONS_TRACKER_LEN + 1])
 {
     long long v = 0;
-    for (int i = 0; i < TRACKER_LEN; i++)
+    for (int i = 0; i < MOTIONS_TRACKER_LEN; i++)
         v = v * 32 + digit_of(tracker[i]);
     return v;
 }
 
-void motion_tracker_text(long long number, char out[TRACKER_LEN + 1])
+void motions_tracker_text(long long number, char out[MOTIONS_TRACKER_LEN + 1])
 {
     unsigned long long v = (unsigned long long)number;
-    for (int i = TRACKER_LEN - 1; i >= 0; i--) {
+    for (int i = MOTIONS_TRACKER_LEN - 1; i >= 0; i--) {
         out[i] = ALPHABET[v % 32];
         v /= 32;
     }
-    out[TRACKER_LEN] = '\0';
+    out[MOTIONS_TRACKER_LEN] = '\0';
 }
 
-long long motion_code_number(const char *code)
+long long motions_code_number(const char *code)
 {
     if (strlen(code) != 12 || code[0] != 'M' || code[5] != '-' || strspn(code + 1, "0123456789") != 4 ||
         strspn(code + 6, "0123456789") != 6)
@@ -562,7 +562,7 @@ long long motion_code_number(const char *code)
     return year * 1000000 + seq;
 }
 
-void motion_code_text(long long number, char out[16])
+void motions_code_text(long long number, char out[16])
 {
     if (number < 0 || number > 9999999999LL)
         number = 0;

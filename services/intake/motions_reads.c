@@ -1,12 +1,12 @@
-#include "motion_reads.h"
+#include "motions_reads.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "form.h"
-#include "motion_access.h"
-#include "motion_input.h"
+#include "motions_access.h"
+#include "motions_input.h"
 #include "paging.h"
 #include "render.h"
 #include "stmt.h"
@@ -21,15 +21,15 @@ static void unavailable(http_resp_t *resp)
     render_api_error(resp, 503, "unavailable", NULL, "the database is unavailable; try again");
 }
 
-/* The caller's scope as the parameters of MOTION_READ_SQL: role, unit id, group id (text). */
-static void scope_params(const caller_t *who, char unit[24], char group[24], const char **role, const char **unit_p,
+/* The caller's scope as the parameters of MOTIONS_READ_SQL: role, unit id, group id (text). */
+static void scope_params(const motions_caller_t *who, char unit[24], char group[24], const char **role, const char **unit_p,
                          const char **group_p)
 {
     snprintf(unit, 24, "%lld", (long long)who->staff.unit_id);
     snprintf(group, 24, "%lld", who->group_id);
-    *role = who->kind == CALLER_STAFF ? who->staff.role : NULL;
-    *unit_p = who->kind == CALLER_STAFF ? unit : NULL;
-    *group_p = who->kind == CALLER_VOTER ? group : NULL;
+    *role = who->kind == MOTIONS_STAFF ? who->staff.role : NULL;
+    *unit_p = who->kind == MOTIONS_STAFF ? unit : NULL;
+    *group_p = who->kind == MOTIONS_VOTER ? group : NULL;
 }
 
 static const char LIST_SQL[] =
@@ -39,16 +39,16 @@ static const char LIST_SQL[] =
     " 'closes_at', " TIMEFMT_SQL_LOCAL("m.closes_at") ", 'closed_at', " TIMEFMT_SQL_LOCAL("m.closed_at") ","
     " 'roll_count', m.roll_count)::text,"
     " (extract(epoch FROM m.created_at) * 1000000)::bigint, m.code"
-    " FROM tally.motion_public m WHERE " MOTION_READ_SQL("$1", "$2", "$3")
+    " FROM tally.motion_public m WHERE " MOTIONS_READ_SQL("$1", "$2", "$3")
     " AND ($4::text IS NULL OR m.group_code = $4) AND ($5::text IS NULL OR m.state = $5)"
     " AND ($6::timestamptz IS NULL OR (m.created_at, m.code) < ($6::timestamptz, $7::text))"
     " ORDER BY m.created_at DESC, m.code DESC LIMIT $8::bigint";
 
-void motion_list(const intake_t *app, const http_req_t *req, http_resp_t *resp)
+void motions_list(const intake_t *app, const http_req_t *req, http_resp_t *resp)
 {
     db_t *db;
-    caller_t who;
-    if (!motion_caller(app, req, resp, false, &db, &who))
+    motions_caller_t who;
+    if (!motions_caller(app, req, resp, false, &db, &who))
         return;
     char err[256];
     json_t *q = form_parse(req->query, strlen(req->query), err, sizeof err);
@@ -80,7 +80,7 @@ void motion_list(const intake_t *app, const http_req_t *req, http_resp_t *resp)
         snprintf(limit, sizeof limit, "%ld", page_size + 1);
         if (has_cursor) {
             paging_time_text(cur.at_us, after);
-            motion_code_text(cur.id, after_code);
+            motions_code_text(cur.id, after_code);
         }
         const char *p[] = {role, unit_p, group_p, group, state, has_cursor ? after : NULL, has_cursor ? after_code : NULL, limit};
         PGresult *r = stmt_read(db, NULL, LIST_SQL, 8, p, err, sizeof err);
@@ -94,7 +94,7 @@ void motion_list(const intake_t *app, const http_req_t *req, http_resp_t *resp)
             if (n > page_size) {
                 char text[CURSOR_LEN];
                 int last = (int)page_size - 1;
-                cursor_t c = {.at_us = atoll(PQgetvalue(r, last, 1)), .id = motion_code_number(PQgetvalue(r, last, 2))};
+                cursor_t c = {.at_us = atoll(PQgetvalue(r, last, 1)), .id = motions_code_number(PQgetvalue(r, last, 2))};
                 cursor_encode(&c, text);
                 json_decref(next);
                 next = json_string(text);
@@ -189,9 +189,9 @@ static void trackers(db_t *db, const http_req_t *req, http_resp_t *resp, const c
     }
     json_decref(q);
     /* The cursor is the last tracker of the page as a number (a tracker is 50 bits). */
-    char after[TRACKER_LEN + 1], limit[24];
+    char after[MOTIONS_TRACKER_LEN + 1], limit[24];
     if (has_cursor)
-        motion_tracker_text(cur.id, after);
+        motions_tracker_text(cur.id, after);
     snprintf(limit, sizeof limit, "%ld", page_size + 1);
     const char *p[] = {code, has_cursor ? after : NULL, limit};
     PGresult *r = stmt_read(db, NULL,
@@ -207,9 +207,9 @@ static void trackers(db_t *db, const http_req_t *req, http_resp_t *resp, const c
     for (int i = 0; i < n && i < page_size; i++)
         json_array_append_new(items, json_string(PQgetvalue(r, i, 0)));
     if (n > page_size) {
-        char text[CURSOR_LEN], last[TRACKER_LEN + 1];
-        if (motion_tracker_normalise(PQgetvalue(r, (int)page_size - 1, 0), last)) {
-            cursor_t c = {.at_us = 0, .id = motion_tracker_number(last)};
+        char text[CURSOR_LEN], last[MOTIONS_TRACKER_LEN + 1];
+        if (motions_tracker_normalise(PQgetvalue(r, (int)page_size - 1, 0), last)) {
+            cursor_t c = {.at_us = 0, .id = motions_tracker_number(last)};
             cursor_encode(&c, text);
             json_decref(next);
             next = json_string(text);
@@ -224,8 +224,8 @@ static void trackers(db_t *db, const http_req_t *req, http_resp_t *resp, const c
 
 static void tracker(db_t *db, http_resp_t *resp, const char *code, const char *typed, const char *state)
 {
-    char t[TRACKER_LEN + 1], err[256];
-    if (!motion_tracker_normalise(typed, t)) {
+    char t[MOTIONS_TRACKER_LEN + 1], err[256];
+    if (!motions_tracker_normalise(typed, t)) {
         render_api_error(resp, 404, "unknown_tracker", NULL, "no ballot in this motion's box has this tracker");
         return;
     }
@@ -247,12 +247,12 @@ static void tracker(db_t *db, http_resp_t *resp, const char *code, const char *t
     json_decref(j);
 }
 
-void motion_read(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *code, const char *what)
+void motions_read(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *code, const char *what)
 {
     db_t *db;
-    caller_t who;
-    motion_ref_t m;
-    if (!motion_caller(app, req, resp, false, &db, &who) || !motion_reach(db, &who, code, false, &m, resp))
+    motions_caller_t who;
+    motions_ref_t m;
+    if (!motions_caller(app, req, resp, false, &db, &who) || !motions_reach(db, &who, code, false, &m, resp))
         return;
     bool closed = !strcmp(m.state, "closed");
     if (!*what)

@@ -1,6 +1,6 @@
-/* motion_reads: the motions API's reads, from tally's published views (025_tally.sql):
+/* motions_reads: the motions API's reads, from tally's published views (025_tally.sql):
  *   GET /api/v1/motions?group=&state=&page_size=&cursor=   the motions the caller reaches, newest
- *       first (motion_access.h), a page of page_size (100 at most, 50 by default) and the cursor of
+ *       first (motions_access.h), a page of page_size (100 at most, 50 by default) and the cursor of
  *       the next as next (paging.h)
  *   GET /api/v1/motions/{code}                     the motion: ballot, rule set, state, times,
  *       paper boxes with their tellers, the chain's head, and the result once closed
@@ -12,14 +12,14 @@
  *   GET /api/v1/motions/{code}/trackers/{tracker}  whether that ballot is in the box, at any time
  *       (404 unknown_tracker when it is not)
  * Times are the county's local time, +08:00 (timefmt.h). */
-#ifndef INTAKE_MOTION_READS_H
-#define INTAKE_MOTION_READS_H
+#ifndef INTAKE_MOTIONS_READS_H
+#define INTAKE_MOTIONS_READS_H
 
 #include "http.h"
 #include "intake.h"
 
-void motion_list(const intake_t *app, const http_req_t *req, http_resp_t *resp);
+void motions_list(const intake_t *app, const http_req_t *req, http_resp_t *resp);
 /* what: "" (the motion), "roll", "result", "trackers", or "trackers/" followed by a tracker. */
-void motion_read(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *code, const char *what);
+void motions_read(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *code, const char *what);
 
 #endif
