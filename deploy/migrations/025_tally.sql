@@ -188,6 +188,15 @@ CREATE VIEW tally.paper_public AS
     FROM tally.paper_box p JOIN tally.motion m ON m.id = p.motion_id;
 COMMENT ON VIEW tally.paper_public IS 'read by intake, gridgovctl: paper counts per box and their tellers';
 
+-- A voter's credential, as its SHA-256 (CHAIN.md), names the motion it votes in and so the group
+-- whose motions and results that voter may read (Authorization: Voter <credential>); nothing of
+-- the voter or their ballot.
+CREATE VIEW tally.voter_group AS
+    SELECT m.code AS motion, m.group_id, r.cred_sha256
+    FROM tally.roll r JOIN tally.motion m ON m.id = r.motion_id;
+COMMENT ON VIEW tally.voter_group IS
+    'read by intake: a voter''s credential (by its SHA-256) scopes their reads to their group''s motions';
+
 -- For the verifier: the raw rows it recomputes, as stored.
 CREATE VIEW tally.chain_rows AS
     SELECT m.code AS motion, e.height, e.type, e.payload, e.prev_hash, e.hash

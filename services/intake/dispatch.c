@@ -11,6 +11,7 @@
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
+#include "motions_input.h"
 #include "render.h"
 #include "request.h"
 
@@ -44,19 +45,23 @@ static void add_credential(const char **list, int *n, const char *c)
 }
 
 /* Per-key rate limits (ratelimit.h), before any database work. Every credential a request carries
- * is charged, wherever it sits (X-API-Key, Authorization: Bearer, api_key in the query or in a
- * form body), so that no request is authenticated by one credential while another one is
+ * is charged, wherever it sits (X-API-Key, Authorization: Bearer or Voter, api_key in the query or
+ * in a form body), so that no request is authenticated by one credential while another one is
  * counted. An over-limit answer is 429 with Retry-After, in the error shape of the API asked.
  * Requests without a credential (public Open311 reads) are not limited here: the per-address
  * connection limit (http.c) bounds them. */
 static bool rate_limited(const intake_t *app, const http_req_t *req, http_resp_t *resp)
 {
-    const char *creds[4];
+    const char *creds[5];
     int n = 0;
     add_credential(creds, &n, http_header(req, "X-API-Key"));
     const char *auth = http_header(req, "Authorization");
     if (auth && !strncasecmp(auth, "Bearer ", 7))
         add_credential(creds, &n, auth + 7);
+    /* a voter's credential (motions_access.h), as tally keeps it: however it is typed, one bucket */
+    char voter[MOTIONS_CREDENTIAL_LEN + 1];
+    if (auth && !strncasecmp(auth, "Voter ", 6) && strlen(auth + 6) <= 64 && motions_credential_normalise(auth + 6, voter))
+        add_credential(creds, &n, voter);
     json_t *q = *req->query ? form_parse(req->query, strlen(req->query), NULL, 0) : NULL;
     add_credential(creds, &n, form_arg(q, "api_key"));
     const char *ct = http_header(req, "Content-Type");
@@ -117,6 +122,8 @@ void intake_dispatch(const http_req_t *req, http_resp_t *resp, void *arg)
         /* answered */
     } else if (api_stats_handle(app, req, resp)) {
         /* answered */
+    } else if (api_motions_handle(app, req, resp)) {
+        /* answered: motions, ballots and results (tally) */
     } else if (!strcmp(req->path, "/api/v1/tickets") || starts(req->path, "/api/v1/tickets/", &rest)) {
         api_tickets_handle(app, req, resp, req->path + strlen("/api/v1/tickets"));
     } else if (!strcmp(req->path, "/")) {

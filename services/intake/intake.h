@@ -42,6 +42,8 @@ void open311_handle(const intake_t *app, const http_req_t *req, http_resp_t *res
 void api_tickets_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp, const char *subpath);
 /* Staff and resident actions through the router; false when the path is not one of its own. */
 bool api_staff_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp);
+/* Motions, ballots and results (tally); false when the path is not under /api/v1/motions. */
+bool api_motions_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp);
 
 /* SHA-256 over method, path, query and body: what makes two requests "the same" for an
  * Idempotency-Key (request.c). */

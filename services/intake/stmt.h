@@ -28,6 +28,9 @@
 #define STMT_STAFF_TOKEN "intake_staff_token"             /* staff.c: a staff member's bearer token */
 #define STMT_API_CLIENT "intake_api_client"               /* catalog.c: an API key the catalogue does not hold yet */
 #define STMT_REQUEST_UPDATES "intake_request_updates"     /* open311_updates.c: servicerequestupdates */
+#define STMT_VOTER_GROUP "intake_voter_group"             /* motions_access.c: a voter's credential */
+#define STMT_MOTION_REACH "intake_motion_reach"           /* motions_access.c: a motion and the caller's scope */
+#define STMT_MOTION_GROUP "intake_motion_group"           /* motions_access.c: the group of a new motion */
 
 /* Runs a read: prepared under name (one of the names above, with its SQL), or with name NULL
  * planned for these values on every call (an unnamed statement). A read changes nothing, so when
