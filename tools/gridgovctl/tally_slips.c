@@ -7,20 +7,23 @@
  * (a retry would issue them again); the credentials are printed and kept nowhere else.
  * Exit status 0 when slips were printed, 1 when tally refused or did not answer, 2 on a usage error. */
 #include <ctype.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 #include "buf.h"
 #include "bus.h"
-#include "cmdclient.h"
 #include "csv.h"
 #include "ctl.h"
 #include "db.h"
+#include "gclock.h"
 #include "uuid.h"
 
 /* Waited for once: see above. */
 #define SLIPS_TIMEOUT_MS 20000
+#define CONNECT_TIMEOUT_MS 5000
 
 static const char STAFF_SQL[] =
     "SELECT id FROM registry.staff WHERE role = 'operator' AND active ORDER BY id LIMIT 1";
@@ -99,13 +102,60 @@ static bool look_up(const cfg_t *cfg, const char *code, char staff[24], char **t
     return ok;
 }
 
+/* One request to tally and its reply. Not common/cmdclient: a one-shot tool's fresh socket is not
+ * connected yet when it first sends, and cmdclient (made for long-lived clients) then waits out a
+ * whole timeout before it tries again, which here would mean sending twice. So: wait until the
+ * connection is up (POLLOUT under ZMQ_IMMEDIATE), send once, wait for the answer with our id. */
+static json_t *request(void *sock, const json_t *cmd, char *err, size_t errsz)
+{
+    zmq_pollitem_t out = {sock, 0, ZMQ_POLLOUT, 0};
+    if (zmq_poll(&out, 1, CONNECT_TIMEOUT_MS) <= 0) {
+        snprintf(err, errsz, "no connection within %d ms", CONNECT_TIMEOUT_MS);
+        return NULL;
+    }
+    char *text = json_dumps(cmd, JSON_COMPACT);
+    int sent = text ? zmq_send(sock, text, strlen(text), ZMQ_DONTWAIT) : -1;
+    free(text);
+    if (sent < 0) {
+        snprintf(err, errsz, "cannot send: %s", zmq_strerror(zmq_errno()));
+        return NULL;
+    }
+    const char *id = json_string_value(json_object_get(cmd, "id"));
+    long long deadline = gclock_mono_ms() + SLIPS_TIMEOUT_MS;
+    for (long long left; (left = deadline - gclock_mono_ms()) > 0;) {
+        zmq_pollitem_t in = {sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&in, 1, (long)left) <= 0)
+            continue;
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        json_t *rep = zmq_msg_recv(&m, sock, 0) < 0 ? NULL : json_loadb(zmq_msg_data(&m), zmq_msg_size(&m), 0, NULL);
+        zmq_msg_close(&m);
+        const char *rid = json_string_value(json_object_get(rep, "id"));
+        if (rid && id && !strcmp(rid, id))
+            return rep;
+        json_decref(rep);
+    }
+    snprintf(err, errsz, "no reply within %d ms (the slips may have been issued: run it again for new ones)",
+             SLIPS_TIMEOUT_MS);
+    return NULL;
+}
+
 static json_t *call_tally(const cfg_t *cfg, json_t *cmd)
 {
     char err[512];
+    json_t *rep = NULL;
     bus_t *bus = bus_from_cfg(cfg, err, sizeof err);
-    cmdclient_t *cc = bus ? cmdclient_new(bus, cfg_str(cfg, "tally_endpoint"), "tally", err, sizeof err) : NULL;
-    json_t *rep = cc ? cmdclient_call(cc, cmd, SLIPS_TIMEOUT_MS, 1, err, sizeof err) : NULL;
-    cmdclient_destroy(&cc);
+    void *sock = bus ? zmq_socket(bus_ctx(bus), ZMQ_DEALER) : NULL;
+    if (sock) {
+        int one = 1, zero = 0;
+        zmq_setsockopt(sock, ZMQ_IMMEDIATE, &one, sizeof one);
+        zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+        if (bus_connect(bus, sock, BUS_COMMANDS, cfg_str(cfg, "tally_endpoint"), "tally", err, sizeof err))
+            rep = request(sock, cmd, err, sizeof err);
+        zmq_close(sock);
+    } else if (bus) {
+        snprintf(err, sizeof err, "zmq_socket: %s", zmq_strerror(zmq_errno()));
+    }
     bus_destroy(&bus);
     if (!rep)
         fprintf(stderr, "gridgovctl: tally: %s\n", err);
