@@ -2,7 +2,7 @@
 -- (tally-plan.md, "Events"). The planner is the same (services/notify/recipients.c); two audiences
 -- are added:
 --   voter      one message per credential a vote.credentials event carries, to the voter — or,
---              when the voter gave a written proxy (tally.proxy_public), to its holder. A voter of
+--              when the voter gave a written proxy, to its holder (the entry's holder_voter_id). A voter of
 --              an 'adult' electorate is a resident: their phone. Of a 'household' electorate it is
 --              a household: its head's phone, else its first resident (by id) with a phone. By SMS
 --              only: a credential is a secret, so it goes in the SMS's parameters and nowhere a
@@ -66,14 +66,11 @@ FROM notify.message m
 JOIN notify.template t ON t.key = m.template_key
 LEFT JOIN intake.ticket_contact c ON c.ticket_id = m.ticket_id;
 
--- What notify reads of tally to find a credential's recipient: the motion's electorate and group,
--- the proxies (a holder receives the principal's credential) and the roll's names.
+-- What notify reads of tally to find a credential's recipient: the motion's electorate, and the
+-- roll's name of the voter a credential is for.
 COMMENT ON VIEW tally.motion_public IS
     'read by intake, gridgovctl, notify: the motions API (scoped by group) and the archive; notify: a motion''s '
     'electorate, whose voters a vote.credentials event names (services/notify/recipients.c)';
-COMMENT ON VIEW tally.proxy_public IS
-    'read by intake, gridgovctl, notify: the published list of proxies (委托人和受委托人名单); notify sends a '
-    'principal''s credential to the holder';
 COMMENT ON VIEW tally.roll_public IS
     'read by intake, gridgovctl, notify: the published roll (选民名单) and who took part, never how; notify names '
     'the voter a credential is for';

@@ -63,18 +63,18 @@
     "  WHERE p.audience = 'resident'"
 
 /* tally's voters (migration 026): each credential of a vote.credentials event to its voter, or to
- * the holder of the voter's written proxy; a household's voter is its head, else its first
- * resident with a phone. The credential travels in the vcode column. */
+ * the holder of the voter's written proxy (holder_voter_id); a household's voter is its head, else
+ * its first resident with a phone. The credential travels in the vcode column. */
 #define SQL_VOTERS \
     "  UNION ALL" \
     "  SELECT p.*, 6, 'voter:' || cr.voter_id, NULL, rs.phone, NULL, NULL, NULL, NULL, cr.credential" \
     "  FROM p, ev CROSS JOIN LATERAL jsonb_to_recordset(CASE jsonb_typeof(ev.d->'credentials')" \
-    "       WHEN 'array' THEN ev.d->'credentials' ELSE '[]' END) cr(voter_id bigint, credential text)" \
+    "       WHEN 'array' THEN ev.d->'credentials' ELSE '[]' END) cr(voter_id bigint, holder_voter_id bigint, credential text)" \
     "  LEFT JOIN tally.motion_public mo ON mo.code = ev.d->>'motion'" \
-    "  LEFT JOIN tally.proxy_public px ON px.motion = ev.d->>'motion' AND px.principal = cr.voter_id" \
     "  LEFT JOIN LATERAL (SELECT r.phone FROM registry.resident r" \
     "       WHERE r.phone IS NOT NULL AND CASE WHEN mo.electorate = 'household'" \
-    "             THEN r.household_id = coalesce(px.holder, cr.voter_id) ELSE r.id = coalesce(px.holder, cr.voter_id) END" \
+    "             THEN r.household_id = coalesce(cr.holder_voter_id, cr.voter_id)" \
+    "             ELSE r.id = coalesce(cr.holder_voter_id, cr.voter_id) END" \
     "       ORDER BY r.is_head DESC, r.id LIMIT 1) rs ON true" \
     "  WHERE p.audience = 'voter'" \
     /* a closed vote: every household head of the group who has a phone */ \

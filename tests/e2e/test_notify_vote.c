@@ -292,8 +292,9 @@ static void credentials_reach_each_voter_or_proxy_holder_and_a_replay_plans_noth
              "{\"voter_id\": 9913101, \"household_id\": 9913101, \"credential\": \"%s\"},"
              "{\"voter_id\": 9913102, \"household_id\": 9913102, \"credential\": \"%s\"},"
              "{\"voter_id\": 9913103, \"household_id\": 9913103, \"credential\": \"%s\"},"
-             "{\"voter_id\": 9913104, \"household_id\": 9913104, \"credential\": \"%s\"}]}",
-             GROUP, CREDS[0], CREDS[1], CREDS[2], CREDS[3]);
+             "{\"voter_id\": 9913104, \"household_id\": 9913104, \"credential\": \"%s\","
+             " \"holder_voter_id\": 9913101}]}",
+             GROUP, GROUPED[0], GROUPED[1], GROUPED[2], GROUPED[3]);
     char *ev = emit("vote.credentials", data);
     assert_true(h_fake_wait_sent(&g_fake, "aliyun", 3, 10000));
     for (int i = 0; i < 100 && sms_of("SMS_480100031") < 3; i++)
@@ -314,13 +315,14 @@ static void credentials_reach_each_voter_or_proxy_holder_and_a_replay_plans_noth
     const char *const adults[][2] = {{"9913201", "张一"}, {"9913203", "张二"}, {"9913204", "李二"}, {"9913205", "王二"}};
     motion("M2026-913002", "adult", adults, 4, "9913205", "9913201");
     snprintf(data, sizeof data,
-             "{\"motion\": \"M2026-913002\", \"group_id\": \"%s\", \"title\": \"修缮村道的决定\","
+             "{\"motion\": \"M2026-913002\", \"group_id\": %s, \"title\": \"修缮村道的决定\","
              " \"closes_at\": \"2026-12-09T10:00:00Z\", \"credentials\": ["
-             "{\"voter_id\": \"9913201\", \"household_id\": \"9913101\", \"credential\": \"%s\"},"
-             "{\"voter_id\": \"9913203\", \"household_id\": \"9913102\", \"credential\": \"%s\"},"
-             "{\"voter_id\": \"9913204\", \"household_id\": \"9913102\", \"credential\": \"%s\"},"
-             "{\"voter_id\": \"9913205\", \"household_id\": \"9913102\", \"credential\": \"%s\"}]}",
-             GROUP, CREDS[4], CREDS[5], CREDS[6], CREDS[7]);
+             "{\"voter_id\": 9913201, \"household_id\": 9913101, \"credential\": \"%s\"},"
+             "{\"voter_id\": 9913203, \"household_id\": 9913102, \"credential\": \"%s\"},"
+             "{\"voter_id\": 9913204, \"household_id\": 9913102, \"credential\": \"%s\"},"
+             "{\"voter_id\": 9913205, \"household_id\": 9913102, \"credential\": \"%s\","
+             " \"holder_voter_id\": 9913201}]}",
+             GROUP, GROUPED[4], GROUPED[5], GROUPED[6], GROUPED[7]);
     char *ev2 = emit("vote.credentials", data);
     for (int i = 0; i < 200 && sms_of("SMS_480100031") < 6; i++)
         usleep(50 * 1000);
@@ -410,7 +412,7 @@ static void the_sandbox_logs_no_credential_and_masks_the_number(void **state)
     snprintf(data, sizeof data,
              "{\"motion\": \"M2026-913001\", \"group_id\": %s, \"title\": \"修缮村道的决定\", \"closes_at\": null,"
              " \"credentials\": [{\"voter_id\": 9913102, \"household_id\": 9913102, \"credential\": \"%s\"}]}",
-             GROUP, CREDS[1]);
+             GROUP, GROUPED[1]);
     char *ev = emit("vote.credentials", data);
     const char *pe[] = {ev};
     assert_true(h_wait_sql(g_db, "SELECT count(*) FROM notify.message WHERE event_id = $1::uuid AND state = 'sent'",

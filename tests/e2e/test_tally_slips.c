@@ -110,7 +110,8 @@ static int slips(const char *args, const char *reply, char **out, char **err, js
 static const char SLIPS[] =
     "{\"status\": 200, \"body\": {\"slips\": ["
     "{\"voter_id\": 12, \"name\": \"张一\", \"credential\": \"7KQ2M9XD4TRVPA3H\"},"
-    "{\"voter_id\": 15, \"name\": \"=HYPERLINK(\\\"http://x\\\")\", \"credential\": \"a1b2c3d4e5f6g7h8\"}]}}";
+    "{\"voter_id\": 15, \"household_id\": 3, \"name\": \"=HYPERLINK(\\\"http://x\\\")\","
+    " \"credential\": \"A1B2-C3D4-E5F6-G7H8\", \"holder_voter_id\": 12}]}}";
 
 static int setup(void **state)
 {
@@ -160,7 +161,8 @@ static void slips_print_each_voter_with_the_credential_in_groups_of_four(void **
     assert_int_equal(json_integer_value(json_array_get(voters, 1)), 15);
     json_decref(req);
     const char *want[] = {"表决：M2026-924001　修缮村道的决定", "选民：张一（编号 12）", "投票码：7KQ2-M9XD-4TRV-PA3H",
-                          "投票码：A1B2-C3D4-E5F6-G7H8", "投票方法", "沿此线剪开"};
+                          "投票码：A1B2-C3D4-E5F6-G7H8", "投票方法", "沿此线剪开",
+                          "书面委托：交受委托人（编号 12）代为投票"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!strstr(out, want[i]))
             fail_msg("the slips lack \"%s\":\n%s", want[i], out);
@@ -174,7 +176,9 @@ static void slips_print_each_voter_with_the_credential_in_groups_of_four(void **
     assert_int_equal(json_integer_value(json_object_get(req, "staff_id")), 7);
     json_decref(req);
     assert_memory_equal(out, "\xEF\xBB\xBF", 3);
-    assert_non_null(strstr(out, "选民编号,姓名,表决,标题,投票码,投票方法\r\n"));
+    assert_non_null(strstr(out, "选民编号,姓名,表决,标题,投票码,投票方法,受委托人编号\r\n"));
+    assert_non_null(strstr(out, "请勿交给他人。,12\r\n")); /* 15's holder */
+    assert_non_null(strstr(out, "请勿交给他人。,\r\n"));   /* 12 gave no proxy */
     assert_non_null(strstr(out, "\r\n12,张一,M2026-924001,修缮村道的决定,7KQ2-M9XD-4TRV-PA3H,"));
     assert_non_null(strstr(out, "\r\n15,\"'=HYPERLINK(\"\"http://x\"\")\",M2026-924001,"));
     free(out);

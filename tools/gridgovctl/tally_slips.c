@@ -2,7 +2,7 @@
  * (a motion with delivery "slips", or voters notify could not reach). Sends tally the `slips`
  * command (tally-plan.md) over the bus as a staff member — --staff, else the first active
  * operator — and prints one slip per voter: name, the motion's code and title, the credential in
- * groups of four, how to vote. --csv prints a CSV instead (UTF-8 with BOM, one row a voter).
+ * groups of four, how to vote, and the holder of the voter's written proxy, who casts it. --csv prints a CSV instead (UTF-8 with BOM, one row a voter).
  * tally issues new credentials that replace the voters' old ones, so the command is sent once
  * (a retry would issue them again); the credentials are printed and kept nowhere else.
  * Exit status 0 when slips were printed, 1 when tally refused or did not answer, 2 on a usage error. */
@@ -173,11 +173,13 @@ static void print_slips(const json_t *slips, const char *code, const char *title
         printf("--------------------------------------------------------------- 沿此线剪开\n"
                "投票凭条　%s\n"
                "表决：%s　%s\n"
-               "选民：%s（编号 %lld）\n"
-               "投票码：%s\n"
-               "%s\n",
+               "选民：%s（编号 %lld）\n",
                group, code, title, json_string_value(json_object_get(s, "name")),
-               (long long)json_integer_value(json_object_get(s, "voter_id")), cred, HOW);
+               (long long)json_integer_value(json_object_get(s, "voter_id")));
+        if (json_is_integer(json_object_get(s, "holder_voter_id")))
+            printf("书面委托：交受委托人（编号 %lld）代为投票\n",
+                   (long long)json_integer_value(json_object_get(s, "holder_voter_id")));
+        printf("投票码：%s\n%s\n", cred, HOW);
     }
     printf("---------------------------------------------------------------\n");
 }
@@ -185,7 +187,7 @@ static void print_slips(const json_t *slips, const char *code, const char *title
 static void print_csv(const json_t *slips, const char *code, const char *title)
 {
     buf_t b = BUF_INIT;
-    buf_puts(&b, "\xEF\xBB\xBF选民编号,姓名,表决,标题,投票码,投票方法\r\n");
+    buf_puts(&b, "\xEF\xBB\xBF选民编号,姓名,表决,标题,投票码,投票方法,受委托人编号\r\n");
     size_t i;
     json_t *s;
     json_array_foreach(slips, i, s)
@@ -200,6 +202,9 @@ static void print_csv(const json_t *slips, const char *code, const char *title)
         csv_field(&b, title);
         buf_printf(&b, ",%s,", cred);
         csv_field(&b, HOW);
+        buf_putc(&b, ',');
+        if (json_is_integer(json_object_get(s, "holder_voter_id")))
+            buf_printf(&b, "%lld", (long long)json_integer_value(json_object_get(s, "holder_voter_id")));
         buf_puts(&b, "\r\n");
     }
     fwrite(buf_str(&b), 1, b.len, stdout);
