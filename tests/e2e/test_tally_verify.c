@@ -7,6 +7,8 @@
  *     event's payload altered, the last event removed, an event in the middle removed, a paper box
  *     altered, the result's counts rewritten with the chain re-hashed to match (the recount), a
  *     voter shown as having voted who did not (the roll's count against the closed event);
+ *   - a ballot CHAIN.md forbids (a choice not on the ballot, too many names, a candidate twice, too
+ *     few marks), even hashed and listed as it should be, fails the recount;
  *   - the daemons' role cannot UPDATE or DELETE a ballot, an event or a paper box (the triggers);
  *   - the JSON archive verifies offline (--archive FILE) with the same line as the database; an
  *     archive file with a ballot, a tracker or the head hash edited fails;
@@ -618,6 +620,33 @@ static void a_consistent_rewrite_of_the_result_fails_the_recount(void **state)
     verify_broken(&m, (const char *[]){"voters the roll marks as voted", "expected 7, found 8", NULL});
 }
 
+/* A writer that stored a ballot CHAIN.md forbids, and hashed and listed it as it should: the recount
+ * refuses it (a choice not on the ballot, more names than seats, a candidate named twice). */
+static void a_ballot_the_ballot_rules_forbid_is_caught_even_when_listed(void **state)
+{
+    (void)state;
+    static const vote_t OFF[] = {{"[0]", "[]"}, {"[3]", "[]"}};
+    spec_t bad = {"resolution", "household", "{\"choices\": [\"同意\", \"不同意\", \"弃权\"]}", 4, OFF, 2, NULL, 0, 0,
+                  "{\"options\": [1, 0, 0]}", "rejected", true};
+    motion_t m;
+    build(&bad, &m);
+    verify_broken(&m, (const char *[]){"a resolution's ballot is one choice of 3", "a ballot CHAIN.md allows", NULL});
+    static const vote_t MANY[] = {{"[0, 1, 2]", "[]"}};
+    spec_t el = ELECTION;
+    el.votes = MANY, el.n_votes = 1, el.boxes = NULL, el.n_boxes = 0, el.paper_voters = 0;
+    build(&el, &m);
+    verify_broken(&m, (const char *[]){"3 names for 2 seats", NULL});
+    static const vote_t TWICE[] = {{"[1, 1]", "[]"}};
+    el.votes = TWICE;
+    build(&el, &m);
+    verify_broken(&m, (const char *[]){"candidate 1 marked twice", NULL});
+    static const vote_t SHORT[] = {{"[0]", "[]"}};
+    spec_t ev = EVALUATION;
+    ev.votes = SHORT, ev.n_votes = 1, ev.boxes = NULL, ev.n_boxes = 0, ev.paper_voters = 0;
+    build(&ev, &m);
+    verify_broken(&m, (const char *[]){"1 marks for 2 subjects", NULL});
+}
+
 static void the_app_role_cannot_change_or_remove_rows(void **state)
 {
     (void)state;
@@ -794,6 +823,7 @@ int main(void)
         cmocka_unit_test(altered_deleted_inserted_ballots_are_caught),
         cmocka_unit_test(altered_and_removed_events_are_caught),
         cmocka_unit_test(a_consistent_rewrite_of_the_result_fails_the_recount),
+        cmocka_unit_test(a_ballot_the_ballot_rules_forbid_is_caught_even_when_listed),
         cmocka_unit_test(the_app_role_cannot_change_or_remove_rows),
         cmocka_unit_test(the_json_archive_verifies_offline_and_catches_edits),
         cmocka_unit_test(the_csv_archive_is_printable),
