@@ -69,6 +69,7 @@ typedef struct {
     const char *const *sms_params; /* names, in Tencent's TemplateParamSet order */
     size_t n_sms_params;
     const char *wechat_template_id;
+    bool secret;                   /* the body carries a credential: never logged (026) */
 } tmpl_codes_t;
 
 /* A message as the sender hands it to a provider (a notify.message row). */

@@ -39,7 +39,9 @@ static CURL *sandbox_prepare(provider_t *self, const message_t *m, int64_t now_s
     char addr[64];
     masked_address(m, addr, sizeof addr);
     if (!sb->url) {
-        log_info("sandbox: %s message %s to %s (%s): %s", m->channel, m->id, addr, m->tmpl ? m->tmpl->key : "", m->body);
+        /* a secret template's body (a voting credential) is the recipient's alone: not in the log */
+        log_info("sandbox: %s message %s to %s (%s): %s", m->channel, m->id, addr, m->tmpl ? m->tmpl->key : "",
+                 m->tmpl && m->tmpl->secret ? "(secret)" : m->body);
         memset(out, 0, sizeof *out);
         out->kind = OUTCOME_SENT;
         snprintf(out->code, sizeof out->code, "sandbox");

@@ -62,6 +62,28 @@
     "       ON v.request_id = (ev.d->>'request_id')::uuid AND v.expires_at > ev.now" \
     "  WHERE p.audience = 'resident'"
 
+/* tally's voters (migration 026): each credential of a vote.credentials event to its voter, or to
+ * the holder of the voter's written proxy (holder_voter_id); a household's voter is its head, else
+ * its first resident with a phone. The credential travels in the vcode column. */
+#define SQL_VOTERS \
+    "  UNION ALL" \
+    "  SELECT p.*, 6, 'voter:' || cr.voter_id, NULL, rs.phone, NULL, NULL, NULL, NULL, cr.credential" \
+    "  FROM p, ev CROSS JOIN LATERAL jsonb_to_recordset(CASE jsonb_typeof(ev.d->'credentials')" \
+    "       WHEN 'array' THEN ev.d->'credentials' ELSE '[]' END) cr(voter_id bigint, holder_voter_id bigint, credential text)" \
+    "  LEFT JOIN tally.motion_public mo ON mo.code = ev.d->>'motion'" \
+    "  LEFT JOIN LATERAL (SELECT r.phone FROM registry.resident r" \
+    "       WHERE r.phone IS NOT NULL AND CASE WHEN mo.electorate = 'household'" \
+    "             THEN r.household_id = coalesce(cr.holder_voter_id, cr.voter_id)" \
+    "             ELSE r.id = coalesce(cr.holder_voter_id, cr.voter_id) END" \
+    "       ORDER BY r.is_head DESC, r.id LIMIT 1) rs ON true" \
+    "  WHERE p.audience = 'voter'" \
+    /* a closed vote: every household head of the group who has a phone */ \
+    "  UNION ALL" \
+    "  SELECT p.*, 7, 'household:' || h.id, NULL, r.phone, NULL, NULL, NULL, NULL, NULL" \
+    "  FROM p, ev JOIN registry.household h ON h.group_id = (ev.d->>'group_id')::bigint" \
+    "  JOIN registry.resident r ON r.household_id = h.id AND r.is_head AND r.phone IS NOT NULL" \
+    "  WHERE p.audience = 'household'"
+
 #define SQL_CHANNEL \
     "), ch AS (" \
     "  SELECT w.*, s.name AS staff_name," \
@@ -82,7 +104,7 @@
 #define SQL_BINDING \
     "    SELECT x.openid, x.phone FROM (" \
     "      (SELECT b.openid, b.phone, b.bound_at FROM intake.wechat_binding b" \
-    "       WHERE w.has_wechat AND w.audience IN ('reporter', 'follower') AND b.phone = w.phone" \
+    "       WHERE w.has_wechat AND w.audience IN ('reporter', 'follower', 'household') AND b.phone = w.phone" \
     "       ORDER BY b.bound_at DESC LIMIT 1)" \
     "      UNION ALL" \
     "      (SELECT b.openid, b.phone, b.bound_at FROM intake.wechat_binding b" \
@@ -90,10 +112,30 @@
     "         AND b.openid = w.account_id ORDER BY b.bound_at DESC LIMIT 1)" \
     "    ) x ORDER BY x.bound_at DESC LIMIT 1"
 
+/* The values of tally's events (026_notify_vote_plans.sql): the credential in groups of four, the
+ * name on the roll it is for, the head hash in two halves (an SMS parameter holds 35 characters). */
+#define SQL_VOTE_VARS \
+    "jsonb_strip_nulls(jsonb_build_object(" \
+    "  'motion', ev.d->>'motion', 'title', ev.d->>'title'," \
+    "  'group', (SELECT u.name FROM registry.unit u WHERE u.id = (ev.d->>'group_id')::bigint)," \
+    "  'voter', (SELECT rp.name FROM tally.roll_public rp WHERE ch.audience = 'voter'" \
+    "            AND rp.motion = ev.d->>'motion' AND rp.voter_id = substr(ch.rkey, 7)::bigint)," \
+    "  'credential', CASE WHEN ch.audience = 'voter'" \
+    "       THEN regexp_replace(upper(replace(ch.vcode, '-', '')), '(.{4})(?=.)', '\\1-', 'g') END," \
+    "  'closes', coalesce(" LOCAL_MD("(ev.d->>'closes_at')::timestamptz") ", '会议结束时')," \
+    "  'outcome', CASE ev.d->>'outcome' WHEN 'adopted' THEN '通过' WHEN 'rejected' THEN '未通过'" \
+    "       WHEN 'no_quorum' THEN '到会人数不足，未能表决' WHEN 'elected' THEN '选举产生'" \
+    "       WHEN 'partly_elected' THEN '部分当选，另行选举' WHEN 'tie' THEN '票数相等，重新投票'" \
+    "       WHEN 'invalid_round' THEN '选举无效' WHEN 'void' THEN '选举无效' WHEN 'evaluated' THEN '评议完成'" \
+    "       ELSE ev.d->>'outcome' END," \
+    "  'summary', ev.d->>'summary'," \
+    "  'head1', left(ev.d->>'head_hash', 32), 'head2', substr(ev.d->>'head_hash', 33)))"
+
 #define SQL_TAIL \
     "  ) b ON true" \
     ")" \
-    "SELECT DISTINCT ON (ch.template_key, ch.channel, ch.address)" \
+    /* one message per address and template, but each credential its own (a proxy holder's two) */ \
+    "SELECT DISTINCT ON (ch.template_key, ch.channel, ch.address, CASE WHEN ch.audience = 'voter' THEN ch.rkey END)" \
     "       $1::text || '/' || ch.key || '/' || ch.rkey AS dedup_key, ev.ticket_id, ch.template_key, ch.audience," \
     "       ch.channel, ch.address, ch.fallback_phone, ch.urgent, t.body, to_jsonb(t.sms_params) AS sms_params," \
     "       t.wechat_template_id, t.wechat_fields," \
@@ -112,12 +154,13 @@
     "         'due', " LOCAL_MD("CASE WHEN tk.state IN ('assigned', 'returned')" \
                                " THEN coalesce((ev.d->>'sign_due')::timestamptz, tk.sign_due)" \
                                " ELSE coalesce((ev.d->>'resolve_due')::timestamptz, tk.resolve_due) END") "," \
-    "         'vcode', ch.vcode)) AS vars" \
+    "         'vcode', ch.vcode))" \
+    "       || CASE WHEN ev.d ? 'motion' THEN " SQL_VOTE_VARS " ELSE '{}' END AS vars" \
     " FROM ch CROSS JOIN ev LEFT JOIN tk ON true JOIN notify.template t ON t.key = ch.template_key" \
-    " ORDER BY ch.template_key, ch.channel, ch.address, ch.rank"
+    " ORDER BY ch.template_key, ch.channel, ch.address, CASE WHEN ch.audience = 'voter' THEN ch.rkey END, ch.rank"
 
 /* Every recipient of an event's plans, prepared once per session (prepared.h). */
-static const char RECIPIENTS_SQL[] = SQL_HEAD SQL_VERIFICATION SQL_CHANNEL SQL_BINDING SQL_TAIL;
+static const char RECIPIENTS_SQL[] = SQL_HEAD SQL_VERIFICATION SQL_VOTERS SQL_CHANNEL SQL_BINDING SQL_TAIL;
 
 PGresult *recipients_of_event(PGconn *conn, const char *event_id, const char *type, const char *data,
                               const char *occurred_at, int64_t now_us, char *err, size_t errsz)

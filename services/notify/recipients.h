@@ -8,6 +8,11 @@
  *       SMS to registry.staff.phone.
  *   duty group                      the township's WeCom robot (registry.unit.wecom_robot_key).
  *   resident (verification)         SMS to the phone intake.wechat_verification names.
+ *   voter (vote.credentials)        SMS only, one per credential, to the voter or the holder of their
+ *       written proxy (the event's holder_voter_id): a resident's phone, or for a household electorate the
+ *       household head's, else its first resident's with a phone (tally.motion_public.electorate).
+ *   household (vote.closed)         every household head of the motion's group with a phone:
+ *       WeChat when their phone is bound (phone as fallback), else SMS.
  *
  * intake.wechat_binding and intake.wechat_verification are intake's views for notify (the inbound
  * channels, migration 023).

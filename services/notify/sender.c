@@ -35,7 +35,7 @@ static const char CLAIM_SQL[] =
     " FROM c, notify.template t WHERE m.id = c.id AND t.key = m.template_key"
     " RETURNING m.id, m.channel, m.address, m.fallback_phone, m.params::text, m.wechat_data::text, m.body,"
     "  m.urgent, m.audience, m.template_key, m.route, m.attempts, t.aliyun_code, t.tencent_id,"
-    "  array_to_json(t.sms_params)::text, t.wechat_template_id";
+    "  array_to_json(t.sms_params)::text, t.wechat_template_id, t.secret";
 
 const char *sender_claim_sql(void) { return CLAIM_SQL; }
 
@@ -45,7 +45,7 @@ static const char DISPATCH_SQL[] =
     " WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid) AND state = 'sending' AND leased_by = $2";
 
 enum { C_ID, C_CHANNEL, C_ADDRESS, C_FALLBACK, C_PARAMS, C_WECHAT, C_BODY, C_URGENT, C_AUDIENCE, C_TEMPLATE,
-       C_ROUTE, C_ATTEMPTS, C_ALIYUN, C_TENCENT, C_SMS_PARAMS, C_WECHAT_TMPL };
+       C_ROUTE, C_ATTEMPTS, C_ALIYUN, C_TENCENT, C_SMS_PARAMS, C_WECHAT_TMPL, C_SECRET };
 
 /* A claimed message while its transfer runs: copies of its row. */
 typedef struct xfer {
@@ -309,7 +309,8 @@ static bool tx(sender_t *s, const char *cmd)
 
 static bool is_resident(const char *audience)
 {
-    return strcmp(audience, "reporter") == 0 || strcmp(audience, "follower") == 0 || strcmp(audience, "resident") == 0;
+    return strcmp(audience, "reporter") == 0 || strcmp(audience, "follower") == 0 || strcmp(audience, "resident") == 0 ||
+           strcmp(audience, "voter") == 0 || strcmp(audience, "household") == 0;
 }
 
 /* What a claim pass read for its whole batch at once: who opted out, the rate-limit view. */
@@ -400,7 +401,8 @@ static int start_one(sender_t *s, const pass_t *ps, PGresult *r, int i)
                        .tencent_id = PQgetisnull(r, i, C_TENCENT) ? NULL : PQgetvalue(r, i, C_TENCENT),
                        .sms_params = pnames,
                        .n_sms_params = n_pn,
-                       .wechat_template_id = PQgetisnull(r, i, C_WECHAT_TMPL) ? NULL : PQgetvalue(r, i, C_WECHAT_TMPL)};
+                       .wechat_template_id = PQgetisnull(r, i, C_WECHAT_TMPL) ? NULL : PQgetvalue(r, i, C_WECHAT_TMPL),
+                       .secret = PQgetvalue(r, i, C_SECRET)[0] == 't'};
     message_t m = {.id = id, .channel = channel, .address = address, .body = PQgetvalue(r, i, C_BODY),
                    .params = params, .wechat_data = wechat, .tmpl = &tc};
 

@@ -15,5 +15,7 @@ int ctl_staff(const cfg_t *cfg, int argc, char **argv);
 int ctl_messages(const cfg_t *cfg, int argc, char **argv);
 int ctl_dead_letters(const cfg_t *cfg, int argc, char **argv);
 int ctl_redrive(const cfg_t *cfg, int argc, char **argv);
+int ctl_tally(const cfg_t *cfg, int argc, char **argv);
+int ctl_tally_slips(const cfg_t *cfg, int argc, char **argv);
 
 #endif

@@ -11,6 +11,8 @@
  *   gridgovctl events [options]           print the event stream, one line per event
  *   gridgovctl messages [filters]         notify's messages (addresses masked), dead-letters, redrive ID
  *   gridgovctl keygen NAME [DIR]          write a CURVE key pair for the bus (DIR/NAME.key, .pub)
+ *   gridgovctl tally verify|archive|slips a motion's audit: verify its chain, export its archive,
+ *                                         print voting slips (tools/gridgovctl/tally.c)
  * Run `gridgovctl --help` for the shared configuration keys. */
 #include <errno.h>
 #include <signal.h>
@@ -38,6 +40,8 @@ static const cfg_key_t KEYS[] = {
     {"db_idle_in_transaction_timeout_ms", CFG_INT, DAEMON_STR(DB_IDLE_TX_TIMEOUT_MS_DEFAULT), 0, 3600000,
      "longest a database session may sit idle inside a transaction, in ms (0: no limit)"},
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
+    {"tally_endpoint", CFG_STR, "tcp://127.0.0.1:7104", 0, 0,
+     "tally's command socket (`tally slips` sends it the slips command as an operator)"},
     {"staff_token_ttl_h", CFG_INT, "12", 1, 8760, "hours a staff token issued by `token` stays valid"},
     BUS_CFG_KEYS("gridgovctl"),
 };
@@ -63,7 +67,15 @@ static const char USAGE[] =
     "  dead-letters              messages given up on, with the reason\n"
     "  redrive ID                send a dead message again (pending, due now)\n"
     "  keygen NAME [DIR]         write a CURVE key pair for the bus: DIR/NAME.key (0600) and\n"
-    "                            DIR/NAME.pub (DIR: curve_dir); never overwrites a key";
+    "                            DIR/NAME.pub (DIR: curve_dir); never overwrites a key\n"
+    "  tally verify MOTION | --archive FILE\n"
+    "                            check a motion's hash chain, ballots, recount and roll independently\n"
+    "                            (exit 0 intact, 1 broken: the first break printed)\n"
+    "  tally archive MOTION --json FILE | --csv FILE\n"
+    "                            export the motion's archive (results, rules and citations, proxies,\n"
+    "                            tellers, trackers, chain); CSV: UTF-8 with BOM, printable\n"
+    "  tally slips MOTION [--voters ID,...] [--staff ID] [--csv]\n"
+    "                            issue and print voting slips (new credentials) through tally";
 
 int main(int argc, char **argv)
 {
@@ -113,6 +125,8 @@ int main(int argc, char **argv)
         status = ctl_dead_letters(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "redrive"))
         status = ctl_redrive(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "tally"))
+        status = ctl_tally(cfg, sub_argc, sub_argv);
     else {
         fprintf(stderr, "gridgovctl: unknown command '%s'\n%s\n", cmd, USAGE);
         status = 2;
