@@ -90,3 +90,164 @@ LANGUAGE sql STABLE AS $$
            coalesce(ST_Area(g.boundary::geography), 0)
     FROM walked w LEFT JOIN grp g ON true
 $$;
+
+-- ==== online forms (数据线上填报) ====
+
+-- Tickets a field form raises come in on channel 'inspection', and alerts of outside systems
+-- (the feed API, "一张网") on channel 'feed'.
+ALTER TABLE intake.ticket DROP CONSTRAINT ticket_channel_check;
+ALTER TABLE intake.ticket ADD CONSTRAINT ticket_channel_check
+    CHECK (channel IN ('open311', 'api', 'wechat', 'sms', 'hotline', 'grid_worker', 'inspection', 'feed'));
+
+-- Form definitions are data, versioned: a submission names its form and version and is checked
+-- against that version's fields (services/intake/field_form.c reads `definition`):
+--   {"fields": [{"code", "label", "type", "required"?, ...}, ...]}
+--   type  text (max: characters) | number, integer (min, max) | date (YYYY-MM-DD)
+--         | check ("ok" or "fail"; "fail": {service_code, priority, attributes}: the ticket a
+--           failed item raises) | text_list (max items) | ticket_codes (tickets filed before)
+--         | household (a registered household's code)
+-- A new version is a new row; an old one stays (its submissions keep their meaning) and stops
+-- taking submissions when active is false. kind says which report counts a form.
+CREATE TABLE intake.field_form (
+    code       text    NOT NULL CHECK (code ~ '^[a-z_]{1,32}$'),
+    version    integer NOT NULL CHECK (version > 0),
+    kind       text    NOT NULL CHECK (kind IN ('inspection', 'visit', 'meeting')),
+    name       text    NOT NULL,
+    definition jsonb   NOT NULL CHECK (jsonb_typeof(definition -> 'fields') = 'array'),
+    active     boolean NOT NULL DEFAULT true,
+    PRIMARY KEY (code, version)
+);
+
+-- One row per submission, keyed by the app's own id: a resubmission finds it and creates
+-- nothing (body_sha256 tells the same submission from another one under a reused id).
+CREATE TABLE intake.field_submission (
+    id           uuid        PRIMARY KEY,
+    staff_id     bigint      NOT NULL REFERENCES registry.staff (id),
+    group_id     bigint      NOT NULL REFERENCES registry.unit (id),
+    form_code    text        NOT NULL,
+    form_version integer     NOT NULL,
+    at           timestamptz NOT NULL,
+    received_at  timestamptz NOT NULL,
+    lat          double precision CHECK (lat BETWEEN -90 AND 90),
+    long         double precision CHECK (long BETWEEN -180 AND 180),
+    answers      jsonb       NOT NULL,
+    body_sha256  bytea       NOT NULL CHECK (length(body_sha256) = 32),
+    FOREIGN KEY (form_code, form_version) REFERENCES intake.field_form (code, version),
+    CHECK ((lat IS NULL) = (long IS NULL))
+);
+CREATE INDEX field_submission_at ON intake.field_submission (at);
+
+-- The ticket each failed inspection item raised: one per (submission, item), ever.
+CREATE TABLE intake.field_submission_ticket (
+    submission_id uuid   NOT NULL REFERENCES intake.field_submission (id),
+    item          text   NOT NULL,
+    ticket_id     bigint NOT NULL UNIQUE REFERENCES intake.ticket (id),
+    priority      text   NOT NULL CHECK (priority IN ('urgent', 'high', 'normal')),
+    PRIMARY KEY (submission_id, item)
+);
+
+-- The place a ticket names to land in a group: its township, village and group names written
+-- together, which router.group_by_address reads back as that group (migration 019).
+CREATE FUNCTION intake.group_address(p_group_id bigint) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT t.name || v.name || g.name FROM registry.unit g
+    JOIN registry.unit v ON v.id = g.parent_id JOIN registry.unit t ON t.id = v.parent_id
+    WHERE g.id = p_group_id
+$$;
+
+-- A submission, validated by intake against its form version, in one transaction: the row,
+-- and for each failed inspection item (p_failed: [{item, service_code, priority, attributes,
+-- description}]) a ticket through intake.create_ticket, the path of every ticket (its
+-- ticket.created event in the same transaction), placed in the worker's group by its address.
+-- The households and tickets the answers name must exist (GG404). When the id was submitted
+-- before, nothing is written: the rows answer what was created then (created false), and
+-- same_body says whether it was this submission or another under a reused id.
+CREATE FUNCTION intake.field_submit(
+    p_id uuid, p_staff_id bigint, p_group_id bigint, p_form text, p_version integer, p_at timestamptz,
+    p_received_at timestamptz, p_lat float8, p_long float8, p_answers jsonb, p_sha256 bytea, p_failed jsonb,
+    p_households text[], p_tickets text[])
+RETURNS TABLE (created boolean, same_body boolean, item text, code text, priority text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    f record;
+    missing text;
+    t record;
+BEGIN
+    INSERT INTO intake.field_submission (id, staff_id, group_id, form_code, form_version, at, received_at, lat, long,
+                                         answers, body_sha256)
+    VALUES (p_id, p_staff_id, p_group_id, p_form, p_version, p_at, p_received_at, p_lat, p_long, p_answers, p_sha256)
+    ON CONFLICT (id) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN QUERY
+            SELECT false, s.body_sha256 = p_sha256, l.item, k.code, l.priority
+            FROM intake.field_submission s
+            LEFT JOIN intake.field_submission_ticket l ON l.submission_id = s.id
+            LEFT JOIN intake.ticket k ON k.id = l.ticket_id
+            WHERE s.id = p_id ORDER BY l.item;
+        RETURN;
+    END IF;
+    SELECT h INTO missing FROM unnest(p_households) h
+    WHERE NOT EXISTS (SELECT 1 FROM registry.household x WHERE x.code = h) LIMIT 1;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'household % is not registered', missing USING ERRCODE = 'GG404';
+    END IF;
+    SELECT c INTO missing FROM unnest(p_tickets) c
+    WHERE NOT EXISTS (SELECT 1 FROM intake.ticket x WHERE x.code = c) LIMIT 1;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'ticket % does not exist', missing USING ERRCODE = 'GG404';
+    END IF;
+    FOR f IN SELECT * FROM jsonb_to_recordset(coalesce(p_failed, '[]'))
+                 AS x(item text, service_code text, priority text, attributes jsonb, description text)
+             ORDER BY x.item LOOP
+        SELECT * INTO t FROM intake.create_ticket(
+            'inspection', NULL, f.service_code, f.description, NULL, NULL, intake.group_address(p_group_id), NULL,
+            coalesce(f.attributes, '{}') || jsonb_build_object('priority', f.priority), NULL, NULL, NULL, NULL,
+            NULL, NULL, NULL, p_received_at, p_id);
+        INSERT INTO intake.field_submission_ticket (submission_id, item, ticket_id, priority)
+        VALUES (p_id, f.item, t.ticket_id, f.priority);
+        created := true; same_body := true; item := f.item; code := t.code; priority := f.priority;
+        RETURN NEXT;
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM intake.field_submission_ticket l WHERE l.submission_id = p_id) THEN
+        created := true; same_body := true; item := NULL; code := NULL; priority := NULL;
+        RETURN NEXT;
+    END IF;
+END
+$$;
+
+-- The forms the county starts with. 山塘水库 and 废旧厂房 inspections: each check item that
+-- fails raises a hazard ticket of its category with its priority; 党员联户 visits; 屋场会 /
+-- 夜话 house meetings (matters raised, resolved on the spot, and handed on as tickets).
+INSERT INTO intake.field_form (code, version, kind, name, definition) VALUES
+('reservoir', 1, 'inspection', '山塘水库巡查', '{"fields": [
+  {"code": "reservoir", "label": "山塘/水库名称", "type": "text", "required": true, "max": 100},
+  {"code": "water_level_m", "label": "水位(米)", "type": "number", "required": true, "min": 0, "max": 300},
+  {"code": "below_warning", "label": "水位在警戒线以下", "type": "check", "required": true,
+   "fail": {"service_code": "POND", "priority": "urgent", "attributes": {"hazard": "overtopping"}}},
+  {"code": "dam_cracks", "label": "坝体无裂缝、无渗漏", "type": "check", "required": true,
+   "fail": {"service_code": "POND", "priority": "high", "attributes": {"hazard": "crack"}}},
+  {"code": "spillway", "label": "溢洪道畅通", "type": "check", "required": true,
+   "fail": {"service_code": "POND", "priority": "high", "attributes": {"hazard": "other"}}},
+  {"code": "note", "label": "备注", "type": "text", "max": 1000}]}'),
+('old_factory', 1, 'inspection', '废旧厂房巡查', '{"fields": [
+  {"code": "site", "label": "厂房名称/位置", "type": "text", "required": true, "max": 100},
+  {"code": "structure", "label": "结构稳固，无坍塌危险", "type": "check", "required": true,
+   "fail": {"service_code": "BUILD", "priority": "high", "attributes": {}}},
+  {"code": "fire_risk", "label": "无堆放易燃物、无私拉电线", "type": "check", "required": true,
+   "fail": {"service_code": "FIRE", "priority": "high", "attributes": {}}},
+  {"code": "fenced", "label": "已设围挡和警示标志", "type": "check", "required": true,
+   "fail": {"service_code": "SAFETY", "priority": "normal", "attributes": {}}},
+  {"code": "note", "label": "备注", "type": "text", "max": 1000}]}'),
+('party_visit', 1, 'visit', '党员联户走访', '{"fields": [
+  {"code": "party_member", "label": "联户党员", "type": "text", "required": true, "max": 50},
+  {"code": "household", "label": "走访户", "type": "household", "required": true},
+  {"code": "topics", "label": "走访话题", "type": "text_list", "max": 20},
+  {"code": "appeals_raised", "label": "收集诉求(件)", "type": "integer", "required": true, "min": 0, "max": 100},
+  {"code": "linked_tickets", "label": "关联工单", "type": "ticket_codes", "max": 100}]}'),
+('house_meeting', 1, 'meeting', '屋场会/夜话', '{"fields": [
+  {"code": "date", "label": "日期", "type": "date", "required": true},
+  {"code": "place", "label": "地点", "type": "text", "required": true, "max": 100},
+  {"code": "attendees", "label": "参会人数", "type": "integer", "required": true, "min": 1, "max": 10000},
+  {"code": "matters_raised", "label": "提出事项(件)", "type": "integer", "required": true, "min": 0, "max": 1000},
+  {"code": "resolved_on_site", "label": "当场解决(件)", "type": "integer", "required": true, "min": 0, "max": 1000},
+  {"code": "topics", "label": "议题", "type": "text_list", "max": 50},
+  {"code": "linked_tickets", "label": "转办工单", "type": "ticket_codes", "max": 1000}]}');

@@ -210,6 +210,15 @@ bool field_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp)
             field_track_get(app, req, resp);
         else
             snprintf(resp->allow, sizeof resp->allow, "GET, POST");
+    } else if (!strcmp(r, "forms")) {
+        if (method_is(req, resp, "GET"))
+            field_forms_get(app, req, resp);
+    } else if (!strcmp(r, "submissions")) {
+        if (method_is(req, resp, "POST"))
+            field_submission_post(app, req, resp);
+    } else if (!strcmp(r, "reports")) {
+        if (method_is(req, resp, "GET"))
+            field_report_get(app, req, resp);
     } else {
         render_api_error(resp, 404, "not_found", NULL, "no such resource");
     }

@@ -6,6 +6,9 @@
  *                                  the county operator, during duty hours only (field_position.c)
  *   POST tracks                    a batch of patrol-track points (field_track.c)
  *   GET  tracks?staff_id=&date=    a worker's day: GeoJSON, distance, coverage (field_track.c)
+ *   GET  forms                     the active form versions (field_form.c)
+ *   POST submissions               a filled-in form; failed inspection items raise tickets (field_form.c)
+ *   GET  reports?township=&from=&to=   meetings, matters, visits, inspections (field_report.c)
  * Grid workers authenticate with the staff bearer token an operator issues (staff.h); what they
  * post is about themselves and their group (registry.staff.unit_id). Every record lives in the
  * intake schema (deploy/migrations/027_field_work.sql); bad input answers 400 and stores
@@ -75,5 +78,8 @@ void field_position_post(const struct intake *app, const http_req_t *req, http_r
 void field_position_get(const struct intake *app, const http_req_t *req, http_resp_t *resp);
 void field_track_post(const struct intake *app, const http_req_t *req, http_resp_t *resp);
 void field_track_get(const struct intake *app, const http_req_t *req, http_resp_t *resp);
+void field_forms_get(const struct intake *app, const http_req_t *req, http_resp_t *resp);
+void field_submission_post(const struct intake *app, const http_req_t *req, http_resp_t *resp);
+void field_report_get(const struct intake *app, const http_req_t *req, http_resp_t *resp);
 
 #endif
