@@ -111,7 +111,7 @@ ALTER TABLE intake.ticket ADD CONSTRAINT ticket_channel_check
 CREATE TABLE intake.field_form (
     code       text    NOT NULL CHECK (code ~ '^[a-z_]{1,32}$'),
     version    integer NOT NULL CHECK (version > 0),
-    kind       text    NOT NULL CHECK (kind IN ('inspection', 'visit', 'meeting')),
+    kind       text    NOT NULL CHECK (kind IN ('inspection', 'visit', 'meeting', 'accident', 'model_household')),
     name       text    NOT NULL,
     definition jsonb   NOT NULL CHECK (jsonb_typeof(definition -> 'fields') = 'array'),
     active     boolean NOT NULL DEFAULT true,
@@ -251,3 +251,152 @@ INSERT INTO intake.field_form (code, version, kind, name, definition) VALUES
   {"code": "resolved_on_site", "label": "当场解决(件)", "type": "integer", "required": true, "min": 0, "max": 1000},
   {"code": "topics", "label": "议题", "type": "text_list", "max": 50},
   {"code": "linked_tickets", "label": "转办工单", "type": "ticket_codes", "max": 1000}]}');
+
+-- ==== outside systems ("一张网"): alerts by feed ====
+
+-- Which API keys belong to outside systems (the county's water, traffic and agriculture
+-- platforms): registry data, written by `gridgovctl feed` as it issues the key. An API key
+-- without a row here is an ordinary client and may not post alerts; a feed key may post only
+-- alerts. source is the system's short name (it scopes the alert ids it sends), service_code
+-- the category its alerts take when they name none.
+CREATE TABLE registry.feed_client (
+    api_client_id bigint PRIMARY KEY REFERENCES registry.api_client (id),
+    source        text   NOT NULL UNIQUE CHECK (source ~ '^[a-z0-9_-]{1,32}$'),
+    name          text   NOT NULL,
+    service_code  text   NOT NULL REFERENCES registry.service (code)
+);
+
+-- One row per alert of a source: its ticket, and where it stands. A second post of the same
+-- alert id is an update (or the all-clear) of this row and its ticket, never another ticket.
+CREATE TABLE intake.feed_alert (
+    source      text        NOT NULL,
+    alert_id    text        NOT NULL CHECK (char_length(alert_id) BETWEEN 1 AND 128),
+    ticket_id   bigint      NOT NULL UNIQUE REFERENCES intake.ticket (id),
+    status      text        NOT NULL CHECK (status IN ('active', 'all_clear')),
+    level       text,
+    first_at    timestamptz NOT NULL,
+    last_at     timestamptz NOT NULL,
+    updates     integer     NOT NULL DEFAULT 0,
+    PRIMARY KEY (source, alert_id)
+);
+
+-- Every alert as it was posted (the raw JSON), once per distinct body: what the source said,
+-- kept for the record.
+CREATE TABLE intake.feed_alert_raw (
+    id          bigserial   PRIMARY KEY,
+    source      text        NOT NULL,
+    alert_id    text        NOT NULL,
+    kind        text        NOT NULL CHECK (kind IN ('alert', 'update', 'all_clear')),
+    received_at timestamptz NOT NULL,
+    body        jsonb       NOT NULL,
+    body_sha256 bytea       NOT NULL CHECK (length(body_sha256) = 32),
+    UNIQUE (source, alert_id, body_sha256),
+    FOREIGN KEY (source, alert_id) REFERENCES intake.feed_alert (source, alert_id)
+);
+
+-- An alert of a source, in one transaction. New alert id: a ticket through intake.create_ticket
+-- (channel 'feed'; placed by the router from the point, or the address naming a village and
+-- group) and its feed_alert row. Known id: the same body again changes nothing; another
+-- body updates the row and the ticket's alert attributes (alert_status, alert_level) and
+-- announces ticket.updated in the same transaction (only the router changes a ticket's state:
+-- the update is for it and the screens to act on). An all-clear for an id never seen is
+-- GG404. Returns the ticket's code, whether it was created and whether anything changed.
+CREATE FUNCTION intake.feed_receive(
+    p_source text, p_alert_id text, p_kind text, p_service_code text, p_description text, p_lat float8, p_long float8,
+    p_address text, p_level text, p_attributes jsonb, p_body jsonb, p_sha256 bytea, p_received_at timestamptz,
+    OUT code text, OUT created boolean, OUT changed boolean, OUT status text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    a intake.feed_alert;
+    t record;
+BEGIN
+    SELECT * INTO a FROM intake.feed_alert f WHERE f.source = p_source AND f.alert_id = p_alert_id FOR UPDATE;
+    IF NOT FOUND THEN
+        IF p_kind = 'all_clear' THEN
+            RAISE EXCEPTION 'no alert % of %', p_alert_id, p_source USING ERRCODE = 'GG404';
+        END IF;
+        IF p_lat IS NULL AND p_address IS NULL THEN
+            RAISE EXCEPTION 'alert % is new: it needs lat and long or a place', p_alert_id USING ERRCODE = 'GG422';
+        END IF;
+        SELECT * INTO t FROM intake.create_ticket(
+            'feed', NULL, p_service_code, p_description, p_lat, p_long, p_address, NULL,
+            coalesce(p_attributes, '{}') || jsonb_strip_nulls(jsonb_build_object(
+                'alert_source', p_source, 'alert_id', p_alert_id, 'alert_status', 'active', 'alert_level', p_level)),
+            NULL, NULL, NULL, NULL, NULL, NULL, NULL, p_received_at, NULL);
+        INSERT INTO intake.feed_alert (source, alert_id, ticket_id, status, level, first_at, last_at)
+        VALUES (p_source, p_alert_id, t.ticket_id, 'active', p_level, p_received_at, p_received_at);
+        INSERT INTO intake.feed_alert_raw (source, alert_id, kind, received_at, body, body_sha256)
+        VALUES (p_source, p_alert_id, p_kind, p_received_at, p_body, p_sha256);
+        code := t.code; created := true; changed := true; status := 'active';
+        RETURN;
+    END IF;
+    SELECT k.code INTO code FROM intake.ticket k WHERE k.id = a.ticket_id;
+    created := false;
+    INSERT INTO intake.feed_alert_raw (source, alert_id, kind, received_at, body, body_sha256)
+    VALUES (p_source, p_alert_id, p_kind, p_received_at, p_body, p_sha256)
+    ON CONFLICT (source, alert_id, body_sha256) DO NOTHING;
+    IF NOT FOUND THEN  -- this very alert was posted before: nothing changes
+        changed := false; status := a.status;
+        RETURN;
+    END IF;
+    status := CASE WHEN p_kind = 'all_clear' THEN 'all_clear' ELSE 'active' END;
+    UPDATE intake.feed_alert f SET status = feed_receive.status, level = coalesce(p_level, f.level),
+           last_at = p_received_at, updates = f.updates + 1
+    WHERE f.source = p_source AND f.alert_id = p_alert_id;
+    UPDATE intake.ticket k SET attributes = k.attributes || jsonb_strip_nulls(jsonb_build_object(
+               'alert_status', feed_receive.status, 'alert_level', coalesce(p_level, a.level)))
+    WHERE k.id = a.ticket_id;
+    INSERT INTO bus.outbox (id, type, version, source, occurred_at, correlation_id, data)
+    VALUES (gen_random_uuid(), 'ticket.updated', 1, 'intake', p_received_at, NULL, jsonb_strip_nulls(jsonb_build_object(
+        'ticket_id', a.ticket_id::text, 'code', code, 'channel', 'feed', 'kind', p_kind, 'status', feed_receive.status,
+        'alert_source', p_source, 'alert_id', p_alert_id, 'alert_level', coalesce(p_level, a.level),
+        'description', p_description,
+        'updated_at', to_char(p_received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))));
+    changed := true;
+END
+$$;
+
+-- ==== 五零 indicators: what forms add ====
+
+-- Safety accidents (for "days since the last safety accident") and model households (示范户,
+-- 文明户 …) are filed by grid workers as forms too.
+INSERT INTO intake.field_form (code, version, kind, name, definition) VALUES
+('safety_accident', 1, 'accident', '安全事故报告', '{"fields": [
+  {"code": "date", "label": "发生日期", "type": "date", "required": true},
+  {"code": "description", "label": "经过", "type": "text", "required": true, "max": 2000},
+  {"code": "injured", "label": "受伤人数", "type": "integer", "required": true, "min": 0, "max": 10000},
+  {"code": "dead", "label": "死亡人数", "type": "integer", "required": true, "min": 0, "max": 10000}]}'),
+('model_household', 1, 'model_household', '示范户评定', '{"fields": [
+  {"code": "household", "label": "农户", "type": "household", "required": true},
+  {"code": "title", "label": "称号", "type": "text", "required": true, "max": 50},
+  {"code": "year", "label": "年度", "type": "integer", "required": true, "min": 2000, "max": 2100}]}');
+
+-- Where an alert is, when it names a place instead of a point: a unit code (a group or a
+-- village), or the names of a village and, optionally, its group and township. A group gives
+-- the address the router reads back as that group (intake.group_address); a village gives a
+-- point inside it (the router then places the ticket in the group holding that point) and its
+-- name. No row when nothing, or more than one village, answers.
+CREATE FUNCTION intake.feed_place(p_unit text, p_township text, p_village text, p_group text)
+RETURNS TABLE (address text, lat float8, long float8) LANGUAGE sql STABLE AS $$
+    WITH v AS (
+        SELECT v.id, v.name, v.boundary, t.name AS township FROM registry.unit v JOIN registry.unit t ON t.id = v.parent_id
+        WHERE v.level = 'village' AND p_unit IS NULL AND v.name = p_village AND (p_township IS NULL OR t.name = p_township)
+    ), named AS (
+        SELECT CASE WHEN p_group IS NULL THEN NULL
+                    ELSE (SELECT g.id FROM registry.unit g WHERE g.parent_id = v.id AND g.level = 'group' AND g.name = p_group) END AS gid,
+               v.* FROM v WHERE (SELECT count(*) FROM v) = 1
+    ), coded AS (
+        SELECT u.id, u.level, u.name, u.boundary, t.name AS township FROM registry.unit u
+        JOIN registry.unit t ON t.id = u.parent_id
+        WHERE p_unit IS NOT NULL AND u.code = p_unit AND u.level IN ('group', 'village')
+    )
+    SELECT intake.group_address(n.gid), NULL::float8, NULL::float8 FROM named n WHERE n.gid IS NOT NULL
+    UNION ALL
+    SELECT n.township || n.name, ST_Y(ST_PointOnSurface(n.boundary)), ST_X(ST_PointOnSurface(n.boundary))
+    FROM named n WHERE p_group IS NULL AND n.boundary IS NOT NULL
+    UNION ALL
+    SELECT intake.group_address(c.id), NULL, NULL FROM coded c WHERE c.level = 'group'
+    UNION ALL
+    SELECT c.township || c.name, ST_Y(ST_PointOnSurface(c.boundary)), ST_X(ST_PointOnSurface(c.boundary))
+    FROM coded c WHERE c.level = 'village' AND c.boundary IS NOT NULL
+$$;

@@ -186,6 +186,11 @@ static bool method_is(const http_req_t *req, http_resp_t *resp, const char *want
 
 bool field_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp)
 {
+    if (!strcmp(req->path, "/api/v1/feeds/alerts")) {
+        if (method_is(req, resp, "POST"))
+            feed_alert_post(app, req, resp);
+        return true;
+    }
     if (strncmp(req->path, PREFIX, strlen(PREFIX)) != 0)
         return false;
     const char *r = req->path + strlen(PREFIX);
@@ -216,6 +221,9 @@ bool field_handle(const intake_t *app, const http_req_t *req, http_resp_t *resp)
     } else if (!strcmp(r, "submissions")) {
         if (method_is(req, resp, "POST"))
             field_submission_post(app, req, resp);
+    } else if (!strcmp(r, "indicators")) {
+        if (method_is(req, resp, "GET"))
+            field_indicators_get(app, req, resp);
     } else if (!strcmp(r, "reports")) {
         if (method_is(req, resp, "GET"))
             field_report_get(app, req, resp);

@@ -9,6 +9,8 @@
  *   GET  forms                     the active form versions (field_form.c)
  *   POST submissions               a filled-in form; failed inspection items raise tickets (field_form.c)
  *   GET  reports?township=&from=&to=   meetings, matters, visits, inspections (field_report.c)
+ *   GET  indicators?unit=&year=    五零 indicators per group (field_indicators.c)
+ * and outside systems' alerts, POST /api/v1/feeds/alerts with a feed's API key (feed.c).
  * Grid workers authenticate with the staff bearer token an operator issues (staff.h); what they
  * post is about themselves and their group (registry.staff.unit_id). Every record lives in the
  * intake schema (deploy/migrations/027_field_work.sql); bad input answers 400 and stores
@@ -81,5 +83,7 @@ void field_track_get(const struct intake *app, const http_req_t *req, http_resp_
 void field_forms_get(const struct intake *app, const http_req_t *req, http_resp_t *resp);
 void field_submission_post(const struct intake *app, const http_req_t *req, http_resp_t *resp);
 void field_report_get(const struct intake *app, const http_req_t *req, http_resp_t *resp);
+void field_indicators_get(const struct intake *app, const http_req_t *req, http_resp_t *resp);
+void feed_alert_post(const struct intake *app, const http_req_t *req, http_resp_t *resp);
 
 #endif
