@@ -343,6 +343,7 @@ void field_submission_post(const intake_t *app, const http_req_t *req, http_resp
     PQclear(r);
     r = NULL;
     field_form_error_t fe;
+    memset(&fe, 0, sizeof fe);
     const json_t *ans = json_object_get(b, "answers");
     bool valid = def && field_form_check(def, ans, &res, &fe);
     if (valid && !strcmp(form, "house_meeting")) {
