@@ -149,6 +149,7 @@ bench: all $(BUILD)/bin/gridgov-cotenant
 	BUILD=$(BUILD) bench/run.sh
 	BUILD=$(BUILD) bench/assign.sh
 	BUILD=$(BUILD) bench/notify.sh
+	BUILD=$(BUILD) bench/field.sh
 
 # The closure-rate API over 1,000,000 tickets (loads them first: about 2 minutes).
 bench-stats: all
