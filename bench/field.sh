@@ -53,7 +53,7 @@ export GRIDGOV_DB
 GRIDGOV_DB=$owner_db "$bin/gridgovctl" --set log_level=warn migrate deploy/migrations >/dev/null
 GRIDGOV_DB=$owner_db "$bin/gridgovctl" --set log_level=warn seed-demo deploy/seed/demo_county.sql "$pgdir/api-key" >/dev/null
 export GRIDGOV_LOG_LEVEL=warn GRIDGOV_RATE_LIMIT_PER_MINUTE=0 GRIDGOV_CURVE_DIR=$out/curve
-for k in intake router gridgovctl; do "$bin/gridgovctl" --set log_level=warn keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null; done
+for k in intake router notify gridgovctl; do "$bin/gridgovctl" --set log_level=warn keygen "$k" "$GRIDGOV_CURVE_DIR" >/dev/null; done
 sql() { "$PSQL" -X -q -tA -v ON_ERROR_STOP=1 "$owner_db" -c "$1"; }
 
 GRIDGOV_HTTP_PORT=$HTTP GRIDGOV_PUB_ENDPOINT=tcp://127.0.0.1:$((HTTP + 1)) "$bin/gridgov-intake" 2>"$out/intake.log" &
@@ -124,22 +124,27 @@ echo "$verdict ingest >= $TARGET_PTS_S points/s"
 # ---- (b) a day's coverage among 10 million points ---------------------------------------------------
 have=$(sql "SELECT count(*) FROM intake.field_track_point")
 say "filling intake.field_track_point to $STORED points (has $have)"
+# Each worker's days one after another, as batches from one phone land together: the series
+# name the rows outside them (0 * w.n, 0 * d), so the plan nests them in this order and the
+# rows are written so without a sort of 10 million rows.
 sql "SET synchronous_commit = off;
      WITH w AS (SELECT s.id, ST_Y(ST_Centroid(g.boundary)) AS clat, ST_X(ST_Centroid(g.boundary)) AS clon,
                        row_number() OVER (ORDER BY s.id) AS n
                 FROM registry.staff s JOIN registry.unit g ON g.id = s.unit_id
                 WHERE s.role = 'grid_worker' AND g.boundary IS NOT NULL),
-     days AS (SELECT generate_series(0, ceil(($STORED - $have)::numeric / (28800 * (SELECT count(*) FROM w)))::int - 1) AS d)
+     days AS (SELECT ceil(($STORED - $have)::numeric / (28800 * (SELECT count(*) FROM w)))::int AS n)
      INSERT INTO intake.field_track_point (staff_id, at, lat, long, accuracy_m)
      SELECT w.id, timestamptz '2026-02-01 08:00:00+08' + make_interval(days => d, secs => s),
             w.clat + 0.0015 * sin((s + w.n * 97) / 600.0), w.clon + 0.0015 * sin((s + w.n * 97) / 430.0), 5
-     FROM w, days, generate_series(0, 28799) AS s
+     FROM w CROSS JOIN LATERAL generate_series(0 * w.n::int, (SELECT n FROM days) - 1) AS d
+     CROSS JOIN LATERAL generate_series(0 * d, 28799) AS s
      LIMIT $STORED - $have
-     ON CONFLICT DO NOTHING;
-     VACUUM ANALYZE intake.field_track_point;" >/dev/null
+     ON CONFLICT DO NOTHING" >/dev/null
+sql "VACUUM ANALYZE intake.field_track_point" >/dev/null
 total=$(sql "SELECT count(*) FROM intake.field_track_point")
+# the first worker's first day of the fill: a whole one (28,800 points)
 read -r wid day <<<"$(sql "SELECT staff_id, (at AT TIME ZONE 'Asia/Shanghai')::date FROM intake.field_track_point
-                          WHERE at >= '2026-02-01' ORDER BY staff_id DESC, at DESC LIMIT 1" | tr '|' ' ')"
+                          WHERE at >= '2026-02-01' ORDER BY staff_id, at LIMIT 1" | tr '|' ' ')"
 n_day=$(sql "SELECT count(*) FROM intake.field_track_point WHERE staff_id = $wid
              AND at >= '$day 00:00:00+08' AND at < '$day 00:00:00+08'::timestamptz + interval '1 day'")
 op=$(sql "SELECT id FROM registry.staff WHERE role = 'operator' ORDER BY id LIMIT 1")

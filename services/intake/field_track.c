@@ -254,9 +254,10 @@ void field_track_get(const intake_t *app, const http_req_t *req, http_resp_t *re
     field_us_text(start + (int64_t)86400 * 1000000, d1);
     field_date_text(day, dtext);
     const char *dp[] = {sid, d0, d1};
-    /* the key (staff_id, at) gives the day in time order */
+    /* the key (staff_id, at) gives the day in time order; date_part is float8 (exact to the
+     * microsecond here), where extract's numeric costs a third of the read */
     r = db_exec(db,
-                "SELECT (extract(epoch FROM at) * 1000000)::bigint, lat, long FROM intake.field_track_point"
+                "SELECT (date_part('epoch', at) * 1000000)::bigint, lat, long FROM intake.field_track_point"
                 " WHERE staff_id = $1::bigint AND at >= to_timestamp($2::numeric) AND at < to_timestamp($3::numeric)"
                 " ORDER BY at",
                 3, dp, err, sizeof err, NULL);
