@@ -170,6 +170,7 @@ bench: all $(BUILD)/bin/gridgov-cotenant $(BUILD)/bin/gridgov-tally-load
 	BUILD=$(BUILD) bench/assign.sh
 	BUILD=$(BUILD) bench/notify.sh
 	BUILD=$(BUILD) bench/tally.sh
+	BUILD=$(BUILD) bench/field.sh
 
 # The closure-rate API over 1,000,000 tickets (loads them first: about 2 minutes).
 bench-stats: all

@@ -5,6 +5,7 @@
 #include "api_stats.h"
 #include "catalog.h"
 #include "channels.h"
+#include "field.h"
 #include "form.h"
 #include "gclock.h"
 #include "pool.h"
@@ -124,6 +125,8 @@ void intake_dispatch(const http_req_t *req, http_resp_t *resp, void *arg)
         /* answered */
     } else if (api_motions_handle(app, req, resp)) {
         /* answered: motions, ballots and results (tally) */
+    } else if (field_handle(app, req, resp)) {
+        /* answered: grid workers' field work (field.h) */
     } else if (!strcmp(req->path, "/api/v1/tickets") || starts(req->path, "/api/v1/tickets/", &rest)) {
         api_tickets_handle(app, req, resp, req->path + strlen("/api/v1/tickets"));
     } else if (!strcmp(req->path, "/")) {

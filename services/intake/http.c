@@ -270,9 +270,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!st) /* cannot happen: on_uri always runs first */
         return MHD_NO;
 
+    /* One path (the batch upload of patrol tracks) may send more than the rest. */
+    size_t max_body = self->o.large_path && !strcmp(url, self->o.large_path) && self->o.large_max_body > self->o.max_body
+                          ? self->o.large_max_body
+                          : self->o.max_body;
     if (*upload_size) {
         if (!st->too_large) {
-            if (st->body.len + *upload_size > self->o.max_body) {
+            if (st->body.len + *upload_size > max_body) {
                 st->too_large = true;
                 buf_free(&st->body);
             } else {
@@ -286,7 +290,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     /* First call for this request: refuse a declared oversize body before reading it. */
     if (!st->body.data && !st->too_large) {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > self->o.max_body) {
+        if (cl && strtoull(cl, NULL, 10) > max_body) {
             track_set(self, st->track, false);
             return simple_error(c, url, 413, "body_too_large", "request body is over the limit");
         }

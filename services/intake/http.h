@@ -43,6 +43,8 @@ typedef struct {
     const char *bind_addr;   /* "127.0.0.1" or "0.0.0.0" */
     int max_connections;
     size_t max_body;         /* bytes; larger bodies get 413 */
+    const char *large_path;  /* requests to this exact path may send up to large_max_body (NULL: none) */
+    size_t large_max_body;
     size_t max_header;       /* per-connection memory for request line and headers */
     int per_ip_connections;  /* open connections one client address may hold (0: no limit) */
     int timeout_s;           /* idle connection timeout */

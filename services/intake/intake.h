@@ -9,6 +9,7 @@
 #include "channels.h"
 #include "cmdclient.h"
 #include "db.h"
+#include "field.h"
 #include "http.h"
 #include "rating_guard.h"
 #include "ratelimit.h"
@@ -25,6 +26,7 @@ typedef struct intake {
     ratelimit_t *limits;    /* per API key and staff token (dispatch.c) */
     int list_max_days;           /* the widest window of the native ticket list (paging.h) */
     channels_cfg_t channels;     /* WeChat and SMS callbacks (channels.h) */
+    field_cfg_t field;           /* field work (field.h) */
 } intake_t;
 
 /* The current request's PostgreSQL connection and router and tally command clients, from the pool slot

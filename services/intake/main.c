@@ -52,6 +52,19 @@ static const cfg_key_t KEYS[] = {
     {"sms_callback_token", CFG_STR, NULL, 0, 0,
      "secret `token` query parameter of the SMS push URLs (/channels/sms/...); empty: those channels are off"},
     {"sms_max_age_s", CFG_INT, "86400", 60, 604800, "an SMS uplink or receipt older than this is refused"},
+    {"field_checkin_distance_m", CFG_INT, "100", 0, 100000,
+     "a check-in this far (metres) outside the grid worker's group is still accepted; further is recorded and flagged"},
+    {"field_duty_hours", CFG_STR, "08:00-18:00", 0, 0,
+     "when supervisors may read grid workers' positions, county time (Asia/Shanghai), HH:MM-HH:MM"},
+    {"field_position_retention_h", CFG_INT, "72", 1, 87600, "position pings older than this many hours are deleted"},
+    {"field_sweep_s", CFG_INT, "60", 1, 86400, "how often old position pings are deleted"},
+    {"field_coverage_m", CFG_INT, "50", 1, 10000, "a patrol track covers the ground within this many metres of it"},
+    {"field_max_speed_kmh", CFG_INT, "25", 1, 1000,
+     "a GPS fix reached faster than this from the last good one is a bad fix (25: an electric bicycle's legal top speed)"},
+    {"field_track_gap_s", CFG_INT, "300", 1, 86400, "a pause longer than this many seconds splits a patrol track"},
+    {"field_track_max_points", CFG_INT, "10000", 1, 100000, "points in one patrol-track upload (400 above)"},
+    {"field_track_max_body", CFG_INT, "2097152", 1024, 67108864,
+     "request body limit in bytes of POST /api/v1/field/tracks (a batch of field_track_max_points)"},
     DAEMON_DB_KEYS,
     {"list_max_days", CFG_INT, "366", 1, 3660, "widest since..until window of GET /api/v1/tickets (400 above); also its default, back from now"},
     {"log_level", CFG_STR, "info", 0, 0, "debug, info, warn or error"},
@@ -95,6 +108,19 @@ int main(int argc, char **argv)
                                  .wechat_max_skew_s = (int)cfg_int(cfg, "wechat_max_skew_s"),
                                  .sms_max_age_s = (int)cfg_int(cfg, "sms_max_age_s")}};
 
+    app.field = (field_cfg_t){.checkin_distance_m = (double)cfg_int(cfg, "field_checkin_distance_m"),
+                              .position_retention_h = cfg_int(cfg, "field_position_retention_h"),
+                              .coverage_m = (double)cfg_int(cfg, "field_coverage_m"),
+                              .max_speed_kmh = (double)cfg_int(cfg, "field_max_speed_kmh"),
+                              .track_gap_s = cfg_int(cfg, "field_track_gap_s"),
+                              .track_max_points = cfg_int(cfg, "field_track_max_points"),
+                              .max_skew_us = (int64_t)300 * 1000000};
+    if (!field_parse_duty_hours(cfg_str(cfg, "field_duty_hours"), &app.field.duty_start_min, &app.field.duty_end_min)) {
+        log_error("field_duty_hours: want HH:MM-HH:MM, the end after the start (00:00-24:00: all day), not %s",
+                  cfg_str(cfg, "field_duty_hours"));
+        goto done;
+    }
+
     /* Keys and endpoints first: a daemon that may not start says so before it waits for anything. */
     if (!(app.bus = bus_from_cfg(cfg, err, sizeof err)) || !bus_may_bind(app.bus, cfg_str(cfg, "pub_endpoint"), err, sizeof err)) {
         log_error("bus: %s", err);
@@ -119,6 +145,8 @@ int main(int argc, char **argv)
         .bind_addr = cfg_str(cfg, "http_bind"),
         .max_connections = (int)cfg_int(cfg, "http_max_connections"),
         .max_body = (size_t)cfg_int(cfg, "http_max_body"),
+        .large_path = "/api/v1/field/tracks",
+        .large_max_body = (size_t)cfg_int(cfg, "field_track_max_body"),
         .max_header = (size_t)cfg_int(cfg, "http_max_header"),
         .per_ip_connections = (int)cfg_int(cfg, "http_per_ip_connections"),
         .timeout_s = (int)cfg_int(cfg, "http_timeout_s"),
@@ -137,6 +165,7 @@ int main(int argc, char **argv)
              cfg_str(cfg, "pub_endpoint"), bus_curve(app.bus) ? "on" : "off: this host only");
 
     long refresh_ms = cfg_int(cfg, "catalog_refresh_s") * 1000, since = 0;
+    long sweep_ms = cfg_int(cfg, "field_sweep_s") * 1000, since_sweep = sweep_ms; /* a sweep at start */
     while (!daemon_stop) {
         struct timespec tick = {0, 100 * 1000000L};
         nanosleep(&tick, NULL);
@@ -144,6 +173,14 @@ int main(int argc, char **argv)
             since = 0;
             if (!catalog_load(db, err, sizeof err))
                 log_warn("catalog reload failed: %s", err);
+        }
+        if ((since_sweep += 100) >= sweep_ms) {
+            since_sweep = 0;
+            long n = field_sweep(db, &app.field, err, sizeof err);
+            if (n < 0)
+                log_warn("field sweep failed: %s", err);
+            else if (n > 0)
+                log_info("field sweep: %ld position pings past their retention deleted", n);
         }
     }
     log_info("shutting down: draining requests in flight");

@@ -7,6 +7,7 @@
 int ctl_migrate(const cfg_t *cfg, int argc, char **argv);
 int ctl_seed_demo(const cfg_t *cfg, int argc, char **argv);
 int ctl_apikey(const cfg_t *cfg, int argc, char **argv);
+int ctl_feed(const cfg_t *cfg, int argc, char **argv);
 int ctl_token(const cfg_t *cfg, int argc, char **argv);
 int ctl_revoke_token(const cfg_t *cfg, int argc, char **argv);
 int ctl_events(const cfg_t *cfg, int argc, char **argv);

@@ -4,6 +4,7 @@
  *                                         make sure KEYFILE holds a working Open311 API key
  *   gridgovctl apikey NAME                issue an API key (printed once; only its hash is kept)
  *   gridgovctl apikey --deactivate NAME|ID   deactivate a key: refused from the next request on
+ *   gridgovctl feed SOURCE SERVICE_CODE NAME   an outside system's key for alerts (feed.c)
  *   gridgovctl token STAFF_ID             issue a staff bearer token (printed once; hash kept),
  *                                         valid for staff_token_ttl_h hours
  *   gridgovctl revoke-token TOKEN | --staff STAFF_ID   revoke one token, or all of a staff member's
@@ -52,6 +53,7 @@ static const char USAGE[] =
     "  seed-demo SQL KEYFILE     load the demo county when empty; keep an API key in KEYFILE\n"
     "  apikey NAME               issue an Open311/API key and print it\n"
     "  apikey --deactivate NAME|ID   deactivate an API key (refused from the next request on)\n"
+    "  feed SOURCE SERVICE_CODE NAME   issue an outside system's API key for alerts and print it\n"
     "  token STAFF_ID            issue a staff member's bearer token (valid staff_token_ttl_h) and print it\n"
     "  revoke-token TOKEN | --staff STAFF_ID   revoke a token, or every token of a staff member\n"
     "  staff [--unit CODE] [--role ROLE] [--ticket CODE [--wait S]] [-q]\n"
@@ -109,6 +111,8 @@ int main(int argc, char **argv)
         status = ctl_seed_demo(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "apikey"))
         status = ctl_apikey(cfg, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "feed"))
+        status = ctl_feed(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "token"))
         status = ctl_token(cfg, sub_argc, sub_argv);
     else if (!strcmp(cmd, "revoke-token"))
