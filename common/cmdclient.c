@@ -102,11 +102,14 @@ json_t *cmdclient_call(cmdclient_t *self, const json_t *cmd, int timeout_ms, int
     for (int attempt = 0; attempt < tries && !answer; attempt++) {
         heal_socket(self);
         if (zmq_send(self->sock, text, strlen(text), ZMQ_DONTWAIT) < 0) {
-            /* no peer connected (IMMEDIATE): wait a little as if it timed out */
+            /* No peer connected yet (IMMEDIATE): a new client's connection is usually being made
+             * right now. Wait until the socket can send (a peer connected) or the attempt's time
+             * is up, instead of sleeping the whole timeout, and send once it can. */
             snprintf(err, errsz, "the service is not reachable (%s)", zmq_strerror(errno));
-            struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-            continue;
+            zmq_pollitem_t out = {self->sock, 0, ZMQ_POLLOUT, 0};
+            if (zmq_poll(&out, 1, timeout_ms) <= 0 || !(out.revents & ZMQ_POLLOUT) ||
+                zmq_send(self->sock, text, strlen(text), ZMQ_DONTWAIT) < 0)
+                continue;
         }
         long long deadline = gclock_mono_ms() + timeout_ms;
         while (!answer) {
