@@ -6,7 +6,13 @@
  * tally is a fake on intake's tally endpoint, holding tally's key, that records every command it
  * gets and answers what the test tells it to; so the test sees exactly what intake sends (or that
  * it sends nothing: malformed input, out of scope), and that intake answers with tally's status
- * and body as given, or 503 when tally stays silent. */
+ * and body as given, or 503 when tally stays silent.
+ *
+ * Then the whole path through a real gridgov-tally, behind a second intake, in a fresh group
+ * (tally_fx.h): create (retried under one Idempotency-Key: one motion) → open → slips → cast
+ * (201 tracker; the same credential again 409; a retry under one key the same tracker; forged
+ * and off-ballot casts store nothing) → the voter finds their tracker → close → result → the
+ * whole box of trackers. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +31,7 @@
 #include "bus.h"
 #include "harness.h"
 #include "secret.h"
+#include "tally_fx.h"
 
 /* ---- the fake tally ----------------------------------------------------------------------- */
 
@@ -109,7 +116,7 @@ static json_t *command(size_t i)
 
 /* ---- fixture ------------------------------------------------------------------------------ */
 
-static pid_t g_intake;
+static pid_t g_intake, g_tally, g_intake2;
 static PGconn *g_db, *g_owner;
 static int g_http;
 /* Units: G1, G2 groups of village V; G3 a group of another village V2. */
@@ -118,6 +125,10 @@ static char g_g1[24], g_g2[24], g_g3[24], g_g1_code[64], g_g3_code[64];
  * leader, the county operator. */
 static char *t_village, *t_village2, *t_gridworker, *t_leader, *t_operator;
 static long long s_village;
+/* Through the real tally: a fresh villager group of five households (tally_fx.h), its group
+ * leader and grid worker. */
+static tfx_group_t g_tg;
+static char *t_tg_leader, *t_tg_gridworker;
 /* Motions: A open in G1 (voters c1 c2 c3), B draft in G1, C closed in G1 (c4, five ballots),
  * D open in G2 (c5), E open in G3 (c6). */
 #define M_A "M1999-900001"
@@ -290,13 +301,23 @@ static int setup(void **state)
      * shows; the staff tokens stay well below it */
     const char *env[] = {tally_env, "GRIDGOV_RATE_LIMIT_BURST=60", "GRIDGOV_RATE_LIMIT_PER_MINUTE=60", NULL};
     g_intake = h_start_intake(g_http, h_port(1), env);
+
+    /* a real gridgov-tally with the test rule set, and a second intake whose tally it is */
+    tfx_group(g_db, 5, 1, &g_tg);
+    t_tg_leader = h_staff_token(g_db, g_tg.leader);
+    t_tg_gridworker = h_staff_token(g_db, g_tg.grid_worker);
+    g_tally = h_start_tally(h_port(10), tfx_rules_dir(), NULL);
+    static char real_env[96];
+    snprintf(real_env, sizeof real_env, "GRIDGOV_TALLY_ENDPOINT=tcp://127.0.0.1:%d", h_port(10));
+    const char *env2[] = {real_env, NULL};
+    g_intake2 = h_start_intake(h_port(20), h_port(21), env2);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    int st = h_stop(g_intake, SIGTERM);
+    int st = h_stop(g_intake, SIGTERM), st2 = h_stop(g_intake2, SIGTERM), st3 = h_stop(g_tally, SIGTERM);
     F.stop = 1;
     pthread_join(F.thread, NULL);
     zmq_close(F.sock);
@@ -304,9 +325,12 @@ static int teardown(void **state)
     json_decref(F.got);
     json_decref(F.body);
     free(t_village), free(t_village2), free(t_gridworker), free(t_leader), free(t_operator);
+    free(t_tg_leader), free(t_tg_gridworker);
     PQfinish(g_db);
     PQfinish(g_owner);
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+    bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0 && WIFEXITED(st2) && WEXITSTATUS(st2) == 0 && WIFEXITED(st3) &&
+                 WEXITSTATUS(st3) == 0;
+    return clean ? 0 : -1;
 }
 
 /* ---- requests ----------------------------------------------------------------------------- */
@@ -965,6 +989,136 @@ static void a_silent_tally_is_a_503_after_the_same_command_three_times(void **st
     fake_answers(200, "{}");
 }
 
+/* ---- through the real tally -------------------------------------------------------------- */
+
+/* A second intake, its tally endpoint on a real gridgov-tally, and a fresh villager group of five
+ * households (tally_fx.h) whose group leader manages the motion. */
+
+static long long ballots_in(const char *motion)
+{
+    const char *p[] = {motion};
+    return h_sql_int(g_db, "SELECT count(*) FROM tally.tracker_public WHERE motion = $1", 1, p);
+}
+
+static void a_resolution_from_draft_to_result_through_tally(void **state)
+{
+    (void)state;
+    g_http = h_port(20); /* the intake whose tally is real */
+    char body[512], path[128], motion[16];
+    snprintf(body, sizeof body,
+             "{\"group\":\"%s\",\"kind\":\"resolution\",\"title\":\"硬化组内道路\",\"electorate\":\"household\","
+             "\"rule_set\":\"test-rules\",\"delivery\":\"slips\"}",
+             g_tg.group_code);
+    answer_t a = call("POST", "/api/v1/motions", bearer(t_tg_leader), body, "Idempotency-Key: real-create");
+    assert_int_equal(a.status, 201);
+    snprintf(motion, sizeof motion, "%s", json_string_value(json_object_get(a.body, "motion")));
+    json_decref(a.body);
+    /* the same key: the same motion, nothing new */
+    a = call("POST", "/api/v1/motions", bearer(t_tg_leader), body, "Idempotency-Key: real-create");
+    assert_int_equal(a.status, 201);
+    assert_string_equal(json_string_value(json_object_get(a.body, "motion")), motion);
+    json_decref(a.body);
+    /* a grid worker reads the draft but does not open it */
+    snprintf(path, sizeof path, "/api/v1/motions/%s", motion);
+    expect(call("GET", path, bearer(t_tg_gridworker), NULL, NULL), 200, NULL);
+    snprintf(path, sizeof path, "/api/v1/motions/%s/open", motion);
+    expect(call("POST", path, bearer(t_tg_gridworker), NULL, NULL), 403, "out_of_scope");
+
+    a = call("POST", path, bearer(t_tg_leader), NULL, NULL);
+    assert_int_equal(a.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(a.body, "roll")), 5);
+    json_decref(a.body);
+    expect(call("POST", path, bearer(t_tg_leader), NULL, NULL), 409, "not_draft");
+
+    snprintf(path, sizeof path, "/api/v1/motions/%s/slips", motion);
+    a = call("POST", path, bearer(t_tg_leader), "{}", NULL);
+    assert_int_equal(a.status, 200);
+    json_t *slips = json_incref(json_object_get(a.body, "slips"));
+    json_decref(a.body);
+    assert_int_equal(json_array_size(slips), 5);
+    const char *cred0 = json_string_value(json_object_get(json_array_get(slips, 0), "credential"));
+    const char *cred1 = json_string_value(json_object_get(json_array_get(slips, 1), "credential"));
+
+    /* cast: 201 with a tracker; the same credential again 409; a retry under one key the same tracker */
+    snprintf(path, sizeof path, "/api/v1/motions/%s/ballots", motion);
+    snprintf(body, sizeof body, "{\"credential\":\"%s\",\"marks\":[0]}", cred0);
+    a = call("POST", path, NULL, body, NULL);
+    assert_int_equal(a.status, 201);
+    char tracker0[16];
+    snprintf(tracker0, sizeof tracker0, "%s", json_string_value(json_object_get(a.body, "tracker")));
+    assert_int_equal(strlen(tracker0), 10);
+    json_decref(a.body);
+    snprintf(body, sizeof body, "{\"credential\":\"%s\",\"marks\":[1]}", cred0);
+    expect(call("POST", path, NULL, body, NULL), 409, "already_voted");
+    snprintf(body, sizeof body, "{\"credential\":\"%s\",\"marks\":[0]}", cred1);
+    a = call("POST", path, NULL, body, "Idempotency-Key: voter-1");
+    assert_int_equal(a.status, 201);
+    char tracker1[16];
+    snprintf(tracker1, sizeof tracker1, "%s", json_string_value(json_object_get(a.body, "tracker")));
+    json_decref(a.body);
+    a = call("POST", path, NULL, body, "Idempotency-Key: voter-1");
+    assert_int_equal(a.status, 201);
+    assert_string_equal(json_string_value(json_object_get(a.body, "tracker")), tracker1);
+    json_decref(a.body);
+    /* bad casts store nothing: a forged credential, a choice not on the ballot */
+    expect(call("POST", path, NULL, "{\"credential\":\"7KQ2-M9XD-4TRV-PA3H\",\"marks\":[0]}", NULL), 403, "bad_credential");
+    const char *cred2 = json_string_value(json_object_get(json_array_get(slips, 2), "credential"));
+    snprintf(body, sizeof body, "{\"credential\":\"%s\",\"marks\":[3]}", cred2);
+    expect(call("POST", path, NULL, body, NULL), 400, "bad_ballot");
+    assert_int_equal(ballots_in(motion), 2);
+
+    /* the voter reads their group's motion and finds their tracker; the box waits for the close */
+    char q[128];
+    snprintf(q, sizeof q, "/api/v1/motions/%s/trackers/%s", motion, tracker0);
+    a = call("GET", q, voter(cred0), NULL, NULL);
+    assert_true(json_is_true(json_object_get(a.body, "in_box")));
+    expect(a, 200, NULL);
+    snprintf(q, sizeof q, "/api/v1/motions/%s/trackers", motion);
+    expect(call("GET", q, voter(cred0), NULL, NULL), 409, "not_closed");
+    a = call("GET", "/api/v1/motions?state=open", voter(cred0), NULL, NULL);
+    assert_int_equal(a.status, 200);
+    assert_int_equal(json_array_size(json_object_get(a.body, "motions")), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(a.body, "motions"), 0), "code")), motion);
+    json_decref(a.body);
+
+    snprintf(path, sizeof path, "/api/v1/motions/%s/close", motion);
+    a = call("POST", path, bearer(t_tg_leader), NULL, NULL);
+    assert_int_equal(a.status, 200);
+    assert_non_null(json_object_get(json_object_get(a.body, "result"), "outcome"));
+    json_decref(a.body);
+    snprintf(path, sizeof path, "/api/v1/motions/%s/ballots", motion);
+    snprintf(body, sizeof body, "{\"credential\":\"%s\",\"marks\":[0]}", cred2);
+    a = call("POST", path, NULL, body, NULL);
+    assert_int_equal(a.status, 409);
+    json_decref(a.body);
+
+    snprintf(q, sizeof q, "/api/v1/motions/%s/result", motion);
+    a = call("GET", q, voter(cred1), NULL, NULL);
+    assert_int_equal(a.status, 200);
+    json_t *res = json_object_get(a.body, "result");
+    assert_int_equal(json_integer_value(json_object_get(res, "ballots")), 2);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(json_object_get(res, "counts"), "options"), 0)), 2);
+    assert_int_equal(strlen(json_string_value(json_object_get(a.body, "head_hash"))), 64);
+    json_decref(a.body);
+    snprintf(q, sizeof q, "/api/v1/motions/%s/trackers", motion);
+    a = call("GET", q, voter(cred1), NULL, NULL);
+    assert_int_equal(a.status, 200);
+    json_t *list = json_object_get(a.body, "trackers");
+    assert_int_equal(json_array_size(list), 2);
+    bool t0 = false, t1 = false;
+    size_t i;
+    json_t *t;
+    json_array_foreach(list, i, t)
+    {
+        t0 = t0 || !strcmp(json_string_value(t), tracker0);
+        t1 = t1 || !strcmp(json_string_value(t), tracker1);
+    }
+    assert_true(t0 && t1);
+    json_decref(a.body);
+    json_decref(slips);
+    g_http = h_port(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -979,6 +1133,7 @@ int main(void)
         cmocka_unit_test(each_write_becomes_the_command_and_tallys_answer_comes_back),
         cmocka_unit_test(a_ballot_is_sent_with_the_credential_as_tally_keeps_it),
         cmocka_unit_test(a_silent_tally_is_a_503_after_the_same_command_three_times),
+        cmocka_unit_test(a_resolution_from_draft_to_result_through_tally),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
