@@ -9,7 +9,9 @@
 #      credential set by the owner so that the bench knows them. Then every voter casts once, in
 #      random order:
 #        - through intake's HTTP (POST /api/v1/motions/{code}/ballots, wrk, BENCH_TALLY_CONNS
-#          connections) when intake has that route, else skipped and said so;
+#          connections, 256: as many voters at once, each waiting for its tracker; intake with as
+#          many http_threads and no per-address connection limit, since wrk is all of them on one
+#          address; with 64 the batches stay small and each waits for its commit: 2,400/s);
 #        - straight to tally's command socket (gridgov-tally-load, as intake's DEALERs send them),
 #          on a second motion of as many voters: what tally and PostgreSQL do without HTTP.
 #      Ballots a second = voters over the time until the last ballot is in tally.ballot. Target
@@ -31,7 +33,7 @@ BUILD=${BUILD:-build}
 bin=$top/$BUILD/bin
 N=${BENCH_TALLY_BALLOTS:-100000}
 MILLION=${BENCH_TALLY_MILLION:-1000000}
-CONNS=${BENCH_TALLY_CONNS:-64}
+CONNS=${BENCH_TALLY_CONNS:-256}
 PORT=${BENCH_TALLY_PORT:-18220}
 HTTP=${BENCH_TALLY_HTTP_PORT:-18226}
 PUB=${BENCH_TALLY_PUB_PORT:-17241}
@@ -175,7 +177,7 @@ printf 'CEILING ballots=%d ms=%d rate=%d\n' "$pg_done" $((t1 - t0)) "$ceiling"
 casts_rate=
 http_motion=$(voters_motion http)
 GRIDGOV_DB=$APP GRIDGOV_HTTP_PORT=$HTTP GRIDGOV_PUB_ENDPOINT=tcp://127.0.0.1:$PUB GRIDGOV_TALLY_ENDPOINT=$tally_ep \
-  GRIDGOV_HTTP_THREADS=16 GRIDGOV_RATE_LIMIT_PER_MINUTE=0 GRIDGOV_LOG_LEVEL=warn "$bin/gridgov-intake" > "$out/intake.log" 2>&1 &
+  GRIDGOV_HTTP_THREADS=${BENCH_TALLY_HTTP_THREADS:-$CONNS} GRIDGOV_RATE_LIMIT_PER_MINUTE=0 GRIDGOV_HTTP_PER_IP_CONNECTIONS=0 GRIDGOV_LOG_LEVEL=warn "$bin/gridgov-intake" > "$out/intake.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "http://127.0.0.1:$HTTP/healthz" >/dev/null 2>&1 || die "intake did not start: $(tail -2 "$out/intake.log")"
