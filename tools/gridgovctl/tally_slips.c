@@ -2,7 +2,8 @@
  * (a motion with delivery "slips", or voters notify could not reach). Sends tally the `slips`
  * command (tally-plan.md) over the bus as a staff member — --staff, else the first active
  * operator — and prints one slip per voter: name, the motion's code and title, the credential in
- * groups of four, how to vote, and the holder of the voter's written proxy, who casts it. --csv prints a CSV instead (UTF-8 with BOM, one row a voter).
+ * groups of four, how to vote, and the holder of the voter's written proxy, who casts it. --csv
+ * prints a CSV instead (UTF-8 with BOM, one row a voter).
  * tally issues new credentials that replace the voters' old ones, so the command is sent once
  * (a retry would issue them again); the credentials are printed and kept nowhere else.
  * Exit status 0 when slips were printed, 1 when tally refused or did not answer, 2 on a usage error. */
@@ -102,10 +103,9 @@ static bool look_up(const cfg_t *cfg, const char *code, char staff[24], char **t
     return ok;
 }
 
-/* One request to tally and its reply. Not common/cmdclient: a one-shot tool's fresh socket is not
- * connected yet when it first sends, and cmdclient (made for long-lived clients) then waits out a
- * whole timeout before it tries again, which here would mean sending twice. So: wait until the
- * connection is up (POLLOUT under ZMQ_IMMEDIATE), send once, wait for the answer with our id. */
+/* One request to tally and its reply, sent exactly once: a retried slips command issues new
+ * credentials again, so there is no resend as common/cmdclient does on a timeout. Wait until the
+ * connection is up (POLLOUT under ZMQ_IMMEDIATE), send, wait for the answer with our id. */
 static json_t *request(void *sock, const json_t *cmd, char *err, size_t errsz)
 {
     zmq_pollitem_t out = {sock, 0, ZMQ_POLLOUT, 0};
