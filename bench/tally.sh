@@ -17,11 +17,13 @@
 #      Ballots a second = voters over the time until the last ballot is in tally.ballot. Target
 #      5,000/s through intake (PASS/FAIL); each is also given as a share of the CEILING below.
 #  (b) the ceiling: pgbench runs the statement a cast runs (mark the roll row voted, insert the
-#      ballot: services/tally/cast.c) in transactions of 32, as tally batches them, on a third
+#      ballot and, apart, the voter's receipt: services/tally/cast.c) in transactions of 32, as
+#      tally batches them, on a third
 #      motion of as many voters, 8 clients: PostgreSQL's own rate for that work on this machine.
 #  (c) count: a motion with BENCH_TALLY_MILLION (1,000,000) ballots and as many voters on its roll,
-#      inserted directly as the owner; the close command (count in SQL, the paper boxes, the rules,
-#      the result, the chain's closed and result events, vote.closed) is timed from the command
+#      (and receipts) inserted directly as the owner; the close command (count in SQL, the paper
+#      boxes, the rules, the result, the chain's trackers (a million), closed and result events,
+#      vote.closed) is timed from the command
 #      to its answer. Target under 1 second (PASS/FAIL). The count's plan is printed.
 # Prints CASTS / DIRECT / CEILING / CLOSE lines and PASS/FAIL; exits nonzero only when something broke.
 # Ports: BENCH_TALLY_PORT (18220: tally's commands, +1 its events), BENCH_TALLY_HTTP_PORT (18226),
@@ -157,10 +159,11 @@ pg_id=$(sql -c "SELECT id FROM tally.motion WHERE code = '$pg_motion'")
     cat <<SQL
 WITH c AS (SELECT sha FROM public.bench_cred WHERE i = (SELECT nextval('public.bench_seq'))),
  k AS (SELECT sha256(convert_to(gen_random_uuid()::text, 'UTF8')) AS key),
- prior AS (SELECT tracker FROM tally.ballot WHERE motion_id = '$pg_id' AND cast_key = (SELECT key FROM k)),
+ prior AS (SELECT tracker FROM tally.receipt WHERE motion_id = '$pg_id' AND cast_key = (SELECT key FROM k)),
  u AS (UPDATE tally.roll SET voted = 'online' WHERE motion_id = '$pg_id' AND cred_sha256 = (SELECT sha FROM c) AND voted IS NULL AND NOT EXISTS (SELECT 1 FROM prior) RETURNING voter_id),
- b AS (INSERT INTO tally.ballot (id, motion_id, tracker, marks, write_ins, cast_key) SELECT gen_random_uuid(), '$pg_id', upper(substr(md5(random()::text), 1, 10)), '{0}', '{}', (SELECT key FROM k) FROM u RETURNING tracker)
-SELECT (SELECT tracker FROM b), (SELECT tracker FROM prior), EXISTS (SELECT 1 FROM tally.roll WHERE motion_id = '$pg_id' AND cred_sha256 = (SELECT sha FROM c));
+ b AS (INSERT INTO tally.ballot (id, motion_id, marks, write_ins) SELECT gen_random_uuid(), '$pg_id', '{0}', '{}' FROM u RETURNING id),
+ r AS (INSERT INTO tally.receipt (motion_id, tracker, cast_key) SELECT '$pg_id', upper(substr(md5(random()::text), 1, 10)), (SELECT key FROM k) FROM u RETURNING tracker)
+SELECT (SELECT tracker FROM r), (SELECT tracker FROM prior), EXISTS (SELECT 1 FROM tally.roll WHERE motion_id = '$pg_id' AND cred_sha256 = (SELECT sha FROM c));
 SQL
   done
   echo "COMMIT;"
@@ -247,11 +250,14 @@ FROM tally.rule_set r WHERE r.code = 'bench' LIMIT 1;
 INSERT INTO tally.roll (motion_id, voter_id, household_id, name, cred_sha256, voted)
 SELECT m.id, i, i, 'v' || i, sha256(convert_to('bench-million-' || i, 'UTF8')), 'online'
 FROM tally.motion m, generate_series(1, :n) i WHERE m.code = :'code';
-INSERT INTO tally.ballot (id, motion_id, tracker, marks, cast_key)
-SELECT gen_random_uuid(), m.id, upper(lpad(to_hex(i), 10, '0')), ARRAY[(i::bigint * 7919 % 10 / 4)::smallint],
-       sha256(convert_to('bench-cast-' || i, 'UTF8'))
+INSERT INTO tally.ballot (id, motion_id, marks)
+SELECT gen_random_uuid(), m.id, ARRAY[(i::bigint * 7919 % 10 / 4)::smallint]
+FROM tally.motion m, generate_series(1, :n) i WHERE m.code = :'code';
+INSERT INTO tally.receipt (motion_id, tracker, cast_key)
+SELECT m.id, upper(lpad(to_hex(i), 10, '0')), sha256(convert_to('bench-cast-' || i, 'UTF8'))
 FROM tally.motion m, generate_series(1, :n) i WHERE m.code = :'code';
 ANALYZE tally.ballot;
+ANALYZE tally.receipt;
 ANALYZE tally.roll;
 SQL
 big_id=$(sql -c "SELECT id FROM tally.motion WHERE code = '$big'")

@@ -4,11 +4,14 @@
 -- The contract every part of tally, the archive and the verifier share is services/tally/CHAIN.md
 -- (the hash chain, the ballot's canonical text, what each event's payload holds).
 --
--- Secrecy by construction: who voted (tally.roll.voted) and what was voted (tally.ballot) are
--- stored apart. A ballot row has no voter id, no time and no serial number: its id and tracker
--- are random, the command that cast it is kept only as a hash (cast_key, so that a retry of the
--- same command gets the same tracker back), and the chain records ballots in batches sorted by
--- tracker, never one by one in arrival order. tests/e2e/test_tally_secrecy.c holds the schema to it.
+-- Secrecy by construction: who voted (tally.roll.voted), what was voted (tally.ballot) and the
+-- voters' receipts (tally.receipt) are stored apart, with nothing in common but the motion. A
+-- ballot row has no voter id, no time, no serial number and no tracker: its id is random. A
+-- receipt holds the voter's tracker (random) and the casting command's hash (cast_key, so that a
+-- retry of the same command gets the same tracker back), and names no ballot: a tracker proves a
+-- ballot is in the box, never which one nor what it says. The chain records ballots in batches
+-- sorted by their random ids, never one by one in arrival order, and publishes the trackers only
+-- at close, as one sorted list. tests/e2e/test_tally_secrecy.c holds the schema to it.
 --
 -- Append-only: the daemons' role (gridgov_app) cannot update or delete a ballot or a chain event
 -- (the triggers below); only the owner can, by disabling them, and the verifier catches that.
@@ -88,18 +91,25 @@ CREATE TABLE tally.roll (
 );
 CREATE UNIQUE INDEX roll_credential ON tally.roll (cred_sha256);
 
--- What was voted. No voter, no time, no order (above). marks and write_ins per CHAIN.md.
+-- What was voted. No voter, no time, no order, no receipt (above). marks and write_ins per CHAIN.md.
 CREATE TABLE tally.ballot (
     id         uuid  PRIMARY KEY,                              -- random
     motion_id  uuid  NOT NULL REFERENCES tally.motion (id),
-    tracker    text  NOT NULL CHECK (tracker ~ '^[0-9A-HJKMNP-TV-Z]{10}$'),   -- Crockford base32
     marks      smallint[] NOT NULL,
-    write_ins  text[] NOT NULL DEFAULT '{}',
+    write_ins  text[] NOT NULL DEFAULT '{}'
+);
+CREATE INDEX ballot_motion ON tally.ballot (motion_id);
+
+-- The voters' receipts: one per online ballot, stored by the same statement, naming no ballot (a
+-- tracker beside a ballot would tell whoever holds this database, an archive or the chain how
+-- the tracker's holder voted: village-voting.md §3). Published as one sorted list at close.
+CREATE TABLE tally.receipt (
+    motion_id  uuid  NOT NULL REFERENCES tally.motion (id),
+    tracker    text  COLLATE "C" NOT NULL CHECK (tracker ~ '^[0-9A-HJKMNP-TV-Z]{10}$'),   -- Crockford base32; byte order
     cast_key   bytea NOT NULL CHECK (length(cast_key) = 32),   -- SHA-256 of the casting command's id
     UNIQUE (motion_id, tracker),
     UNIQUE (motion_id, cast_key)
 );
-CREATE INDEX ballot_motion ON tally.ballot (motion_id);
 
 -- Paper: one row per ballot box (投票箱), entered once by tellers (≥ the rule set's min_tellers).
 CREATE TABLE tally.paper_box (
@@ -120,7 +130,7 @@ CREATE TABLE tally.event (
     motion_id  uuid    NOT NULL REFERENCES tally.motion (id),
     height     integer NOT NULL CHECK (height >= 1),
     type       text    NOT NULL CHECK (type IN ('opened', 'roll', 'proxies', 'ballots', 'paper_voters',
-                                                 'paper', 'closed', 'result')),
+                                                 'paper', 'trackers', 'closed', 'result')),
     payload    text    NOT NULL CHECK (payload::jsonb IS NOT NULL),
     prev_hash  bytea   NOT NULL CHECK (length(prev_hash) = 32),
     hash       bytea   NOT NULL CHECK (length(hash) = 32),
@@ -129,7 +139,7 @@ CREATE TABLE tally.event (
 
 -- Commands (proto/command.tally.schema.json) and their replies, stored under the command id in
 -- the transaction of their effect, so a retry gets the same answer. A cast is not stored here
--- (its request names a credential): its retry is recognised by tally.ballot.cast_key.
+-- (its request names a credential): its retry is recognised by tally.receipt.cast_key.
 CREATE TABLE tally.command (
     id         uuid PRIMARY KEY,
     action     text NOT NULL,
@@ -147,6 +157,8 @@ BEGIN
 END
 $$;
 CREATE TRIGGER ballot_append_only BEFORE UPDATE OR DELETE ON tally.ballot
+    FOR EACH ROW EXECUTE FUNCTION tally.refuse_change();
+CREATE TRIGGER receipt_append_only BEFORE UPDATE OR DELETE ON tally.receipt
     FOR EACH ROW EXECUTE FUNCTION tally.refuse_change();
 CREATE TRIGGER event_append_only BEFORE UPDATE OR DELETE ON tally.event
     FOR EACH ROW EXECUTE FUNCTION tally.refuse_change();
@@ -178,8 +190,8 @@ COMMENT ON VIEW tally.proxy_public IS
     'read by intake, gridgovctl: the published list of proxies (委托人和受委托人名单)';
 
 CREATE VIEW tally.tracker_public AS
-    SELECT m.code AS motion, b.tracker, m.state
-    FROM tally.ballot b JOIN tally.motion m ON m.id = b.motion_id;
+    SELECT m.code AS motion, r.tracker, m.state
+    FROM tally.receipt r JOIN tally.motion m ON m.id = r.motion_id;
 COMMENT ON VIEW tally.tracker_public IS
     'read by intake: a voter checks their tracker is in the box; the whole list once closed';
 
@@ -204,9 +216,15 @@ CREATE VIEW tally.chain_rows AS
 COMMENT ON VIEW tally.chain_rows IS 'read by gridgovctl: `gridgovctl tally verify` and the archive';
 
 CREATE VIEW tally.ballot_rows AS
-    SELECT m.code AS motion, b.id, b.tracker, b.marks, b.write_ins
+    SELECT m.code AS motion, b.id, b.marks, b.write_ins
     FROM tally.ballot b JOIN tally.motion m ON m.id = b.motion_id;
 COMMENT ON VIEW tally.ballot_rows IS 'read by gridgovctl: `gridgovctl tally verify` recounts and rehashes every ballot';
+
+CREATE VIEW tally.receipt_rows AS
+    SELECT m.code AS motion, r.tracker
+    FROM tally.receipt r JOIN tally.motion m ON m.id = r.motion_id;
+COMMENT ON VIEW tally.receipt_rows IS
+    'read by gridgovctl: `gridgovctl tally verify` matches the stored receipts against the chain, the archive lists them';
 
 CREATE VIEW tally.evaluation_verdict AS
     SELECT m.code AS motion, (m.ballot->>'year')::int AS year, v->>'key' AS subject_key,

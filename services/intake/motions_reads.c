@@ -226,7 +226,7 @@ static void tracker(db_t *db, http_resp_t *resp, const char *code, const char *t
 {
     char t[MOTIONS_TRACKER_LEN + 1], err[256];
     if (!motions_tracker_normalise(typed, t)) {
-        render_api_error(resp, 404, "unknown_tracker", NULL, "no ballot in this motion's box has this tracker");
+        render_api_error(resp, 404, "unknown_tracker", NULL, "no receipt of this motion has this tracker");
         return;
     }
     const char *p[] = {code, t};
@@ -239,7 +239,7 @@ static void tracker(db_t *db, http_resp_t *resp, const char *code, const char *t
     bool found = PQntuples(r) == 1;
     PQclear(r);
     if (!found) {
-        render_api_error(resp, 404, "unknown_tracker", NULL, "no ballot in this motion's box has this tracker");
+        render_api_error(resp, 404, "unknown_tracker", NULL, "no receipt of this motion has this tracker");
         return;
     }
     json_t *j = json_pack("{s:s,s:s,s:b,s:s}", "motion", code, "tracker", t, "in_box", 1, "state", state);

@@ -280,19 +280,17 @@ bool ballot_names_sql(const json_t *names, char *out, size_t outsz)
     return true;
 }
 
-void ballot_hash_hex(const char *motion_code, const char *id, const char *tracker, const short *marks, size_t n,
-                     const json_t *write_ins, char hex[65])
+void ballot_hash_hex(const char *motion_code, const char *id, const short *marks, size_t n, const json_t *write_ins,
+                     char hex[65])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (!md)
         log_oom();
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    EVP_DigestUpdate(md, "gridgov-ballot-v1\n", 18);
+    EVP_DigestUpdate(md, "gridgov-ballot-v2\n", 18);
     EVP_DigestUpdate(md, motion_code, strlen(motion_code));
     EVP_DigestUpdate(md, "\n", 1);
     EVP_DigestUpdate(md, id, strlen(id));
-    EVP_DigestUpdate(md, "\n", 1);
-    EVP_DigestUpdate(md, tracker, strlen(tracker));
     EVP_DigestUpdate(md, "\n", 1);
     for (size_t i = 0; i < n; i++) {
         char b[16];

@@ -53,8 +53,9 @@ bool ballot_marks_sql(const short *marks, size_t n, char *out, size_t outsz) __a
 bool ballot_names_sql(const json_t *names, char *out, size_t outsz) __attribute__((warn_unused_result));
 
 /* SHA-256 of the canonical text, as 64 lower-case hex digits:
- *   "gridgov-ballot-v1\n" motion "\n" id "\n" tracker "\n" marks joined by "," "\n" write-ins joined by "\n" */
-void ballot_hash_hex(const char *motion_code, const char *id, const char *tracker, const short *marks, size_t n,
-                     const json_t *write_ins, char hex[65]);
+ *   "gridgov-ballot-v2\n" motion "\n" id "\n" marks joined by "," "\n" write-ins joined by "\n"
+ * No tracker: the receipt is never tied to the ballot (CHAIN.md, "The tracker"). */
+void ballot_hash_hex(const char *motion_code, const char *id, const short *marks, size_t n, const json_t *write_ins,
+                     char hex[65]);
 
 #endif

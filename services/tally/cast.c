@@ -15,16 +15,18 @@
 #include "uuid.h"
 
 /* One statement per cast (see cast.h), all of a batch sent in one pipeline: the roll row changes only for an unused credential and no
- * earlier ballot of this command; the ballot is inserted only when it did. Then what the answer
- * needs: the new tracker, an earlier one of this command, and whether the credential is the
- * motion's at all. */
+ * earlier receipt of this command; the ballot and the receipt (two rows that name nothing of each
+ * other) are inserted only when it did. Then what the answer needs: the new tracker, an earlier
+ * one of this command, and whether the credential is the motion's at all. */
 static const char CAST_SQL[] =
-    "WITH prior AS (SELECT tracker FROM tally.ballot WHERE motion_id = $1::uuid AND cast_key = decode($7, 'hex')),"
+    "WITH prior AS (SELECT tracker FROM tally.receipt WHERE motion_id = $1::uuid AND cast_key = decode($7, 'hex')),"
     " u AS (UPDATE tally.roll SET voted = 'online' WHERE motion_id = $1::uuid AND cred_sha256 = decode($2, 'hex')"
     "       AND voted IS NULL AND NOT EXISTS (SELECT 1 FROM prior) RETURNING voter_id),"
-    " b AS (INSERT INTO tally.ballot (id, motion_id, tracker, marks, write_ins, cast_key)"
-    "       SELECT $3::uuid, $1::uuid, $4, $5::smallint[], $6::text[], decode($7, 'hex') FROM u RETURNING tracker)"
-    " SELECT (SELECT tracker FROM b), (SELECT tracker FROM prior),"
+    " b AS (INSERT INTO tally.ballot (id, motion_id, marks, write_ins)"
+    "       SELECT $3::uuid, $1::uuid, $5::smallint[], $6::text[] FROM u RETURNING id),"
+    " r AS (INSERT INTO tally.receipt (motion_id, tracker, cast_key)"
+    "       SELECT $1::uuid, $4, decode($7, 'hex') FROM u RETURNING tracker)"
+    " SELECT (SELECT tracker FROM r), (SELECT tracker FROM prior),"
     "        EXISTS (SELECT 1 FROM tally.roll WHERE motion_id = $1::uuid AND cred_sha256 = decode($2, 'hex'))";
 
 typedef struct {
@@ -52,9 +54,9 @@ typedef struct {
     size_t new_ballots;
 } batch_motion_t;
 
-static int by_tracker(const void *x, const void *y)
+static int by_ballot_id(const void *x, const void *y)
 {
-    return strcmp((*(cast_t *const *)x)->tracker, (*(cast_t *const *)y)->tracker);
+    return strcmp((*(cast_t *const *)x)->ballot_id, (*(cast_t *const *)y)->ballot_id);
 }
 
 static void cast_key_hex(const char *id, char hex[65])
@@ -77,7 +79,7 @@ static void settle(cast_t *x, batch_motion_t *bm, PGresult *r)
     if (!PQgetisnull(r, 0, 0)) {
         x->stored = true;
         bm->new_ballots++;
-        ballot_hash_hex(bm->m.code, x->ballot_id, x->tracker, x->marks, x->n_marks, x->write_ins, x->hash);
+        ballot_hash_hex(bm->m.code, x->ballot_id, x->marks, x->n_marks, x->write_ins, x->hash);
         x->a = tracker_answer(x->tracker, 201);
     } else if (!PQgetisnull(r, 0, 1)) {
         x->a = tracker_answer(PQgetvalue(r, 0, 1), 201); /* this command's ballot, stored before */
@@ -250,7 +252,8 @@ static bool run(tally_t *t, const command_t *cmds, size_t n, cast_t *cs, int64_t
     if (first + 1 < n && !pipeline(c, cs + first + 1, n - first - 1, ms, err, errsz))
         goto out;
 
-    /* one `ballots` event per motion, its ballots sorted by tracker */
+    /* one `ballots` event per motion, its ballots sorted by their random ids (no arrival order) and
+     * only the number of receipts: the trackers are published at close, apart from any ballot */
     for (size_t k = 0; k < nm; k++) {
         batch_motion_t *bm = &ms[k];
         if (!bm->new_ballots)
@@ -262,12 +265,12 @@ static bool run(tally_t *t, const command_t *cmds, size_t n, cast_t *cs, int64_t
         for (size_t i = 0; i < n; i++)
             if (cs[i].stored && cs[i].motion == (int)k)
                 list[at++] = &cs[i];
-        qsort(list, at, sizeof *list, by_tracker);
+        qsort(list, at, sizeof *list, by_ballot_id);
         json_t *ballots = json_array();
         for (size_t i = 0; i < at; i++)
-            json_array_append_new(ballots, json_pack("[s,s,s]", list[i]->ballot_id, list[i]->tracker, list[i]->hash));
+            json_array_append_new(ballots, json_pack("[s,s]", list[i]->ballot_id, list[i]->hash));
         free(list);
-        json_t *ev = json_pack("{s:o}", "ballots", ballots);
+        json_t *ev = json_pack("{s:o,s:I}", "ballots", ballots, "receipts", (json_int_t)at);
         bool appended = chain_append(c, &bm->m.head, "ballots", ev, err, errsz) && chain_store_head(c, &bm->m.head, err, errsz);
         json_decref(ev);
         if (!appended)

@@ -42,6 +42,13 @@ bool chain_append(PGconn *c, chain_head_t *h, const char *type, const json_t *pa
     char *text = json_dumps(payload, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!text)
         log_oom();
+    bool ok = chain_append_text(c, h, type, text, err, errsz);
+    free(text);
+    return ok;
+}
+
+bool chain_append_text(PGconn *c, chain_head_t *h, const char *type, const char *text, char *err, size_t errsz)
+{
     int height = h->height + 1;
     char hs[16];
     snprintf(hs, sizeof hs, "%d", height);
@@ -68,7 +75,6 @@ bool chain_append(PGconn *c, chain_head_t *h, const char *type, const json_t *pa
                              "INSERT INTO tally.event (motion_id, height, type, payload, prev_hash, hash)"
                              " VALUES ($1::uuid, $2::int, $3, $4, decode($5, 'hex'), decode($6, 'hex'))",
                              6, p, err, errsz, NULL);
-    free(text);
     if (!r)
         return false;
     PQclear(r);

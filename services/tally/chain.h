@@ -30,6 +30,11 @@ bool chain_head_load(chain_head_t *h, const char *motion_id, int height, const c
 bool chain_append(PGconn *c, chain_head_t *h, const char *type, const json_t *payload, char *err, size_t errsz)
     __attribute__((warn_unused_result));
 
+/* Appends an event whose payload is this text, as it is (a JSON object the caller built, e.g. in
+ * SQL for a list too long to go through jansson): those bytes are hashed and stored. */
+bool chain_append_text(PGconn *c, chain_head_t *h, const char *type, const char *text, char *err, size_t errsz)
+    __attribute__((warn_unused_result));
+
 bool chain_store_head(PGconn *c, const chain_head_t *h, char *err, size_t errsz) __attribute__((warn_unused_result));
 
 /* The head's hash as 64 lower-case hex digits. */

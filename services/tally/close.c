@@ -225,6 +225,26 @@ static const char *outcome_cn(const char *o)
     return o ? o : "?";
 }
 
+/* The `trackers` event's payload: every receipt's tracker, sorted (byte order, as CHAIN.md says),
+ * built in SQL, since a motion may have a million of them. Trackers are Crockford base32 (025's
+ * CHECK), so they need no escaping. The order comes from the subquery, which reads the receipts'
+ * unique index (motion_id, tracker COLLATE "C") in order: no sort, four times faster for a
+ * million than string_agg(… ORDER BY …), which sorts. A subquery with ORDER BY is not flattened,
+ * so the aggregate reads its rows in that order; the verifier checks the order all the same. */
+static const char TRACKERS_SQL[] =
+    "SELECT '{\"trackers\":[' || coalesce(string_agg('\"' || tracker || '\"', ','), '') || ']}'"
+    " FROM (SELECT tracker FROM tally.receipt WHERE motion_id = $1::uuid ORDER BY tracker COLLATE \"C\") s";
+
+static bool append_trackers(PGconn *c, motion_t *m, char *err, size_t errsz)
+{
+    PGresult *r = q1(c, TRACKERS_SQL, m->id, err, errsz);
+    if (!r)
+        return false;
+    bool ok = chain_append_text(c, &m->head, "trackers", PQgetvalue(r, 0, 0), err, errsz);
+    PQclear(r);
+    return ok;
+}
+
 /* Closes the locked, open motion m. 503 on a database error (the caller rolls back). */
 static answer_t close_motion(PGconn *c, motion_t *m, motion_action_t a, int64_t now_us, int64_t staff_id,
                              const char *correlation, char *err, size_t errsz)
@@ -259,8 +279,9 @@ static answer_t close_motion(PGconn *c, motion_t *m, motion_action_t a, int64_t 
                            staff_id ? json_integer(staff_id) : json_null(), "online_ballots", (json_int_t)k.online,
                            "paper_ballots", (json_int_t)k.paper, "voters_online", (json_int_t)k.voters_online,
                            "voters_paper", (json_int_t)k.voters_paper);
-    bool ok = chain_append(c, &m->head, "closed", ev, err, errsz) && chain_append(c, &m->head, "result", result, err, errsz) &&
-              chain_store_head(c, &m->head, err, errsz);
+    /* the receipts first, as one sorted list apart from any ballot, then closed and result */
+    bool ok = append_trackers(c, m, err, errsz) && chain_append(c, &m->head, "closed", ev, err, errsz) &&
+              chain_append(c, &m->head, "result", result, err, errsz) && chain_store_head(c, &m->head, err, errsz);
     json_decref(ev);
     if (!ok) {
         ans = unavailable();

@@ -3,8 +3,9 @@
  * both go through one function that, under the motion row's lock (so no cast batch can add a
  * ballot after it), counts the online ballots in SQL (unnest of the marks, GROUP BY: a million
  * ballots in well under a second), adds the paper boxes, applies the motion's frozen rules
- * (rules_decide), stores the result, appends `closed` and `result` to the chain and announces
- * vote.closed, all in one transaction. */
+ * (rules_decide), stores the result, appends `trackers` (every receipt's tracker, sorted, in one
+ * list apart from any ballot), `closed` and `result` to the chain and announces vote.closed, all
+ * in one transaction. */
 #ifndef TALLY_CLOSE_H
 #define TALLY_CLOSE_H
 

@@ -5,7 +5,7 @@
  * of its effect, so a retry under the same id gets the same answer and changes nothing (slips
  * excepted: its stored reply says only how many were issued, and a retry issues new credentials
  * again). A cast is never stored there (it names a credential): cast.c recognises its retry by
- * the ballot's cast_key. A frame that is not JSON, has no uuid id, names no action tally takes
+ * the receipt's cast_key. A frame that is not JSON, has no uuid id, names no action tally takes
  * from a sender, or has members its action's shape lacks is answered 400/404 and stored nowhere.
  * A 503 (the database failed) stores nothing either: the sender retries. */
 #ifndef TALLY_COMMANDS_H

@@ -1,4 +1,4 @@
-/* credential: the voter's one-time credential and the ballot's tracker (services/tally/CHAIN.md).
+/* credential: the voter's one-time credential and the voter's receipt, a tracker (services/tally/CHAIN.md).
  * Both are Crockford base32 (0-9A-HJKMNP-TV-Z) from OpenSSL's RAND_bytes: a credential 16
  * characters (80 bits), shown in groups of four, of which only the SHA-256 (of the 16 characters,
  * upper case, no hyphens) is ever stored; a tracker 10 characters (50 bits), the voter's receipt.

@@ -270,13 +270,15 @@ static int setup(void **state)
                1, pc);
     for (size_t i = 0; i < sizeof TRACKERS / sizeof TRACKERS[0]; i++) {
         const char *pt[] = {M_C, TRACKERS[i]};
-        owner_exec("INSERT INTO tally.ballot (id, motion_id, tracker, marks, cast_key)"
-                   " SELECT gen_random_uuid(), id, $2, '{0}', sha256(convert_to($2, 'UTF8')) FROM tally.motion WHERE code = $1",
+        owner_exec("WITH m AS (SELECT id FROM tally.motion WHERE code = $1),"
+                   " b AS (INSERT INTO tally.ballot (id, motion_id, marks) SELECT gen_random_uuid(), id, '{0}' FROM m)"
+                   " INSERT INTO tally.receipt (motion_id, tracker, cast_key) SELECT id, $2, sha256(convert_to($2, 'UTF8')) FROM m",
                    2, pt);
     }
     const char *pa2[] = {M_A, "AAAAAAAAAA"};
-    owner_exec("INSERT INTO tally.ballot (id, motion_id, tracker, marks, cast_key)"
-               " SELECT gen_random_uuid(), id, $2, '{1}', sha256(convert_to($2, 'UTF8')) FROM tally.motion WHERE code = $1",
+    owner_exec("WITH m AS (SELECT id FROM tally.motion WHERE code = $1),"
+               " b AS (INSERT INTO tally.ballot (id, motion_id, marks) SELECT gen_random_uuid(), id, '{1}' FROM m)"
+               " INSERT INTO tally.receipt (motion_id, tracker, cast_key) SELECT id, $2, sha256(convert_to($2, 'UTF8')) FROM m",
                2, pa2);
 
     /* the fake tally, with tally's key, admitting intake's */

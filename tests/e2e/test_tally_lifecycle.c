@@ -169,8 +169,11 @@ static void resolution_from_draft_to_result(void **state)
                         " AND closed_by IS NOT NULL", motion), 1);
     assert_int_equal(q1("SELECT count(*) FROM bus.outbox WHERE type = 'vote.closed' AND data->>'motion' = $1"
                         " AND data->>'head_hash' = (SELECT encode(head_hash, 'hex') FROM tally.motion WHERE code = $1)", motion), 1);
-    /* opened, roll, proxies, 7 ballots events (one cast each), paper_voters, paper, closed, result */
-    chain_whole(motion, 3 + 7 + 2 + 2);
+    /* opened, roll, proxies, 7 ballots events (one cast each), paper_voters, paper, trackers, closed, result */
+    chain_whole(motion, 3 + 7 + 2 + 3);
+    assert_int_equal(q1("SELECT count(*) FROM tally.chain_rows WHERE motion = $1 AND type = 'trackers'"
+                        " AND height = (SELECT head_height - 2 FROM tally.motion WHERE code = $1)"
+                        " AND jsonb_array_length(payload::jsonb->'trackers') = 7", motion), 1);
     assert_int_equal(q1("SELECT count(*) FROM tally.chain_rows WHERE motion = $1 AND type = 'result'"
                         " AND height = (SELECT head_height FROM tally.motion WHERE code = $1)"
                         " AND payload::jsonb = (SELECT result FROM tally.motion WHERE code = $1)", motion), 1);

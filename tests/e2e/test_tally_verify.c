@@ -3,13 +3,15 @@
  * with OpenSSL), for closed motions of each kind with online ballots, proxies and paper boxes:
  *   - an intact motion verifies (exit 0, one line "CODE: intact: …"), closed or still open;
  *   - tampering as the owner (triggers disabled) is caught, each naming the break (exit 1): a
- *     ballot's marks altered, a ballot deleted, a ballot inserted (the app role may insert), an
- *     event's payload altered, the last event removed, an event in the middle removed, a paper box
- *     altered, the result's counts rewritten with the chain re-hashed to match (the recount), a
- *     voter shown as having voted who did not (the roll's count against the closed event);
+ *     ballot's marks altered, a ballot deleted, a ballot inserted (the app role may insert), a
+ *     receipt inserted (open or closed) or removed or its tracker changed, the trackers event
+ *     rewritten without one tracker (re-hashed), an event's payload altered, the last event
+ *     removed, an event in the middle removed, a paper box altered, the result's counts rewritten
+ *     with the chain re-hashed to match (the recount), a voter shown as having voted who did not
+ *     (the roll's count against the closed event);
  *   - a ballot CHAIN.md forbids (a choice not on the ballot, too many names, a candidate twice, too
  *     few marks), even hashed and listed as it should be, fails the recount;
- *   - the daemons' role cannot UPDATE or DELETE a ballot, an event or a paper box (the triggers);
+ *   - the daemons' role cannot UPDATE or DELETE a ballot, a receipt, an event or a paper box;
  *   - the JSON archive verifies offline (--archive FILE) with the same line as the database; an
  *     archive file with a ballot, a tracker or the head hash edited fails;
  *   - the CSV archive starts with the UTF-8 BOM and has its sections (结果, 规则及依据, 委托名单,
@@ -138,12 +140,11 @@ static void random_tracker(char out[11])
     out[10] = '\0';
 }
 
-/* The ballot's canonical text's SHA-256, hex. */
-static void ballot_hash(const char *code, const char *id, const char *tracker, const json_t *marks, const json_t *wi,
-                        char out[65])
+/* The ballot's canonical text's SHA-256, hex (v2: no tracker). */
+static void ballot_hash(const char *code, const char *id, const json_t *marks, const json_t *wi, char out[65])
 {
     buf_t t = BUF_INIT;
-    buf_printf(&t, "gridgov-ballot-v1\n%s\n%s\n%s\n", code, id, tracker);
+    buf_printf(&t, "gridgov-ballot-v2\n%s\n%s\n", code, id);
     for (size_t i = 0; i < json_array_size(marks); i++)
         buf_printf(&t, "%s%lld", i ? "," : "", json_integer_value(json_array_get(marks, i)));
     buf_putc(&t, '\n');
@@ -155,13 +156,14 @@ static void ballot_hash(const char *code, const char *id, const char *tracker, c
     buf_free(&t);
 }
 
-static int by_tracker(const void *a, const void *b)
+static int by_id(const void *a, const void *b)
 {
-    return strcmp(json_string_value(json_array_get(*(json_t *const *)a, 1)),
-                  json_string_value(json_array_get(*(json_t *const *)b, 1)));
+    return strcmp(json_string_value(json_array_get(*(json_t *const *)a, 0)),
+                  json_string_value(json_array_get(*(json_t *const *)b, 0)));
 }
 
-/* Stores ballots [from, to) of the spec and appends their `ballots` event, sorted by tracker. */
+/* Stores ballots [from, to) of the spec, each with a receipt that names no ballot, and appends
+ * their `ballots` event: [id, hash] sorted by id and the number of receipts. */
 static void cast_batch(motion_t *m, const spec_t *s, size_t from, size_t to)
 {
     json_t *list[64];
@@ -171,22 +173,24 @@ static void cast_batch(motion_t *m, const spec_t *s, size_t from, size_t to)
         uuid_v4(key);
         random_tracker(tracker);
         json_t *marks = json_loads(s->votes[i].marks, 0, NULL), *wi = json_loads(s->votes[i].write_ins, 0, NULL);
-        ballot_hash(m->code, id, tracker, marks, wi, h);
-        const char *p[] = {id, m->id, tracker, s->votes[i].marks, s->votes[i].write_ins, key};
-        run(g_db, "INSERT INTO tally.ballot (id, motion_id, tracker, marks, write_ins, cast_key)"
-                  " SELECT $1, $2, $3, ARRAY(SELECT v::smallint FROM jsonb_array_elements_text($4::jsonb)"
+        ballot_hash(m->code, id, marks, wi, h);
+        const char *p[] = {id, m->id, s->votes[i].marks, s->votes[i].write_ins};
+        run(g_db, "INSERT INTO tally.ballot (id, motion_id, marks, write_ins)"
+                  " SELECT $1, $2, ARRAY(SELECT v::smallint FROM jsonb_array_elements_text($3::jsonb)"
                   "  WITH ORDINALITY AS e(v, o) ORDER BY o),"
-                  " ARRAY(SELECT v FROM jsonb_array_elements_text($5::jsonb) WITH ORDINALITY AS e(v, o) ORDER BY o),"
-                  " sha256(convert_to($6, 'UTF8'))", 6, p);
-        list[i - from] = json_pack("[s, s, s]", id, tracker, h);
+                  " ARRAY(SELECT v FROM jsonb_array_elements_text($4::jsonb) WITH ORDINALITY AS e(v, o) ORDER BY o)", 4, p);
+        const char *rp[] = {m->id, tracker, key};
+        run(g_db, "INSERT INTO tally.receipt (motion_id, tracker, cast_key) VALUES ($1, $2, sha256(convert_to($3, 'UTF8')))",
+            3, rp);
+        list[i - from] = json_pack("[s, s]", id, h);
         json_decref(marks);
         json_decref(wi);
     }
-    qsort(list, to - from, sizeof list[0], by_tracker);
+    qsort(list, to - from, sizeof list[0], by_id);
     json_t *arr = json_array();
     for (size_t i = 0; i < to - from; i++)
         json_array_append_new(arr, list[i]);
-    append_json(m, "ballots", json_pack("{s:o}", "ballots", arr));
+    append_json(m, "ballots", json_pack("{s:o, s:i}", "ballots", arr, "receipts", (int)(to - from)));
 }
 
 static void build(const spec_t *s, motion_t *m)
@@ -256,6 +260,14 @@ static void build(const spec_t *s, motion_t *m)
         invalid += x->invalid;
     }
     if (s->close) {
+        /* the receipts' trackers, sorted by byte order, in one list */
+        PGresult *tr = sql(g_db, "SELECT tracker FROM tally.receipt WHERE motion_id = $1 ORDER BY tracker COLLATE \"C\"", 1,
+                           (const char *[]){m->id});
+        json_t *tl = json_array();
+        for (int i = 0; i < PQntuples(tr); i++)
+            json_array_append_new(tl, json_string(PQgetvalue(tr, i, 0)));
+        PQclear(tr);
+        append_json(m, "trackers", json_pack("{s:o}", "trackers", tl));
         int voters_n = (int)s->n_votes + s->paper_voters, ballots = (int)s->n_votes + paper;
         append_json(m, "closed", json_pack("{s:s, s:i, s:i, s:i, s:i, s:i}", "closed_at", "2099-05-03T08:00:00Z",
                                            "closed_by", 1, "online_ballots", (int)s->n_votes, "paper_ballots", paper,
@@ -391,11 +403,13 @@ static void tamper(const char *q, const motion_t *m)
     h_sql_exec(g_owner, "ALTER TABLE tally.ballot DISABLE TRIGGER ballot_append_only");
     h_sql_exec(g_owner, "ALTER TABLE tally.event DISABLE TRIGGER event_append_only");
     h_sql_exec(g_owner, "ALTER TABLE tally.paper_box DISABLE TRIGGER paper_box_append_only");
+    h_sql_exec(g_owner, "ALTER TABLE tally.receipt DISABLE TRIGGER receipt_append_only");
     const char *p[] = {m->id};
     PQclear(sql(g_owner, q, 1, p));
     h_sql_exec(g_owner, "ALTER TABLE tally.ballot ENABLE TRIGGER ballot_append_only");
     h_sql_exec(g_owner, "ALTER TABLE tally.event ENABLE TRIGGER event_append_only");
     h_sql_exec(g_owner, "ALTER TABLE tally.paper_box ENABLE TRIGGER paper_box_append_only");
+    h_sql_exec(g_owner, "ALTER TABLE tally.receipt ENABLE TRIGGER receipt_append_only");
     h_sql_exec(g_owner, "COMMIT");
 }
 
@@ -474,15 +488,68 @@ static void altered_deleted_inserted_ballots_are_caught(void **state)
     char id[UUID_STR_LEN], key[UUID_STR_LEN];
     uuid_v4(id);
     uuid_v4(key);
-    const char *p[] = {id, m.id, key};
-    run(g_db, "INSERT INTO tally.ballot (id, motion_id, tracker, marks, cast_key)"
-              " VALUES ($1, $2, 'ZZZZZZZZZZ', '{0,0}', sha256(convert_to($3, 'UTF8')))", 3, p);
-    verify_broken(&m, (const char *[]){"broken at no height", "a ballot row not in the chain", "ZZZZZZZZZZ", NULL});
+    const char *p[] = {id, m.id};
+    run(g_db, "INSERT INTO tally.ballot (id, motion_id, marks) VALUES ($1, $2, '{0,0}')", 2, p);
+    verify_broken(&m, (const char *[]){"broken at no height", "a ballot row not in the chain", id, NULL});
+    /* a ballot inserted with a receipt of its own: still not in the chain */
+    build(&SELECTION, &m);
+    uuid_v4(id);
+    run(g_db, "INSERT INTO tally.ballot (id, motion_id, marks) VALUES ($1, $2, '{0,0}')", 2, p);
+    run(g_db, "INSERT INTO tally.receipt (motion_id, tracker, cast_key) VALUES ($2, 'ZZZZZZZZZZ', sha256(convert_to($1, 'UTF8')))",
+        2, p);
+    verify_broken(&m, (const char *[]){"a ballot row not in the chain", id, NULL});
 
     /* a ballot's write-in changed (the marks left alone) */
     build(&ELECTION, &m);
     tamper("UPDATE tally.ballot SET write_ins = '{吴十}' WHERE motion_id = $1 AND write_ins = '{周九}'", &m);
     verify_broken(&m, (const char *[]){"the hash of ballot", NULL});
+}
+
+static void rehash_from(const motion_t *m, int from);
+
+static void inserted_removed_and_changed_receipts_are_caught(void **state)
+{
+    (void)state;
+    motion_t m;
+    char key[UUID_STR_LEN];
+    /* inserted (the daemons' role may insert), closed: more receipts than ballots */
+    build(&RESOLUTION, &m);
+    uuid_v4(key);
+    const char *p[] = {m.id, key};
+    run(g_db, "INSERT INTO tally.receipt (motion_id, tracker, cast_key) VALUES ($1, 'ZZZZZZZZZZ', sha256(convert_to($2, 'UTF8')))",
+        2, p);
+    verify_broken(&m, (const char *[]){"broken at no height", "stored receipts (one per online ballot row)",
+                                       "expected 5, found 6", NULL});
+    /* inserted while the motion is still open (no trackers event yet): the count catches it */
+    spec_t open = ELECTION;
+    open.close = false;
+    build(&open, &m);
+    uuid_v4(key);
+    run(g_db, "INSERT INTO tally.receipt (motion_id, tracker, cast_key) VALUES ($1, 'ZZZZZZZZZZ', sha256(convert_to($2, 'UTF8')))",
+        2, (const char *[]){m.id, key});
+    verify_broken(&m, (const char *[]){"stored receipts (one per online ballot row)", "expected 4, found 5", NULL});
+    /* removed */
+    build(&EVALUATION, &m);
+    tamper("DELETE FROM tally.receipt WHERE motion_id = $1 AND tracker = (SELECT min(tracker) FROM tally.receipt"
+           " WHERE motion_id = $1)", &m);
+    verify_broken(&m, (const char *[]){"stored receipts (one per online ballot row)", "expected 3, found 2", NULL});
+    /* a receipt's tracker changed: the count holds, the list does not */
+    build(&SELECTION, &m);
+    tamper("UPDATE tally.receipt SET tracker = 'ZZZZZZZZZZ' WHERE motion_id = $1 AND tracker = (SELECT min(tracker)"
+           " FROM tally.receipt WHERE motion_id = $1)", &m);
+    char h[32];
+    snprintf(h, sizeof h, "at height %d:", height_of(&m, "trackers"));
+    verify_broken(&m, (const char *[]){h, "a listed tracker without its stored receipt", NULL});
+    /* one removed together with its tracker in the trackers event, the chain re-hashed: the
+     * trackers no longer match the online ballots */
+    build(&RESOLUTION, &m);
+    tamper("WITH gone AS (DELETE FROM tally.receipt WHERE motion_id = $1 AND tracker = (SELECT min(tracker)"
+           " FROM tally.receipt WHERE motion_id = $1) RETURNING tracker)"
+           " UPDATE tally.event SET payload = jsonb_build_object('trackers', (SELECT jsonb_agg(t ORDER BY t COLLATE \"C\")"
+           " FROM jsonb_array_elements_text(payload::jsonb->'trackers') t WHERE t <> (SELECT tracker FROM gone)))::text"
+           " WHERE motion_id = $1 AND type = 'trackers'", &m);
+    rehash_from(&m, height_of(&m, "trackers"));
+    verify_broken(&m, (const char *[]){"stored receipts (one per online ballot row)", NULL});
 }
 
 static void altered_and_removed_events_are_caught(void **state)
@@ -588,19 +655,19 @@ static void a_consistent_rewrite_of_the_result_fails_the_recount(void **state)
     /* a ballot rewritten with its listing and the chain re-hashed: the recount still disagrees */
     build(&SELECTION, &m);
     const char *p[] = {m.id};
-    PGresult *r = sql(g_db, "SELECT b.id, b.tracker FROM tally.ballot b WHERE b.motion_id = $1 AND b.marks = '{0,0}'",
-                      1, p);
+    PGresult *r = sql(g_db, "SELECT b.id FROM tally.ballot b WHERE b.motion_id = $1 AND b.marks = '{0,0}'", 1, p);
     assert_int_equal(PQntuples(r), 1);
     json_t *marks = json_pack("[i, i]", 1, 1), *wi = json_array();
     char nh[65];
-    ballot_hash(m.code, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), marks, wi, nh);
+    ballot_hash(m.code, PQgetvalue(r, 0, 0), marks, wi, nh);
     const char *q[] = {m.id, PQgetvalue(r, 0, 0), nh};
     h_sql_exec(g_owner, "BEGIN");
     h_sql_exec(g_owner, "ALTER TABLE tally.ballot DISABLE TRIGGER ballot_append_only");
     h_sql_exec(g_owner, "ALTER TABLE tally.event DISABLE TRIGGER event_append_only");
     PQclear(sql(g_owner, "UPDATE tally.ballot SET marks = '{1,1}' WHERE id = $2 AND motion_id = $1", 2, q));
     PQclear(sql(g_owner, "UPDATE tally.event e SET payload = (SELECT jsonb_build_object('ballots', jsonb_agg("
-                         " CASE WHEN x->>0 = $2 THEN jsonb_build_array(x->0, x->1, $3::text) ELSE x END ORDER BY o))::text"
+                         " CASE WHEN x->>0 = $2 THEN jsonb_build_array(x->0, $3::text) ELSE x END ORDER BY o),"
+                         " 'receipts', e.payload::jsonb->'receipts')::text"
                          " FROM jsonb_array_elements(e.payload::jsonb->'ballots') WITH ORDINALITY AS t(x, o))"
                          " WHERE e.motion_id = $1 AND e.type = 'ballots' AND e.payload LIKE '%' || $2 || '%'", 3, q));
     h_sql_exec(g_owner, "ALTER TABLE tally.ballot ENABLE TRIGGER ballot_append_only");
@@ -655,6 +722,8 @@ static void the_app_role_cannot_change_or_remove_rows(void **state)
     const char *p[] = {m.id};
     const char *qs[] = {"UPDATE tally.ballot SET marks = '{1}' WHERE motion_id = $1",
                         "DELETE FROM tally.ballot WHERE motion_id = $1",
+                        "UPDATE tally.receipt SET tracker = 'ZZZZZZZZZZ' WHERE motion_id = $1",
+                        "DELETE FROM tally.receipt WHERE motion_id = $1",
                         "UPDATE tally.event SET payload = '{}' WHERE motion_id = $1",
                         "DELETE FROM tally.event WHERE motion_id = $1 AND type = 'result'",
                         "UPDATE tally.paper_box SET ballots = ballots + 1 WHERE motion_id = $1",
@@ -719,7 +788,7 @@ static void the_json_archive_verifies_offline_and_catches_edits(void **state)
             want = "the hash of ballot";
         } else if (e == 1) {
             json_array_set_new(json_object_get(copy, "trackers"), 0, json_string("0000000000"));
-            want = "the archive's tracker list";
+            want = "a stored receipt the trackers event does not list";
         } else if (e == 2) {
             json_object_set_new(copy, "head_hash", json_string("00000000000000000000000000000000"
                                                                "00000000000000000000000000000000"));
@@ -767,7 +836,7 @@ static void the_csv_archive_is_printable(void **state)
         }
     /* every tracker, and the head hash */
     const char *p[] = {m.id};
-    PGresult *r = sql(g_db, "SELECT tracker FROM tally.ballot WHERE motion_id = $1", 1, p);
+    PGresult *r = sql(g_db, "SELECT tracker FROM tally.receipt WHERE motion_id = $1", 1, p);
     assert_int_equal(PQntuples(r), 5);
     for (int i = 0; i < PQntuples(r); i++) {
         char line[32];
@@ -821,6 +890,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(intact_motions_of_every_kind_verify),
         cmocka_unit_test(altered_deleted_inserted_ballots_are_caught),
+        cmocka_unit_test(inserted_removed_and_changed_receipts_are_caught),
         cmocka_unit_test(altered_and_removed_events_are_caught),
         cmocka_unit_test(a_consistent_rewrite_of_the_result_fails_the_recount),
         cmocka_unit_test(a_ballot_the_ballot_rules_forbid_is_caught_even_when_listed),

@@ -166,11 +166,11 @@ static void ballot_hash_and_literals(void **state)
     json_t *wi = json_loads("[\"张三\",\"李四\"]", 0, &je);
     short m[] = {0, 2};
     char hex[65];
-    /* python3: hashlib.sha256('gridgov-ballot-v1\nM2026-000001\n0b7f…4a5b\n7KQ2M9XD4T\n0,2\n张三\n李四'.encode()) */
-    ballot_hash_hex("M2026-000001", "0b7f2a9e-1c3d-4e5f-8a9b-0c1d2e3f4a5b", "7KQ2M9XD4T", m, 2, wi, hex);
-    assert_string_equal(hex, "6ea0b83e727504901d1e14294f288e561848b630ac8afe7655bb239376dcb04d");
-    ballot_hash_hex("M2026-000001", "0b7f2a9e-1c3d-4e5f-8a9b-0c1d2e3f4a5b", "7KQ2M9XD4T", m, 0, NULL, hex);
-    assert_string_equal(hex, "36a48a2efdbe115328567371d3aee44b9cb0238ba0dca49291e01092f5cb5d31");
+    /* python3: hashlib.sha256('gridgov-ballot-v2\nM2026-000001\n0b7f…4a5b\n0,2\n张三\n李四'.encode()): no tracker */
+    ballot_hash_hex("M2026-000001", "0b7f2a9e-1c3d-4e5f-8a9b-0c1d2e3f4a5b", m, 2, wi, hex);
+    assert_string_equal(hex, "dd0679a72a454c852a424f1641f61de6543c877ea2f9eee6bb0b9e38bd63cacb");
+    ballot_hash_hex("M2026-000001", "0b7f2a9e-1c3d-4e5f-8a9b-0c1d2e3f4a5b", m, 0, NULL, hex);
+    assert_string_equal(hex, "ccd7b4c45685c8b5ed640323aeac7432cdb1ae67c2a4bffded8b8cc3840bd0c8");
     char lit[64];
     assert_true(ballot_marks_sql(m, 2, lit, sizeof lit));
     assert_string_equal(lit, "{0,2}");

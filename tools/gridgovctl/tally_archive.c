@@ -23,10 +23,12 @@ static const char CHAIN_SQL[] =
     " FROM tally.chain_rows WHERE motion = $1 ORDER BY height";
 
 static const char BALLOTS_SQL[] =
-    "SELECT coalesce(json_agg(json_build_object('id', id, 'tracker', tracker, 'marks', marks, 'write_ins', write_ins)"
-    " ORDER BY id), '[]')::text,"
-    " coalesce(json_agg(tracker ORDER BY tracker COLLATE \"C\"), '[]')::text"
+    "SELECT coalesce(json_agg(json_build_object('id', id, 'marks', marks, 'write_ins', write_ins) ORDER BY id), '[]')::text"
     " FROM tally.ballot_rows WHERE motion = $1";
+
+/* The receipts, apart from the ballots: nothing in either says which goes with which. */
+static const char TRACKERS_SQL[] =
+    "SELECT coalesce(json_agg(tracker ORDER BY tracker COLLATE \"C\"), '[]')::text FROM tally.receipt_rows WHERE motion = $1";
 
 static const char PAPER_SQL[] =
     "SELECT coalesce(json_agg(json_build_object('box', box, 'tellers', tellers, 'ballots', ballots, 'invalid', invalid,"
@@ -130,12 +132,10 @@ static json_t *assemble(db_t *db, const char *code, bool *unknown, char *err, si
     PQclear(mr);
     json_t *chain = motion ? load_chain(db, code, err, errsz) : NULL;
     json_t *ballots = NULL, *trackers = NULL, *paper = NULL, *voted = NULL;
-    PGresult *br = chain ? db_exec(db, BALLOTS_SQL, 1, p, err, errsz, NULL) : NULL;
-    if (br) {
-        ballots = json_loads(PQgetvalue(br, 0, 0), 0, &je);
-        trackers = json_loads(PQgetvalue(br, 0, 1), 0, &je);
-        PQclear(br);
-    }
+    if (chain)
+        ballots = json_query(db, BALLOTS_SQL, code, err, errsz);
+    if (ballots)
+        trackers = json_query(db, TRACKERS_SQL, code, err, errsz);
     if (ballots && trackers)
         paper = json_query(db, PAPER_SQL, code, err, errsz);
     if (paper)

@@ -1,6 +1,6 @@
 /* tally_archive: a motion's archive for the village records (issue 13), read from tally's published
- * views only (deploy/migrations/025_tally.sql: motion_public, chain_rows, ballot_rows, paper_public,
- * roll_public). The same object is what `gridgovctl tally archive --json` writes and what
+ * views only (deploy/migrations/025_tally.sql: motion_public, chain_rows, ballot_rows, receipt_rows,
+ * paper_public, roll_public). The same object is what `gridgovctl tally archive --json` writes and what
  * `gridgovctl tally verify` checks (tally_verify.h), from the database or from such a file:
  *
  *   {"format": "gridgov-tally-archive-v1",
@@ -11,9 +11,9 @@
  *    "roll": {"count", "voted"},
  *    "proxies": [{"principal", "principal_name", "holder", "holder_name"}, …],
  *    "paper_boxes": [{"box", "tellers", "ballots", "invalid", "counts", "entered_by", "entered_at"}, …],
- *    "trackers": [sorted],
+ *    "trackers": [sorted]: the stored receipts (tally.receipt_rows), which name no ballot,
  *    "result": the motion's result (null until closed),
- *    "ballots": [{"id", "tracker", "marks", "write_ins"}, …] by id,
+ *    "ballots": [{"id", "marks", "write_ins"}, …] by id (no tracker: CHAIN.md, "The tracker"),
  *    "chain": [{"height", "type", "payload": the stored text, "prev_hash", "hash"}, …],
  *    "head_hash": hex}
  * Hashes are lowercase hex, times RFC 3339 UTC. The rules are the result's: each rule applied,

@@ -23,10 +23,9 @@ typedef struct {
     tally_break_t *brk;
 } run_t;
 
-/* A ballot as one `ballots` event lists it, or as a ballot row holds it. */
+/* A ballot as one `ballots` event lists it, or as a ballot row holds it. Neither has a tracker. */
 typedef struct {
     const char *id;
-    const char *tracker;
     const char *hash;      /* listing: hex */
     const json_t *marks;   /* row */
     const json_t *write_ins;
@@ -93,7 +92,7 @@ static bool ballot_hash(const char *code, const entry_t *row, char hex[2 * HASH_
     if (!json_is_array(row->marks) || !json_is_array(row->write_ins))
         return false;
     buf_t t = BUF_INIT;
-    buf_printf(&t, "gridgov-ballot-v1\n%s\n%s\n%s\n", code, row->id, row->tracker);
+    buf_printf(&t, "gridgov-ballot-v2\n%s\n%s\n", code, row->id);
     for (size_t i = 0; i < json_array_size(row->marks); i++) {
         json_t *m = json_array_get(row->marks, i);
         if (!json_is_integer(m)) {
@@ -241,21 +240,23 @@ static bool check_order(run_t *r)
         if (i > 0 && !strcmp(t, "opened"))
             return broken(r->brk, h, "opened at height 1 only", "another opened event", "the order of events");
         rolls += !strcmp(t, "roll");
-        bool end = !strcmp(t, "closed") || !strcmp(t, "result");
+        bool end = !strcmp(t, "trackers") || !strcmp(t, "closed") || !strcmp(t, "result");
         if (end && !closed)
             return broken(r->brk, h, state ? state : "(no state)", t, "a %s event in a motion that is not closed", t);
-        if (end && i + 2 < r->n)
-            return broken(r->brk, h, "closed then result, last", t, "the order of events");
+        if (end && i + 3 < r->n)
+            return broken(r->brk, h, "trackers, closed then result, last", t, "the order of events");
     }
     if (rolls != 1) {
         char f[32];
         snprintf(f, sizeof f, "%d", rolls);
         return broken(r->brk, 2, "1", f, "roll events");
     }
-    if (closed && (r->n < 2 || strcmp(type_at(r, r->n - 2), "closed") || strcmp(type_at(r, r->n - 1), "result"))) {
-        char f[80];
-        snprintf(f, sizeof f, "%s, %s", r->n >= 2 ? type_at(r, r->n - 2) : "-", type_at(r, r->n - 1));
-        return broken(r->brk, (long)r->n, "closed, result", f, "the last events of a closed motion");
+    if (closed && (r->n < 3 || strcmp(type_at(r, r->n - 3), "trackers") || strcmp(type_at(r, r->n - 2), "closed") ||
+                   strcmp(type_at(r, r->n - 1), "result"))) {
+        char f[120];
+        snprintf(f, sizeof f, "%s, %s, %s", r->n >= 3 ? type_at(r, r->n - 3) : "-", r->n >= 2 ? type_at(r, r->n - 2) : "-",
+                 type_at(r, r->n - 1));
+        return broken(r->brk, (long)r->n, "trackers, closed, result", f, "the last events of a closed motion");
     }
     return true;
 }
@@ -265,9 +266,10 @@ static int by_id(const void *a, const void *b)
     return strcmp(((const entry_t *)a)->id, ((const entry_t *)b)->id);
 }
 
-/* The listing of every `ballots` event, sorted by ballot id. */
-static bool collect_listed(run_t *r, entry_t **out, size_t *count)
+/* The listing of every `ballots` event, sorted by ballot id, and the receipts they say were stored. */
+static bool collect_listed(run_t *r, entry_t **out, size_t *count, long *receipts)
 {
+    *receipts = 0;
     size_t cap = 0, n = 0;
     entry_t *e = NULL;
     for (size_t i = 0; i < r->n; i++) {
@@ -278,14 +280,18 @@ static bool collect_listed(run_t *r, entry_t **out, size_t *count)
             free(e);
             return broken(r->brk, (long)i + 1, "a list \"ballots\"", "none", "the ballots event's payload");
         }
+        long nrc = int_of(r->payload[i], "receipts", -1);
+        if (nrc < 0) {
+            free(e);
+            return broken(r->brk, (long)i + 1, "a number \"receipts\"", "none", "the ballots event's payload");
+        }
+        *receipts += nrc;
         for (size_t k = 0; k < json_array_size(list); k++) {
             json_t *it = json_array_get(list, k);
-            const char *id = json_string_value(json_array_get(it, 0)), *tr = json_string_value(json_array_get(it, 1)),
-                       *hx = json_string_value(json_array_get(it, 2));
-            if (!id || !tr || !hx || json_array_size(it) != 3) {
+            const char *id = json_string_value(json_array_get(it, 0)), *hx = json_string_value(json_array_get(it, 1));
+            if (!id || !hx || json_array_size(it) != 2) {
                 free(e);
-                return broken(r->brk, (long)i + 1, "[ballot id, tracker, hash]", "another shape",
-                              "entry %zu of the ballots event", k);
+                return broken(r->brk, (long)i + 1, "[ballot id, hash]", "another shape", "entry %zu of the ballots event", k);
             }
             if (n == cap) {
                 cap = cap ? 2 * cap : 256;
@@ -293,7 +299,7 @@ static bool collect_listed(run_t *r, entry_t **out, size_t *count)
                 if (!e)
                     abort();
             }
-            e[n++] = (entry_t){.id = id, .tracker = tr, .hash = hx, .height = (long)i + 1};
+            e[n++] = (entry_t){.id = id, .hash = hx, .height = (long)i + 1};
         }
     }
     qsort(e, n, sizeof *e, by_id);
@@ -311,11 +317,11 @@ static bool collect_rows(run_t *r, const json_t *ballots, entry_t **out, size_t 
         abort();
     for (size_t i = 0; i < n; i++) {
         json_t *b = json_array_get(ballots, i);
-        e[i] = (entry_t){.id = str_of(b, "id"), .tracker = str_of(b, "tracker"),
-                         .marks = json_object_get(b, "marks"), .write_ins = json_object_get(b, "write_ins")};
-        if (!e[i].id || !e[i].tracker) {
+        e[i] = (entry_t){.id = str_of(b, "id"), .marks = json_object_get(b, "marks"),
+                         .write_ins = json_object_get(b, "write_ins")};
+        if (!e[i].id) {
             free(e);
-            return broken(r->brk, 0, "id, tracker, marks, write_ins", "a row without them", "ballot row %zu", i);
+            return broken(r->brk, 0, "id, marks, write_ins", "a row without them", "ballot row %zu", i);
         }
     }
     qsort(e, n, sizeof *e, by_id);
@@ -340,49 +346,21 @@ static bool check_ballots(run_t *r, const entry_t *listed, size_t nl, const entr
     while (i < nl || j < nr) {
         int c = i == nl ? 1 : j == nr ? -1 : strcmp(listed[i].id, rows[j].id);
         if (c < 0) {
-            snprintf(exp, sizeof exp, "ballot %s (tracker %s)", listed[i].id, listed[i].tracker);
+            snprintf(exp, sizeof exp, "ballot %s", listed[i].id);
             return broken(r->brk, listed[i].height, exp, "no such ballot row", "a listed ballot is missing");
         }
         if (c > 0) {
-            snprintf(found, sizeof found, "ballot %s (tracker %s)", rows[j].id, rows[j].tracker);
+            snprintf(found, sizeof found, "ballot %s", rows[j].id);
             return broken(r->brk, 0, "no ballot that the chain does not list", found, "a ballot row not in the chain");
         }
-        if (strcmp(listed[i].tracker, rows[j].tracker))
-            return broken(r->brk, listed[i].height, listed[i].tracker, rows[j].tracker, "the tracker of ballot %s",
-                          rows[j].id);
         if (!ballot_hash(r->code, &rows[j], hex))
-            return broken(r->brk, listed[i].height, "marks: integers, write_ins: texts", "another shape",
-                          "ballot %s (tracker %s)", rows[j].id, rows[j].tracker);
+            return broken(r->brk, listed[i].height, "marks: integers, write_ins: texts", "another shape", "ballot %s",
+                          rows[j].id);
         if (strcmp(hex, listed[i].hash))
-            return broken(r->brk, listed[i].height, listed[i].hash, hex, "the hash of ballot %s (tracker %s)",
-                          rows[j].id, rows[j].tracker);
+            return broken(r->brk, listed[i].height, listed[i].hash, hex, "the hash of ballot %s", rows[j].id);
         i++, j++;
     }
     return true;
-}
-
-/* The trackers an archive lists are its ballots' trackers, sorted. */
-static int by_text(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
-
-static bool check_trackers(run_t *r, const json_t *trackers, const entry_t *rows, size_t nr)
-{
-    if (!trackers)
-        return true;   /* a database read lists them from the same rows */
-    const char **t = calloc(nr ? nr : 1, sizeof *t);
-    if (!t)
-        abort();
-    for (size_t i = 0; i < nr; i++)
-        t[i] = rows[i].tracker;
-    qsort(t, nr, sizeof *t, by_text);
-    bool ok = json_is_array(trackers) && json_array_size(trackers) == nr;
-    size_t i = 0;
-    for (; ok && i < nr; i++)
-        ok = json_is_string(json_array_get(trackers, i)) && !strcmp(json_string_value(json_array_get(trackers, i)), t[i]);
-    char exp[64], found[64];
-    snprintf(exp, sizeof exp, "%zu trackers of the ballots, sorted", nr);
-    snprintf(found, sizeof found, "a list differing at entry %zu", ok ? 0 : i ? i - 1 : 0);
-    free(t);
-    return ok ? true : broken(r->brk, 0, exp, found, "the archive's tracker list");
 }
 
 static bool num_eq(run_t *r, long height, long want, long got, const char *what)
@@ -393,6 +371,66 @@ static bool num_eq(run_t *r, long height, long want, long got, const char *what)
     snprintf(a, sizeof a, "%ld", want);
     snprintf(b, sizeof b, "%ld", got);
     return broken(r->brk, height, a, b, "%s", what);
+}
+
+static int by_text(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* A list of texts, sorted (borrowed from the list); NULL when an entry is not a text. */
+static const char **sorted_texts(const json_t *list, size_t *n)
+{
+    *n = json_array_size(list);
+    const char **t = calloc(*n ? *n : 1, sizeof *t);
+    if (!t)
+        abort();
+    for (size_t i = 0; i < *n; i++)
+        if (!(t[i] = json_string_value(json_array_get(list, i)))) {
+            free(t);
+            return NULL;
+        }
+    qsort(t, *n, sizeof *t, by_text);
+    return t;
+}
+
+/* 3. the receipts: as many as the ballot rows and as the ballots events say were stored; when
+ * closed, the trackers event lists exactly the stored receipts' trackers, each once, sorted. */
+static bool check_receipts(run_t *r, const json_t *trackers, size_t nr, long listed_receipts)
+{
+    char a[64], b[64];
+    size_t ns = 0, nt = 0;
+    const char **stored = json_is_array(trackers) ? sorted_texts(trackers, &ns) : NULL;
+    if (!stored)
+        return broken(r->brk, 0, "a list of trackers", "another shape", "the stored receipts");
+    bool ok = num_eq(r, 0, (long)nr, (long)ns, "stored receipts (one per online ballot row)") &&
+              num_eq(r, 0, listed_receipts, (long)ns, "stored receipts (the ballots events' receipts)");
+    for (size_t i = 1; ok && i < ns; i++)
+        if (!strcmp(stored[i], stored[i - 1]))
+            ok = broken(r->brk, 0, "each tracker once", stored[i], "the stored receipts");
+    bool closed = ok && r->n >= 3 && !strcmp(type_at(r, r->n - 1), "result");
+    if (closed) {
+        long h = (long)r->n - 2;
+        const json_t *list = json_object_get(r->payload[r->n - 3], "trackers");
+        const char **ev = json_is_array(list) ? sorted_texts(list, &nt) : NULL;
+        if (!ev)
+            ok = broken(r->brk, h, "a list \"trackers\" of texts", "another shape", "the trackers event's payload");
+        for (size_t i = 0; ok && i < nt; i++)
+            if (strcmp(json_string_value(json_array_get(list, i)), ev[i]) || (i && !strcmp(ev[i], ev[i - 1])))
+                ok = broken(r->brk, h, "each tracker once, sorted", json_string_value(json_array_get(list, i)),
+                            "the trackers event's list");
+        ok = ok && num_eq(r, h, (long)nr, (long)nt, "trackers listed at close (one per online ballot)");
+        /* both sorted: the first difference is a tracker one has and the other lacks */
+        for (size_t i = 0; ok && i < nt; i++) {
+            int c = strcmp(ev[i], stored[i]);
+            if (c) {
+                snprintf(a, sizeof a, "%s", c < 0 ? ev[i] : "(no receipt)");
+                snprintf(b, sizeof b, "%s", c < 0 ? "(no receipt)" : stored[i]);
+                ok = broken(r->brk, h, a, b, c < 0 ? "a listed tracker without its stored receipt"
+                                                   : "a stored receipt the trackers event does not list");
+            }
+        }
+        free(ev);
+    }
+    free(stored);
+    return ok;
 }
 
 /* The paper boxes, each equal to exactly one `paper` event; their totals. */
@@ -460,7 +498,7 @@ static bool count_paper_voters(run_t *r, long *count)
     return true;
 }
 
-/* 3. the recount against the result and the closed event */
+/* 4. the recount against the result and the closed event */
 static bool check_recount(run_t *r, const json_t *archive, const entry_t *rows, size_t nr, const entry_t *listed,
                           size_t nl)
 {
@@ -478,8 +516,8 @@ static bool check_recount(run_t *r, const json_t *archive, const entry_t *rows, 
     /* rows and listed are both sorted by id and equal by now: the listing gives each its height */
     for (size_t j = 0; ok && j < nr; j++)
         if (!tally_recount_ballot(rc, rows[j].marks, rows[j].write_ins, err, sizeof err))
-            ok = broken(r->brk, j < nl ? listed[j].height : 0, "a ballot CHAIN.md allows", err,
-                        "ballot %s (tracker %s)", rows[j].id, rows[j].tracker);
+            ok = broken(r->brk, j < nl ? listed[j].height : 0, "a ballot CHAIN.md allows", err, "ballot %s",
+                        rows[j].id);
     long paper = 0, invalid = 0, vpaper = 0;
     ok = ok && check_paper(r, json_object_get(archive, "paper_boxes"), rc, &paper, &invalid);
     ok = ok && count_paper_voters(r, &vpaper);
@@ -516,7 +554,7 @@ static bool check_recount(run_t *r, const json_t *archive, const entry_t *rows, 
     return ok;
 }
 
-/* 4. the roll */
+/* 5. the roll */
 static bool check_roll(run_t *r)
 {
     for (size_t i = 0; i < r->n; i++) {
@@ -537,17 +575,21 @@ bool tally_verify(const json_t *archive, tally_summary_t *sum, tally_break_t *br
     memset(sum, 0, sizeof *sum);
     run_t r = {.motion = json_object_get(archive, "motion"), .chain = json_object_get(archive, "chain"), .brk = brk};
     r.code = str_of(r.motion, "code");
-    if (!r.code || !json_is_array(r.chain) || !json_is_array(json_object_get(archive, "ballots")))
-        return broken(brk, 0, "motion, chain, ballots", "an archive without them", "the archive's shape");
+    if (!r.code || !json_is_array(r.chain) || !json_is_array(json_object_get(archive, "ballots")) ||
+        !json_is_array(json_object_get(archive, "trackers")))
+        return broken(brk, 0, "motion, chain, ballots, trackers", "an archive without them", "the archive's shape");
     r.n = json_array_size(r.chain);
     entry_t *listed = NULL, *rows = NULL;
     size_t nl = 0, nr = 0;
+    long receipts = 0;
     const char *top_head = str_of(archive, "head_hash"), *head = str_of(r.motion, "head_hash");
     bool ok = check_links(&r) && parse_payloads(&r) && check_order(&r);
     if (ok && top_head && (!head || strcmp(top_head, head)))
         ok = broken(brk, (long)r.n, head ? head : "(none)", top_head, "the archive's head hash");
-    ok = ok && collect_listed(&r, &listed, &nl) && collect_rows(&r, json_object_get(archive, "ballots"), &rows, &nr);
-    ok = ok && check_ballots(&r, listed, nl, rows, nr) && check_trackers(&r, json_object_get(archive, "trackers"), rows, nr);
+    ok = ok && collect_listed(&r, &listed, &nl, &receipts) &&
+         collect_rows(&r, json_object_get(archive, "ballots"), &rows, &nr);
+    ok = ok && check_ballots(&r, listed, nl, rows, nr) &&
+         check_receipts(&r, json_object_get(archive, "trackers"), nr, receipts);
     ok = ok && (r.n == 0 || check_recount(&r, archive, rows, nr, listed, nl)) && check_roll(&r);
     if (ok) {
         sum->events = (long)r.n;

@@ -6,13 +6,17 @@
  * Checked in this order, the first break reported:
  *   1. the chain: heights 1..n without a gap, each prev_hash the hash before it (32 zero bytes at
  *      1), each hash recomputed; the last the motion's head (height and hash); `opened` first,
- *      `roll` once; when closed, `closed` then `result` last, neither anywhere else;
- *   2. ballots: every ballot row listed in exactly one `ballots` event with its tracker and its
- *      recomputed hash, and every listed ballot present (altered, removed or added rows fail);
- *   3. the recount: the online ballots plus the paper boxes (each box equal to its `paper` event)
+ *      `roll` once; when closed, `trackers`, `closed` then `result` last, none anywhere else;
+ *   2. ballots: every ballot row listed in exactly one `ballots` event with its recomputed hash
+ *      (ballot text v2: no tracker), and every listed ballot present (altered, removed or added
+ *      rows fail);
+ *   3. receipts: the stored receipts are as many as the ballot rows and as the `receipts` the
+ *      `ballots` events count; when closed, the `trackers` event lists each stored receipt's
+ *      tracker once, sorted, and nothing else (an added or removed receipt fails);
+ *   4. the recount: the online ballots plus the paper boxes (each box equal to its `paper` event)
  *      give the `result` event's counts, ballots, invalid and voters, the `closed` event's totals,
  *      and the motion's stored result is the `result` event's;
- *   4. the roll: the `roll` event's count is the motion's roll_count and lists that many voters.
+ *   5. the roll: the `roll` event's count is the motion's roll_count and lists that many voters.
  * Ownership: nothing is kept; the break is written into the caller's struct. */
 #ifndef GRIDGOVCTL_TALLY_VERIFY_H
 #define GRIDGOVCTL_TALLY_VERIFY_H
