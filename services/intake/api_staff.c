@@ -336,12 +336,7 @@ static void my_tickets(const intake_t *app, const http_req_t *req, http_resp_t *
     bool has_cursor;
     cursor_t cur;
     input_error_t e;
-    if (!form_arg_long(q, "page_size", 1, QUEUE_MAX_PAGE_SIZE, &page_size)) {
-        render_api_error(resp, 400, "invalid_page", "page_size", "page_size must be from 1 to 500");
-        json_decref(q);
-        return;
-    }
-    if (!paging_cursor(q, &has_cursor, &cur, &e)) {
+    if (!paging_keyset(q, QUEUE_MAX_PAGE_SIZE, &page_size, &has_cursor, &cur, &e)) {
         render_api_error(resp, e.status, e.code, e.field, e.message);
         json_decref(q);
         return;

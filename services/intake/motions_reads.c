@@ -65,9 +65,7 @@ void motions_list(const intake_t *app, const http_req_t *req, http_resp_t *resp)
         state = NULL;
     if (group && !*group)
         group = NULL;
-    if (!form_arg_long(q, "page_size", 1, LIST_MAX_PAGE_SIZE, &page_size)) {
-        render_api_error(resp, 400, "invalid_page", "page_size", "page_size must be from 1 to 100");
-    } else if (!paging_cursor(q, &has_cursor, &cur, &e)) {
+    if (!paging_keyset(q, LIST_MAX_PAGE_SIZE, &page_size, &has_cursor, &cur, &e)) {
         render_api_error(resp, e.status, e.code, e.field, e.message);
     } else if (state && strcmp(state, "draft") && strcmp(state, "open") && strcmp(state, "closed")) {
         render_api_error(resp, 400, "invalid_field", "state", "state must be draft, open or closed");
@@ -177,12 +175,7 @@ static void trackers(db_t *db, const http_req_t *req, http_resp_t *resp, const c
     bool has_cursor;
     cursor_t cur;
     input_error_t e;
-    if (!form_arg_long(q, "page_size", 1, TRACKERS_MAX_PAGE_SIZE, &page_size)) {
-        render_api_error(resp, 400, "invalid_page", "page_size", "page_size must be from 1 to 1000");
-        json_decref(q);
-        return;
-    }
-    if (!paging_cursor(q, &has_cursor, &cur, &e)) {
+    if (!paging_keyset(q, TRACKERS_MAX_PAGE_SIZE, &page_size, &has_cursor, &cur, &e)) {
         render_api_error(resp, e.status, e.code, e.field, e.message);
         json_decref(q);
         return;

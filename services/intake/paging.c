@@ -131,6 +131,13 @@ bool paging_cursor(const json_t *args, bool *has, cursor_t *c, input_error_t *e)
     return true;
 }
 
+bool paging_keyset(const json_t *args, long max, long *page_size, bool *has, cursor_t *c, input_error_t *e)
+{
+    if (!form_arg_long(args, "page_size", 1, max, page_size))
+        return fail(e, "invalid_page", "page_size", "page_size must be from 1 to %ld", max);
+    return paging_cursor(args, has, c, e);
+}
+
 void paging_time_text(int64_t at_us, char out[TIMEFMT_LEN])
 {
     int64_t frac = at_us % 1000000;

@@ -46,6 +46,10 @@ void cursor_encode(const cursor_t *c, char out[CURSOR_LEN]);
 /* The "cursor" parameter of args: *has false when absent. False with e (400 invalid_cursor)
  * when it is not a cursor intake wrote, or when a page number is given with it. */
 bool paging_cursor(const json_t *args, bool *has, cursor_t *c, input_error_t *e) __attribute__((warn_unused_result));
+/* A keyset page's parameters: "page_size" from 1 to max (*page_size keeps its default when absent;
+ * 400 invalid_page otherwise) and the cursor as paging_cursor(). */
+bool paging_keyset(const json_t *args, long max, long *page_size, bool *has, cursor_t *c, input_error_t *e)
+    __attribute__((warn_unused_result));
 /* A time as PostgreSQL reads it back to the microsecond ("2026-11-29T07:40:01.000001Z"). */
 void paging_time_text(int64_t at_us, char out[TIMEFMT_LEN]);
 

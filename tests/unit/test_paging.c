@@ -191,10 +191,45 @@ static void times_go_to_postgresql_to_the_microsecond(void **state)
     assert_string_equal(t, "1970-01-01T00:00:00.000000Z");
 }
 
+/* A keyset page: page_size within 1..max keeps or replaces the default; anything else is 400
+ * invalid_page naming page_size; the cursor is then read as paging_cursor() reads it. */
+static void keyset_pages_check_their_size_then_the_cursor(void **state)
+{
+    (void)state;
+    struct {
+        const char *q;
+        bool ok;
+        long size;
+        const char *code;
+    } cases[] = {{"", true, 20, NULL},           {"page_size=1", true, 1, NULL},
+                 {"page_size=100", true, 100, NULL}, {"page_size=0", false, 0, "invalid_page"},
+                 {"page_size=101", false, 0, "invalid_page"}, {"page_size=ten", false, 0, "invalid_page"},
+                 {"page_size=5&cursor=nonsense", false, 0, "invalid_cursor"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *args = query(cases[i].q);
+        long size = 20;
+        bool has;
+        cursor_t c;
+        input_error_t e;
+        bool ok = paging_keyset(args, 100, &size, &has, &c, &e);
+        if (ok != cases[i].ok)
+            fail_msg("%s: %s", cases[i].q, ok ? "accepted" : e.message);
+        if (ok) {
+            assert_int_equal(size, cases[i].size);
+            assert_false(has);
+        } else {
+            assert_int_equal(e.status, 400);
+            assert_string_equal(e.code, cases[i].code);
+        }
+        json_decref(args);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cursors_round_trip_and_nothing_else_passes),
+        cmocka_unit_test(keyset_pages_check_their_size_then_the_cursor),
         cmocka_unit_test(a_page_number_reaches_10000_rows_and_no_further),
         cmocka_unit_test(windows_keep_their_span_and_defaults),
         cmocka_unit_test(times_go_to_postgresql_to_the_microsecond),
