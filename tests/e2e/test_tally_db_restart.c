@@ -159,7 +159,17 @@ static void casts_while_the_database_is_away_store_nothing_and_are_taken_after(v
     assert_int_equal(system(cmd), 0);
     tally = h_start_tally(port, rules, env); /* answers only once it is connected */
     cl = tfx_client(bus, port);
-    r = tfx_call(cl, json_pack("{s:s,s:I,s:s}", "action", "close", "staff_id", (json_int_t)g.leader, "motion", motion));
+    /* tally binds its socket only once connected: PostgreSQL's start (2 s from now, then however
+     * long the cluster takes on a loaded sanitizer run) and tally's reconnect backoff come first,
+     * so this one call waits up to a minute, not tfx_call's 20 s */
+    char id[UUID_STR_LEN], err[512];
+    uuid_v4(id);
+    json_t *close_cmd = json_pack("{s:s,s:s,s:I,s:s}", "id", id, "action", "close", "staff_id", (json_int_t)g.leader,
+                                  "motion", motion);
+    r = cmdclient_call(cl, close_cmd, 10000, 6, err, sizeof err);
+    json_decref(close_cmd);
+    if (!r)
+        fail_msg("tally started before its database never answered: %s", err);
     assert_int_equal(tfx_status(r), 200);
     json_decref(r);
     cmdclient_destroy(&cl);
